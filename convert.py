@@ -1,0 +1,47 @@
+"""convgraph: `python convert.py +graph=NAME [overrides]` runs a conversion graph (see README)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from core.errors import UserError
+from pipeline.cli_check import check_group_choices
+from pipeline.config_check import available
+
+NO_GRAPH_EXIT = 2
+USER_ERROR_EXIT = 2
+
+
+@hydra.main(config_path="conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> int:
+    if "graph" not in cfg:
+        print("no graph chosen: pick one with +graph=NAME, e.g. python convert.py +graph=openvino\n"
+              f"available graphs: {', '.join(available('graph'))}", file=sys.stderr)
+        sys.exit(NO_GRAPH_EXIT)
+    from pipeline.run import run  # after the cheap checks: keeps `--help` and errors fast
+
+    try:
+        code = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except UserError as error:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        code = USER_ERROR_EXIT
+    if code and HydraConfig.get().mode != RunMode.MULTIRUN:
+        sys.exit(code)  # in a sweep one job's failure must not stop the others: the summary shows it
+    return code
+
+
+if __name__ == "__main__":
+    try:
+        check_group_choices(sys.argv[1:])
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(USER_ERROR_EXIT)
+    main()

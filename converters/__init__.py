@@ -1,0 +1,19 @@
+"""Conversion steps. One module per step kind, named like its YAML in conf/step/ and its test.
+
+A step converts only (no timing, no parity) and imports its heavy backend inside `convert`.
+"""
+import importlib
+
+# step kind -> artifact formats it accepts as input (None: a source step that starts the graph)
+STEP_INPUTS: dict[str, tuple[str, ...] | None] = {
+    "torch_model": None,
+    "torch_to_onnx": ("torch",),
+    "onnx_simplify": ("onnx",),
+    "onnx_to_openvino": ("onnx",),
+}
+
+
+def step_module(kind: str):
+    if kind not in STEP_INPUTS:
+        raise KeyError(kind)
+    return importlib.import_module(f"converters.{kind}")

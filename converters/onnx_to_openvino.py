@@ -1,0 +1,36 @@
+"""ONNX -> OpenVINO IR (model.xml + model.bin) with openvino.convert_model and save_model.
+
+save_model compresses weights to fp16 by default; fp32 keeps them fp32 (compress_to_fp16=False).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.artifact import Artifact, TensorSpec
+from core.errors import StepFailed
+
+WEIGHT_PRECISION = {"fp32": False, "bf16": False, "fp16": True}
+
+
+def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
+    import openvino as ov
+
+    precision = options.get("precision", "fp32")
+    if precision not in WEIGHT_PRECISION:
+        raise StepFailed(f"precision={precision!r} is not produced by this step; it makes "
+                         f"{', '.join(WEIGHT_PRECISION)}")
+    model = ov.convert_model(source.path)
+    out_dir = workdir / "ir"
+    out_dir.mkdir()
+    ov.save_model(model, str(out_dir / "model.xml"), compress_to_fp16=WEIGHT_PRECISION[precision])
+
+    def spec(port, like: TensorSpec) -> TensorSpec:
+        shape = [d.get_length() if d.is_static else -1 for d in port.get_partial_shape()]
+        return TensorSpec(port.get_any_name(), shape, like.layout)
+
+    inputs = [spec(p, s) for p, s in zip(model.inputs, source.inputs, strict=True)]
+    outputs = [spec(p, s) for p, s in zip(model.outputs, source.outputs, strict=True)]
+    return [Artifact(name="", format="openvino", path=str(out_dir), precision=precision,
+                     inputs=inputs, outputs=outputs,
+                     meta={"openvino": ov.__version__, "compressed_to_fp16": WEIGHT_PRECISION[precision],
+                           "opset": source.meta.get("opset")})]

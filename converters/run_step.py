@@ -1,0 +1,34 @@
+"""Run one step in this (child) process: `python -m converters.run_step REQUEST.json`.
+
+The pipeline starts every step this way so that a crash, a hang or a leaked native library stays in the
+step's own process. The request names the step kind, its options, its input artifact and a work dir; the
+answer (artifacts, or the error) is written as JSON to the request's `result` path.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from converters import step_module
+from core.artifact import Artifact
+
+
+def main(request_path: str) -> int:
+    request = json.loads(Path(request_path).read_text())
+    workdir = Path(request["workdir"])
+    source = Artifact.from_dict(request["input"]) if request.get("input") else None
+    try:
+        artifacts = step_module(request["kind"]).convert(source, request["options"], workdir)
+        answer = {"artifacts": [a.seal().to_dict() for a in artifacts]}
+    except Exception as error:  # every failure is reported to the pipeline, typed
+        traceback.print_exc()
+        answer = {"error_type": type(error).__name__, "message": str(error).strip().splitlines()[0]
+                  if str(error).strip() else type(error).__name__}
+    Path(request["result"]).write_text(json.dumps(answer, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

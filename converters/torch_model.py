@@ -1,0 +1,32 @@
+"""Source step: build the configured PyTorch model and save it as the `torch` artifact (a pickled module)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.artifact import Artifact, TensorSpec
+
+
+def convert(source: None, options: dict, workdir: Path) -> list[Artifact]:
+    import torch
+
+    from converters.models import build_model
+
+    model = build_model(options["model"], options["seed"])
+    batch, size = options["batch"], options["size"]
+    with torch.inference_mode():
+        outputs = model(torch.zeros(batch, 3, size, size))
+    outputs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
+    names = list(options["model"].get("outputs") or [])
+    names += [f"output{i}" for i in range(len(names), len(outputs))]
+    path = workdir / "model.pt"
+    torch.save(model, path)  # whole module: the eager runtime needs its Python classes, as in real life
+    return [
+        Artifact(
+            name="model",
+            format="torch",
+            path=str(path),
+            inputs=[TensorSpec("input", [batch, 3, size, size], "NCHW")],
+            outputs=[TensorSpec(n, list(o.shape)) for n, o in zip(names, outputs, strict=False)],
+            meta={"parameters": sum(p.numel() for p in model.parameters())},
+        )
+    ]

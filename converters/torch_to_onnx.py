@@ -1,0 +1,59 @@
+"""torch -> ONNX with torch.onnx.export, at exactly the opset asked for.
+
+torch 2.14 defaults to the dynamo exporter, which refuses opsets below 18 (it writes 18 after a failed
+down-conversion). So `exporter: auto` picks the legacy TorchScript exporter below 18, dynamo from 18, and the
+written opset is checked: a file at another opset than asked is an error, never a silent substitution.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from converters.onnx_io import opset_of, tensor_specs
+from core.artifact import Artifact
+from core.errors import StepFailed
+
+DYNAMO_MIN_OPSET = 18
+
+
+def choose_exporter(exporter: str, opset: int) -> str:
+    if exporter == "auto":
+        return "dynamo" if opset >= DYNAMO_MIN_OPSET else "legacy"
+    if exporter == "dynamo" and opset < DYNAMO_MIN_OPSET:
+        raise StepFailed(f"exporter=dynamo cannot write opset {opset} (it needs >= {DYNAMO_MIN_OPSET}); "
+                         "use exporter=legacy or auto")
+    return exporter
+
+
+def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
+    import onnx
+    import torch
+
+    opset = int(options["opset"])
+    exporter = choose_exporter(options.get("exporter", "auto"), opset)
+    model = torch.load(source.path, weights_only=False).eval()
+    spec = source.inputs[0]
+    example = torch.randn(*spec.shape)
+    input_names = [spec.name]
+    output_names = [o.name for o in source.outputs]
+    dynamic = bool(options.get("dynamic_batch"))
+    path = workdir / "model.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation warning, once per run
+        if exporter == "legacy":
+            axes = {n: {0: "batch"} for n in input_names + output_names} if dynamic else None
+            torch.onnx.export(model, (example,), str(path), opset_version=opset, dynamo=False,
+                              input_names=input_names, output_names=output_names, dynamic_axes=axes)
+        else:
+            shapes = ({spec.name: {0: torch.export.Dim("batch")}},) if dynamic else None
+            torch.onnx.export(model, (example,), str(path), opset_version=opset, dynamo=True,
+                              input_names=input_names, output_names=output_names,
+                              dynamic_shapes=shapes, external_data=False, optimize=True)
+    onnx_model = onnx.load(str(path))
+    written = opset_of(onnx_model)
+    if written != opset:
+        raise StepFailed(f"asked for opset {opset}, the {exporter} exporter wrote opset {written}")
+    inputs, outputs = tensor_specs(onnx_model)
+    return [Artifact(name="", format="onnx", path=str(path), inputs=inputs, outputs=outputs,
+                     meta={"opset": written, "exporter": exporter, "torch": torch.__version__,
+                           "nodes": len(onnx_model.graph.node), "dynamic_batch": dynamic})]

@@ -1,0 +1,72 @@
+"""Artifact: what one step hands to the next. A file or directory on disk plus what is known about it.
+
+Steps pass artifacts, never live objects, so that every step and every runtime can run in its own process.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+FORMATS = ("torch", "onnx", "openvino", "tf_savedmodel", "tflite")
+
+
+@dataclass
+class TensorSpec:
+    name: str
+    shape: list[int]
+    layout: str = ""  # "NCHW", "NHWC" or "" when the tensor has no image layout
+
+
+@dataclass
+class Artifact:
+    name: str  # the graph step (or "model" for the source) that produced it
+    format: str
+    path: str
+    precision: str = "fp32"
+    inputs: list[TensorSpec] = field(default_factory=list)
+    outputs: list[TensorSpec] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)  # opset, exporter, node counts, ...
+    sha256: str = ""
+    bytes: int = 0
+
+    def __post_init__(self):
+        if self.format not in FORMATS:
+            raise ValueError(f"unknown artifact format {self.format!r}; known: {', '.join(FORMATS)}")
+        self.inputs = [t if isinstance(t, TensorSpec) else TensorSpec(**t) for t in self.inputs]
+        self.outputs = [t if isinstance(t, TensorSpec) else TensorSpec(**t) for t in self.outputs]
+
+    def seal(self) -> Artifact:
+        """Record size and content hash of what is on disk now."""
+        self.sha256, self.bytes = hash_path(Path(self.path))
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Artifact:
+        return cls(**data)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> Artifact:
+        return cls.from_dict(json.loads(path.read_text()))
+
+
+def hash_path(path: Path) -> tuple[str, int]:
+    """sha256 and byte count of a file, or of a directory's files (names included, in sorted order)."""
+    digest = hashlib.sha256()
+    total = 0
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode())
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+                total += len(chunk)
+    return digest.hexdigest(), total

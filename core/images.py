@@ -1,0 +1,69 @@
+"""Real images for parity and benchmarks: a user's folder, or photos that ship inside installed packages."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import UserError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# Colour photos shipped in scikit-image's wheel (skimage/data): no download needed.
+SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "rocket.jpg")
+
+
+def packaged_image_paths() -> list[Path]:
+    """Photos from installed packages: scikit-image's data folder, and ultralytics' assets when installed."""
+    paths: list[Path] = []
+    try:
+        import ultralytics
+
+        assets = Path(ultralytics.__file__).parent / "assets"
+        paths += sorted(p for p in assets.glob("*.jpg"))
+    except ImportError:
+        pass
+    import skimage
+
+    data = Path(skimage.__file__).parent / "data"
+    paths += [data / name for name in SKIMAGE_PHOTOS if (data / name).is_file()]
+    if not paths:
+        raise UserError("no packaged sample images found (scikit-image data); pass input.images=DIR")
+    return paths
+
+
+def image_paths(folder: str | None) -> list[Path]:
+    if not folder:
+        return packaged_image_paths()
+    root = Path(folder)
+    if not root.is_dir():
+        raise UserError(f"input.images={folder!r} is not a directory; give a folder of .jpg/.png images")
+    paths = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise UserError(f"input.images={folder!r} holds no images (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return paths
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """HxWx3 uint8 RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as error:
+        raise UserError(f"cannot read image {str(path)!r}: {error}") from error
+
+
+def load_images(folder: str | None, count: int) -> tuple[list[np.ndarray], list[str]]:
+    """Up to `count` images (cycled when the folder holds fewer), with their paths."""
+    paths = image_paths(folder)
+    chosen = [paths[i % len(paths)] for i in range(count)]
+    return [load_rgb(p) for p in chosen], [str(p) for p in chosen]
+
+
+def images_digest(paths: list[str]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,64 @@
+"""Start a module of ours in a child process with a JSON request; its output goes to a log file.
+
+Every step, every parity run and every benchmark goes through here: a segfault, a hang past the timeout
+or a native library that must not meet another (TF and torch) stays inside the child.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class ChildResult:
+    returncode: int | None  # None when it was killed for exceeding its timeout
+    seconds: float
+    log: Path
+
+    @property
+    def failure(self) -> str:
+        """Why the child did not finish normally, or '' when it did."""
+        if self.returncode is None:
+            return "timed out"
+        if self.returncode < 0:
+            return f"crashed ({signal.Signals(-self.returncode).name})"
+        if self.returncode != 0:
+            return f"exited with code {self.returncode}"
+        return ""
+
+
+def child_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    # onnx2tf calls the `onnxsim` CLI by name: the interpreter's own bin dir must come first on PATH.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def run_child(module: str, request: dict, request_path: Path, log: Path, timeout: float) -> ChildResult:
+    request_path.write_text(json.dumps(request, indent=2))
+    start = time.perf_counter()
+    with open(log, "ab") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", module, str(request_path)], cwd=REPO_ROOT,
+                                env=child_env(), stdout=log_file, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole group: onnx2tf starts children of its own
+            proc.wait()
+            returncode = None
+        except BaseException:  # Ctrl-C: do not leave the child running
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+    return ChildResult(returncode, time.perf_counter() - start, log)

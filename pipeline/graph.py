@@ -1,0 +1,63 @@
+"""Resolve a graph config (a mapping of named steps, each naming the step it consumes) into run order."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import DictConfig, OmegaConf
+
+from converters import STEP_INPUTS
+from core.errors import UserError
+
+SOURCE = "model"  # the name of the source artifact every graph starts from
+
+
+@dataclass
+class StepSpec:
+    name: str
+    kind: str
+    input: str
+    options: dict
+    timeout_s: float
+
+
+def resolve_steps(graph: DictConfig, default_timeout: float) -> list[StepSpec]:
+    steps = OmegaConf.to_container(graph.get("steps") or {}, resolve=True)
+    specs = {}
+    for name, options in steps.items():
+        if not isinstance(options, dict) or "kind" not in options:
+            raise UserError(f"graph.steps.{name} has no `kind`; known kinds: {', '.join(STEP_INPUTS)}")
+        kind = options.pop("kind")
+        if kind not in STEP_INPUTS or STEP_INPUTS[kind] is None:
+            known = ", ".join(k for k, v in STEP_INPUTS.items() if v is not None)
+            raise UserError(f"graph.steps.{name}.kind={kind!r} is not a known step; known: {known}")
+        source = options.pop("input", SOURCE)
+        timeout = float(options.pop("timeout_s", default_timeout))
+        specs[name] = StepSpec(name, kind, source, options, timeout)
+    for spec in specs.values():
+        if spec.input != SOURCE and spec.input not in specs:
+            allowed = ", ".join([SOURCE, *specs])
+            raise UserError(f"graph.steps.{spec.name}.input={spec.input!r} names no step; allowed: {allowed}")
+    return _dependency_order(specs)
+
+
+def _dependency_order(specs: dict[str, StepSpec]) -> list[StepSpec]:
+    """Parents before children, otherwise in the order the config lists them."""
+    ordered, done = [], {SOURCE}
+    pending = list(specs.values())
+    while pending:
+        ready = [s for s in pending if s.input in done]
+        if not ready:
+            raise UserError(f"graph steps form a cycle: {', '.join(s.name for s in pending)}")
+        for spec in ready:
+            ordered.append(spec)
+            done.add(spec.name)
+            pending.remove(spec)
+    return ordered
+
+
+def descendants(steps: list[StepSpec], name: str) -> set[str]:
+    out, frontier = set(), {name}
+    while frontier:
+        frontier = {s.name for s in steps if s.input in frontier} - out
+        out |= frontier
+    return out

@@ -1,0 +1,239 @@
+"""Walk a conversion graph: source model, then each step in dependency order with a parity check after
+it, then a benchmark of every artifact; write results.json and report.md and print the table.
+
+Steps, parity runs and benchmarks each run in a child process (pipeline.child); this process only
+orchestrates and never imports torch, TensorFlow or a runtime.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from bench.environment import environment
+from bench.report import print_table, write_results
+from core.artifact import Artifact
+from core.images import images_digest, load_images
+from core.prepost import Processing, preprocess
+from pipeline.child import run_child
+from pipeline.config_check import check_config
+from pipeline.graph import SOURCE, StepSpec, descendants, resolve_steps
+from validators.parity import ParityReport, compare
+
+log = logging.getLogger("convgraph")
+
+
+def processing_config(cfg: DictConfig) -> dict:
+    return {**OmegaConf.to_container(cfg.model.preprocess, resolve=True), "task": cfg.model.task,
+            "size": cfg.input.size}
+
+
+@dataclass
+class GraphRun:
+    cfg: DictConfig
+    run_dir: Path
+    results: dict
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
+    reference_outputs: list[np.ndarray] | None = None
+
+    # ---- steps -------------------------------------------------------------------------------------
+    def run_step(self, spec: StepSpec, source: Artifact | None) -> list[Artifact] | None:
+        final = self.run_dir / "steps" / spec.name
+        partial = final.with_name(spec.name + ".partial")
+        for stale in (final, partial):
+            shutil.rmtree(stale, ignore_errors=True)
+        partial.mkdir(parents=True)
+        record = {"name": spec.name, "kind": spec.kind, "input": spec.input, "status": "running",
+                  "seconds": None, "artifact": None, "log": str(self.log_path(spec.name))}
+        self.results["steps"].append(record)
+        log.info("[%s] %s ...", spec.name, spec.kind)
+        request = {"kind": spec.kind, "options": spec.options, "workdir": str(partial),
+                   "input": source.to_dict() if source else None, "result": str(partial / "result.json")}
+        child = run_child("converters.run_step", request, partial / "request.json",
+                          self.log_path(spec.name), spec.timeout_s)
+        record["seconds"] = round(child.seconds, 3)
+        answer = _read_json(partial / "result.json")
+        error = child.failure or (answer or {}).get("message") or ("" if answer else "wrote no result")
+        if error:
+            record.update(status="failed", error_type=(answer or {}).get("error_type", "ChildProcess"),
+                          error=error)
+            partial.rename(final.with_name(spec.name + ".failed"))  # kept for its logs, never an artifact
+            log.error("[%s] failed after %.1fs: %s (log: %s)", spec.name, child.seconds, error, record["log"])
+            return None
+        partial.rename(final)
+        made = []
+        for i, data in enumerate(answer["artifacts"]):
+            artifact = Artifact.from_dict(data)
+            artifact.path = artifact.path.replace(str(partial), str(final), 1)
+            artifact.name = spec.name if i == 0 else f"{spec.name}.{artifact.name}"
+            made.append(artifact)
+        record.update(status="ok", artifact=made[0].name)
+        log.info("[%s] ok in %.1fs -> %s (%.2f MB)", spec.name, child.seconds, made[0].format,
+                 made[0].bytes / 2**20)
+        return made
+
+    def log_path(self, name: str) -> Path:
+        return self.run_dir / "logs" / f"{name}.log"
+
+    # ---- parity ------------------------------------------------------------------------------------
+    def outputs_of(self, artifact: Artifact) -> tuple[list[np.ndarray] | None, dict, str]:
+        folder = self.run_dir / "parity"
+        folder.mkdir(exist_ok=True)
+        out, info = folder / f"{artifact.name}.npz", folder / f"{artifact.name}.json"
+        request = {"artifact": artifact.to_dict(), "settings": self.runtime_settings(artifact),
+                   "inputs": str(self.run_dir / "inputs.npz"), "outputs": str(out), "info": str(info)}
+        child = run_child("validators.infer", request, folder / f"{artifact.name}.request.json",
+                          self.log_path(f"parity.{artifact.name}"), self.cfg.bench.timeout_s)
+        if child.failure or not out.exists():
+            return None, {}, f"runtime {child.failure or 'wrote no outputs'} (log: {child.log})"
+        with np.load(out) as data:
+            outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
+        return outputs, _read_json(info) or {}, ""
+
+    def check_parity(self, artifact: Artifact) -> None:
+        reference = self.artifacts[SOURCE]
+        names = [o.name for o in reference.outputs]
+        outputs, info, error = self.outputs_of(artifact)
+        tol = OmegaConf.to_container(self.cfg.validate.tolerances[artifact.precision])
+        if error:
+            report = ParityReport(artifact.name, reference.name, artifact.precision, False)
+            entry = {**report.to_dict(), "error": error}
+            log.error("[%s] parity not run: %s", artifact.name, error)
+        else:
+            report = compare(artifact.name, reference.name, artifact.precision, self.reference_outputs,
+                             outputs, names, tol)
+            entry = {**report.to_dict(), "tolerance": tol, "executed_precision": info.get("executed_precision")}
+            worst = max((o.max_abs or 0.0) for o in report.outputs)
+            if report.passed:
+                log.info("[%s] parity passed (max abs %.3g vs %s)", artifact.name, worst, reference.name)
+            else:
+                log.error("[%s] parity FAILED: %s", artifact.name, report.failure_line())
+        self.results["parity"].append(entry)
+
+    def runtime_settings(self, artifact: Artifact) -> dict:
+        return {"threads": self.cfg.bench.threads or 0, "precision": artifact.precision}
+
+    # ---- benchmark ---------------------------------------------------------------------------------
+    def benchmark(self, artifact: Artifact, image_paths: list[str]) -> None:
+        folder = self.run_dir / "bench"
+        folder.mkdir(exist_ok=True)
+        result = folder / f"{artifact.name}.json"
+        request = {"artifact": artifact.to_dict(), "settings": self.runtime_settings(artifact),
+                   "images": image_paths, "processing": processing_config(self.cfg),
+                   "warmup": self.cfg.bench.warmup, "runs": self.cfg.bench.runs, "result": str(result)}
+        log.info("[bench] %s (%s) ...", artifact.name, artifact.format)
+        child = run_child("bench.worker", request, folder / f"{artifact.name}.request.json",
+                          self.log_path(f"bench.{artifact.name}"), self.cfg.bench.timeout_s)
+        row = _read_json(result)
+        if child.failure or not row:
+            error = child.failure or "wrote no result"
+            self.results["bench"].append({"artifact": artifact.name, "status": "failed", "error": error,
+                                          "log": str(child.log)})
+            log.error("[bench] %s failed: %s (log: %s)", artifact.name, error, child.log)
+            return
+        row["status"] = "ok"
+        self.results["bench"].append(row)
+        log.info("[bench] %s: %.2f ms median inference", artifact.name, row["infer_ms"]["median"])
+
+
+def run(cfg: DictConfig, run_dir: Path) -> int:
+    """Run the whole graph; returns the process exit code (0 only when everything converted and passed)."""
+    check_config(cfg)
+    steps = resolve_steps(cfg.graph, cfg.steps.timeout_s)
+    for sub in ("logs", "steps"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    images, image_paths = load_images(cfg.input.images, cfg.input.batch)
+    np.savez(run_dir / "inputs.npz", input=preprocess(images, Processing.from_config(processing_config(cfg))))
+    results = {
+        "graph": cfg.graph.get("name", "?"), "model": cfg.model.name, "status": "running",
+        "run_dir": str(run_dir), "precision": cfg.precision, "opset": cfg.opset,
+        "inputs": {"images": image_paths, "count": len(image_paths), "sha256": images_digest(image_paths),
+                   "batch": cfg.input.batch, "size": cfg.input.size},
+        "environment": environment(), "steps": [], "artifacts": [], "parity": [], "bench": [],
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    graph_run = GraphRun(cfg, run_dir, results)
+    started = time.perf_counter()
+    try:
+        _convert_and_check(graph_run, steps)
+        if cfg.bench.enabled:
+            for artifact in _artifacts_to_bench(graph_run.artifacts, steps):
+                graph_run.benchmark(artifact, image_paths)
+        results["status"] = _final_status(results, cfg)
+    except KeyboardInterrupt:
+        results["status"] = "interrupted"
+        running = [s["name"] for s in results["steps"] if s["status"] == "running"]
+        log.error("interrupted%s; what finished is kept in %s", f" during step {running[0]}" if running
+                  else "", run_dir)
+        raise
+    finally:
+        results["artifacts"] = [a.to_dict() for a in graph_run.artifacts.values()]
+        results["seconds"] = round(time.perf_counter() - started, 2)
+        write_results(results, run_dir)
+    print_table(results)
+    return 0 if results["status"] == "ok" else 1
+
+
+def _convert_and_check(graph_run: GraphRun, steps: list[StepSpec]) -> None:
+    cfg = graph_run.cfg
+    source_spec = StepSpec(SOURCE, "torch_model", "", {
+        "model": OmegaConf.to_container(cfg.model, resolve=True), "seed": cfg.seed,
+        "batch": cfg.input.batch, "size": cfg.input.size}, cfg.steps.timeout_s)
+    made = graph_run.run_step(source_spec, None)
+    if not made:
+        for spec in steps:
+            _mark_skipped(graph_run, spec, SOURCE)
+        return
+    graph_run.artifacts[SOURCE] = made[0]
+    outputs, _, error = graph_run.outputs_of(made[0])
+    if error:
+        raise RuntimeError(f"the reference model could not run: {error}")
+    graph_run.reference_outputs = outputs
+    skipped: set[str] = set()
+    for spec in steps:
+        if spec.name in skipped:
+            _mark_skipped(graph_run, spec, spec.input)
+            continue
+        made = graph_run.run_step(spec, graph_run.artifacts[spec.input])
+        if not made:
+            skipped |= descendants(steps, spec.name)
+            continue
+        for artifact in made:
+            graph_run.artifacts[artifact.name] = artifact
+            graph_run.check_parity(artifact)
+
+
+def _mark_skipped(graph_run: GraphRun, spec: StepSpec, because: str) -> None:
+    graph_run.results["steps"].append({"name": spec.name, "kind": spec.kind, "input": spec.input,
+                                       "status": "skipped", "seconds": 0.0, "artifact": None,
+                                       "error": f"input {because!r} failed"})
+    log.warning("[%s] skipped: its input %r failed", spec.name, because)
+
+
+def _artifacts_to_bench(artifacts: dict[str, Artifact], steps: list[StepSpec]) -> list[Artifact]:
+    """Every artifact except one that a child step of the same format supersedes (the raw export,
+    when a simplified ONNX was made from it)."""
+    by_name = {s.name: s for s in steps}
+    superseded = {by_name[name].input for name, a in artifacts.items() if name in by_name
+                  and by_name[name].input in artifacts and artifacts[by_name[name].input].format == a.format}
+    return [a for name, a in artifacts.items() if name not in superseded]
+
+
+def _final_status(results: dict, cfg: DictConfig) -> str:
+    failed = any(s["status"] in ("failed", "skipped") for s in results["steps"])
+    failed |= any(b.get("status") == "failed" for b in results["bench"])
+    failed |= cfg.validate.fail_run_on_mismatch and not all(p["passed"] for p in results["parity"])
+    return "failed" if failed else "ok"
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None

@@ -1,0 +1,30 @@
+"""Compute one artifact's outputs in this (child) process: `python -m validators.infer REQUEST.json`.
+
+Each runtime runs in its own process (TensorFlow next to torch crashed here). Reads the canonical NCHW
+inputs from an .npz, writes the outputs to an .npz and runtime facts to a JSON.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from core.artifact import Artifact
+from validators.runtimes import Settings, load, to_layout
+
+
+def main(request_path: str) -> int:
+    request = json.loads(Path(request_path).read_text())
+    artifact = Artifact.from_dict(request["artifact"])
+    runner = load(artifact, Settings(**request["settings"]))
+    batch = np.load(request["inputs"])["input"]
+    outputs = runner(to_layout(batch, runner.layout))
+    np.savez(request["outputs"], *outputs)
+    Path(request["info"]).write_text(json.dumps(runner.info()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
