@@ -3,7 +3,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS := tf,sweep,dev
+EXTRAS := tf,yolo,sweep,dev
 
 .PHONY: demo test setup lint clean-cache
 
