@@ -7,6 +7,8 @@ from converters.onnx_io import opset_of, tensor_specs
 from core.artifact import Artifact
 from core.errors import StepFailed
 
+PACKAGES = ("onnx", "onnxsim")  # their versions are part of this step's cache key
+
 
 def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     import onnx

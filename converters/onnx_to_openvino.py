@@ -9,6 +9,8 @@ from pathlib import Path
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
+PACKAGES = ("openvino",)  # their versions are part of this step's cache key
+
 WEIGHT_PRECISION = {"fp32": False, "bf16": False, "fp16": True}
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from core.artifact import Artifact, TensorSpec
 
+PACKAGES = ("torch", "torchvision")  # their versions are part of this step's cache key
+
 
 def convert(source: None, options: dict, workdir: Path) -> list[Artifact]:
     import torch

@@ -13,6 +13,8 @@ from converters.onnx_io import opset_of, tensor_specs
 from core.artifact import Artifact
 from core.errors import StepFailed
 
+PACKAGES = ("torch", "onnx", "onnxscript")  # their versions are part of this step's cache key
+
 DYNAMO_MIN_OPSET = 18
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +17,20 @@ SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left
 def packaged_image_paths() -> list[Path]:
     """Photos from installed packages: scikit-image's data folder, and ultralytics' assets when installed."""
     paths: list[Path] = []
-    try:
-        import ultralytics
-
-        assets = Path(ultralytics.__file__).parent / "assets"
-        paths += sorted(p for p in assets.glob("*.jpg"))
-    except ImportError:
-        pass
-    import skimage
-
-    data = Path(skimage.__file__).parent / "data"
-    paths += [data / name for name in SKIMAGE_PHOTOS if (data / name).is_file()]
+    ultralytics = package_dir("ultralytics")  # located, not imported: importing it pulls in torch
+    if ultralytics:
+        paths += sorted((ultralytics / "assets").glob("*.jpg"))
+    skimage = package_dir("skimage")
+    if skimage:
+        paths += [skimage / "data" / name for name in SKIMAGE_PHOTOS if (skimage / "data" / name).is_file()]
     if not paths:
         raise UserError("no packaged sample images found (scikit-image data); pass input.images=DIR")
     return paths
+
+
+def package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    return Path(spec.origin).parent if spec and spec.origin else None
 
 
 def image_paths(folder: str | None) -> list[Path]:

@@ -18,9 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.environment import environment
 from bench.report import print_table, write_results
+from converters import step_module
 from core.artifact import Artifact
 from core.images import images_digest, load_images
 from core.prepost import Processing, preprocess
+from pipeline.cache import StepCache, referenced_file_hashes, step_key
 from pipeline.child import run_child
 from pipeline.config_check import check_config
 from pipeline.graph import SOURCE, StepSpec, descendants, resolve_steps
@@ -39,44 +41,63 @@ class GraphRun:
     cfg: DictConfig
     run_dir: Path
     results: dict
+    cache: StepCache | None = None
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     reference_outputs: list[np.ndarray] | None = None
 
     # ---- steps -------------------------------------------------------------------------------------
     def run_step(self, spec: StepSpec, source: Artifact | None) -> list[Artifact] | None:
-        final = self.run_dir / "steps" / spec.name
-        partial = final.with_name(spec.name + ".partial")
-        for stale in (final, partial):
-            shutil.rmtree(stale, ignore_errors=True)
-        partial.mkdir(parents=True)
         record = {"name": spec.name, "kind": spec.kind, "input": spec.input, "status": "running",
                   "seconds": None, "artifact": None, "log": str(self.log_path(spec.name))}
         self.results["steps"].append(record)
+        key = step_key(spec.kind, spec.options, source.sha256 if source else "", step_module(spec.kind),
+                       referenced_file_hashes(spec.options))
+        record["cache_key"] = key
+        cached = self.cache.lookup(key) if self.cache else None
+        if cached:
+            record.update(status="cached", seconds=0.0)
+            log.info("[%s] %s: cached", spec.name, spec.kind)
+            return self._adopt(spec, record, cached)
+        workdir = self.cache.reserve(key) if self.cache else self._private_workdir(spec.name)
         log.info("[%s] %s ...", spec.name, spec.kind)
-        request = {"kind": spec.kind, "options": spec.options, "workdir": str(partial),
-                   "input": source.to_dict() if source else None, "result": str(partial / "result.json")}
-        child = run_child("converters.run_step", request, partial / "request.json",
+        request = {"kind": spec.kind, "options": spec.options, "workdir": str(workdir),
+                   "input": source.to_dict() if source else None, "result": str(workdir / "result.json")}
+        child = run_child("converters.run_step", request, workdir / "request.json",
                           self.log_path(spec.name), spec.timeout_s)
         record["seconds"] = round(child.seconds, 3)
-        answer = _read_json(partial / "result.json")
-        error = child.failure or (answer or {}).get("message") or ("" if answer else "wrote no result")
+        answer = _read_json(workdir / "result.json") or {}
+        error = child.failure or answer.get("message") or ("" if answer else "wrote no result")
         if error:
-            record.update(status="failed", error_type=(answer or {}).get("error_type", "ChildProcess"),
-                          error=error)
-            partial.rename(final.with_name(spec.name + ".failed"))  # kept for its logs, never an artifact
+            shutil.rmtree(workdir, ignore_errors=True)  # nothing half-written survives as an artifact
+            record.update(status="failed", error_type=answer.get("error_type", "ChildProcess"), error=error)
             log.error("[%s] failed after %.1fs: %s (log: %s)", spec.name, child.seconds, error, record["log"])
             return None
-        partial.rename(final)
-        made = []
-        for i, data in enumerate(answer["artifacts"]):
-            artifact = Artifact.from_dict(data)
-            artifact.path = artifact.path.replace(str(partial), str(final), 1)
-            artifact.name = spec.name if i == 0 else f"{spec.name}.{artifact.name}"
-            made.append(artifact)
-        record.update(status="ok", artifact=made[0].name)
+        made = [Artifact.from_dict(data) for data in answer["artifacts"]]
+        if self.cache:
+            made = self.cache.publish(key, workdir, made)
+        else:
+            final = self.run_dir / "steps" / spec.name
+            workdir.rename(final)
+            for artifact in made:
+                artifact.path = artifact.path.replace(str(workdir), str(final), 1)
+        record["status"] = "ok"
         log.info("[%s] ok in %.1fs -> %s (%.2f MB)", spec.name, child.seconds, made[0].format,
                  made[0].bytes / 2**20)
+        return self._adopt(spec, record, made)
+
+    def _adopt(self, spec: StepSpec, record: dict, made: list[Artifact]) -> list[Artifact]:
+        """Name the step's artifacts after the step (extras: step.suffix) and record the primary."""
+        for i, artifact in enumerate(made):
+            artifact.name = spec.name if i == 0 else f"{spec.name}.{artifact.name}"
+        record["artifact"] = made[0].name
         return made
+
+    def _private_workdir(self, name: str) -> Path:
+        workdir = self.run_dir / "steps" / f".{name}.partial"
+        for stale in (workdir, workdir.with_name(name)):
+            shutil.rmtree(stale, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        return workdir
 
     def log_path(self, name: str) -> Path:
         return self.run_dir / "logs" / f"{name}.log"
@@ -145,6 +166,7 @@ class GraphRun:
 def run(cfg: DictConfig, run_dir: Path) -> int:
     """Run the whole graph; returns the process exit code (0 only when everything converted and passed)."""
     check_config(cfg)
+    absolutize_paths(cfg)
     steps = resolve_steps(cfg.graph, cfg.steps.timeout_s)
     for sub in ("logs", "steps"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -158,7 +180,8 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
         "environment": environment(), "steps": [], "artifacts": [], "parity": [], "bench": [],
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    graph_run = GraphRun(cfg, run_dir, results)
+    cache = StepCache(Path(cfg.cache.dir)) if cfg.cache.enabled else None
+    graph_run = GraphRun(cfg, run_dir, results, cache)
     started = time.perf_counter()
     try:
         _convert_and_check(graph_run, steps)
@@ -178,6 +201,13 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
         write_results(results, run_dir)
     print_table(results)
     return 0 if results["status"] == "ok" else 1
+
+
+def absolutize_paths(cfg: DictConfig) -> None:
+    """Children run from the repo root: a user's relative paths must mean what they meant in their cwd."""
+    for node, key in ((cfg.model, "weights"), (cfg.input, "images")):
+        if node.get(key):
+            node[key] = str(Path(node[key]).expanduser().resolve())
 
 
 def _convert_and_check(graph_run: GraphRun, steps: list[StepSpec]) -> None:

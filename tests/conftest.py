@@ -12,13 +12,19 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    """One conversion cache for the test session: isolated from the user's, shared between tests."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture
-def convert(tmp_path):
+def convert(tmp_path, cache_dir):
     """convert(*overrides) -> (CompletedProcess, results dict or None), run in a fresh run dir."""
 
     def run(*overrides: str, run_dir: Path | None = None, timeout: float = 900):
         run_dir = run_dir or tmp_path / "run"
-        env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+        env = {**os.environ, "HYDRA_FULL_ERROR": "0", "CONVGRAPH_CACHE": str(cache_dir)}
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         proc = subprocess.run([sys.executable, "convert.py", *overrides, f"hydra.run.dir={run_dir}"],
                               cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,110 @@
+"""Content-addressed cache of step outputs.
+
+key = step kind + its resolved options + the input artifact's sha256 + the versions of the packages doing
+the conversion + the step module's own source (a fixed converter must not reuse a buggy one's output) +
+hashes of files the options point at (weights, calibration images).
+
+An entry is built in a private temp dir on the cache's filesystem and published with one rename, so a
+reader sees a whole entry or none: a run killed mid-step leaves only a temp dir, which is never trusted.
+When two writers race, the first rename wins and the other adopts the winner's entry, so every job ends
+with the same artifact hashes.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import uuid
+from importlib import metadata
+from pathlib import Path
+
+from core.artifact import Artifact, hash_path
+
+MANIFEST = "artifacts.json"
+
+
+def package_versions(names: tuple[str, ...]) -> dict[str, str | None]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def step_key(kind: str, options: dict, input_sha: str, step_module, file_hashes: dict[str, str]) -> str:
+    source = inspect.getsource(step_module)
+    payload = {"kind": kind, "options": options, "input": input_sha, "files": file_hashes,
+               "versions": package_versions(getattr(step_module, "PACKAGES", ())),
+               "code": hashlib.sha256(source.encode()).hexdigest()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def referenced_file_hashes(options: dict) -> dict[str, str]:
+    """Hashes of files that options point at by path (weights, calibration data): their content is input."""
+    found = {}
+
+    def walk(value, where):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}" if where else k)
+        elif isinstance(value, str) and value.startswith("/") and Path(value).is_file():
+            found[where] = hash_path(Path(value))[0]
+
+    walk(options, "")
+    return found
+
+
+class StepCache:
+    def __init__(self, root: Path):
+        self.root = root
+        self.entries = root / "entries"
+        self.tmp = root / "tmp"
+        for folder in (self.entries, self.tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def lookup(self, key: str) -> list[Artifact] | None:
+        """The entry's artifacts, when the entry is complete and its files still hash as recorded."""
+        entry = self.entries / key
+        try:
+            records = json.loads((entry / MANIFEST).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        artifacts = [_absolute(Artifact.from_dict(r), entry) for r in records]
+        if any(hash_path(Path(a.path))[0] != a.sha256 for a in artifacts):
+            return None  # altered after publishing: convert again rather than trust it
+        return artifacts
+
+    def reserve(self, key: str) -> Path:
+        """A private, empty work dir on the cache's filesystem (so publishing is one rename)."""
+        workdir = self.tmp / f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        workdir.mkdir()
+        return workdir
+
+    def publish(self, key: str, workdir: Path, artifacts: list[Artifact]) -> list[Artifact]:
+        """Move a finished work dir into place; if another writer got there first, use theirs."""
+        records = [_relative(a, workdir).to_dict() for a in artifacts]
+        (workdir / MANIFEST).write_text(json.dumps(records, indent=2))  # written last: marks a whole entry
+        entry = self.entries / key
+        try:
+            os.rename(workdir, entry)
+        except OSError:  # the entry exists: a concurrent writer published the same key first
+            shutil.rmtree(workdir, ignore_errors=True)
+        published = self.lookup(key)
+        if published is None:
+            raise RuntimeError(f"cache entry {entry} is unreadable after publishing")
+        return published
+
+
+def _relative(artifact: Artifact, base: Path) -> Artifact:
+    data = artifact.to_dict()
+    data["path"] = str(Path(artifact.path).relative_to(base))
+    return Artifact.from_dict(data)
+
+
+def _absolute(artifact: Artifact, base: Path) -> Artifact:
+    artifact.path = str(base / artifact.path)
+    return artifact
