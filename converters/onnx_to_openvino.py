@@ -1,17 +1,21 @@
 """ONNX -> OpenVINO IR (model.xml + model.bin) with openvino.convert_model and save_model.
 
 save_model compresses weights to fp16 by default; fp32 keeps them fp32 (compress_to_fp16=False).
+bf16 keeps fp32 weights (the runtime is told to execute in bf16); int8 is NNCF post-training quantization
+calibrated on the run's calibration images.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
-PACKAGES = ("openvino",)  # their versions are part of this step's cache key
+PACKAGES = ("openvino", "nncf")  # their versions are part of this step's cache key
 
-WEIGHT_PRECISION = {"fp32": False, "bf16": False, "fp16": True}
+WEIGHT_PRECISION = {"fp32": False, "bf16": False, "fp16": True, "int8": False}
 
 
 def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
@@ -22,6 +26,9 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
         raise StepFailed(f"precision={precision!r} is not produced by this step; it makes "
                          f"{', '.join(WEIGHT_PRECISION)}")
     model = ov.convert_model(source.path)
+    meta = {}
+    if precision == "int8":
+        model, meta = _quantize_int8(model, options)
     out_dir = workdir / "ir"
     out_dir.mkdir()
     ov.save_model(model, str(out_dir / "model.xml"), compress_to_fp16=WEIGHT_PRECISION[precision])
@@ -35,4 +42,13 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     return [Artifact(name="", format="openvino", path=str(out_dir), precision=precision,
                      inputs=inputs, outputs=outputs,
                      meta={"openvino": ov.__version__, "compressed_to_fp16": WEIGHT_PRECISION[precision],
-                           "opset": source.meta.get("opset")})]
+                           "opset": source.meta.get("opset"), **meta})]
+
+
+def _quantize_int8(model, options: dict):
+    import nncf
+
+    samples = np.load(options["calibration"])
+    dataset = nncf.Dataset([samples[i : i + 1] for i in range(len(samples))])
+    quantized = nncf.quantize(model, dataset, subset_size=len(samples))
+    return quantized, {"quantization": f"nncf {nncf.__version__} post-training", "calibration_samples": len(samples)}

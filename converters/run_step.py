@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 
 from converters import step_module
+from core.errors import NotApplicable
 from core.artifact import Artifact
 
 
@@ -22,6 +23,8 @@ def main(request_path: str) -> int:
     try:
         artifacts = step_module(request["kind"]).convert(source, request["options"], workdir)
         answer = {"artifacts": [a.seal().to_dict() for a in artifacts]}
+    except NotApplicable as reason:
+        answer = {"not_applicable": str(reason)}
     except Exception as error:  # every failure is reported to the pipeline, typed
         traceback.print_exc()
         answer = {"error_type": type(error).__name__, "message": str(error).strip().splitlines()[0]

@@ -7,3 +7,7 @@ class UserError(Exception):
 
 class StepFailed(Exception):
     """A conversion step failed; the message says which step and why."""
+
+
+class NotApplicable(Exception):
+    """A step cannot make this combination (e.g. bf16 on onnxruntime): recorded with the reason, not a failure."""

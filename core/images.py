@@ -56,10 +56,11 @@ def load_rgb(path: Path) -> np.ndarray:
         raise UserError(f"cannot read image {str(path)!r}: {error}") from error
 
 
-def load_images(folder: str | None, count: int) -> tuple[list[np.ndarray], list[str]]:
-    """Up to `count` images (cycled when the folder holds fewer), with their paths."""
+def load_images(folder: str | None, count: int, cycle: bool = True) -> tuple[list[np.ndarray], list[str]]:
+    """`count` images with their paths; when the folder holds fewer, cycle through them again or
+    (cycle=False, for calibration: repeats add nothing) stop at what there is."""
     paths = image_paths(folder)
-    chosen = [paths[i % len(paths)] for i in range(count)]
+    chosen = [paths[i % len(paths)] for i in range(count if cycle else min(count, len(paths)))]
     return [load_rgb(p) for p in chosen], [str(p) for p in chosen]
 
 

@@ -42,6 +42,7 @@ class GraphRun:
     run_dir: Path
     results: dict
     cache: StepCache | None = None
+    calibration: Path | None = None  # preprocessed calibration images (.npy, NCHW float32)
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     reference_outputs: list[np.ndarray] | None = None
 
@@ -50,6 +51,8 @@ class GraphRun:
         record = {"name": spec.name, "kind": spec.kind, "input": spec.input, "status": "running",
                   "seconds": None, "artifact": None, "log": str(self.log_path(spec.name))}
         self.results["steps"].append(record)
+        if spec.options.get("precision") == "int8" and self.calibration:
+            spec.options["calibration"] = str(self.calibration)
         key = step_key(spec.kind, spec.options, source.sha256 if source else "", step_module(spec.kind),
                        referenced_file_hashes(spec.options))
         record["cache_key"] = key
@@ -66,6 +69,11 @@ class GraphRun:
                           self.log_path(spec.name), spec.timeout_s)
         record["seconds"] = round(child.seconds, 3)
         answer = _read_json(workdir / "result.json") or {}
+        if "not_applicable" in answer:
+            shutil.rmtree(workdir, ignore_errors=True)
+            record.update(status="n/a", reason=answer["not_applicable"])
+            log.info("[%s] not applicable: %s", spec.name, answer["not_applicable"])
+            return None
         error = child.failure or answer.get("message") or ("" if answer else "wrote no result")
         if error:
             shutil.rmtree(workdir, ignore_errors=True)  # nothing half-written survives as an artifact
@@ -182,6 +190,8 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
     }
     cache = StepCache(Path(cfg.cache.dir)) if cfg.cache.enabled else None
     graph_run = GraphRun(cfg, run_dir, results, cache)
+    if any(s.options.get("precision") == "int8" for s in steps):
+        graph_run.calibration, results["calibration"] = prepare_calibration(cfg, run_dir)
     started = time.perf_counter()
     try:
         _convert_and_check(graph_run, steps)
@@ -203,9 +213,17 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
     return 0 if results["status"] == "ok" else 1
 
 
+def prepare_calibration(cfg: DictConfig, run_dir: Path) -> tuple[Path, dict]:
+    """The same preprocessed images for every backend's int8 calibration (.npy: byte-stable, so cacheable)."""
+    images, paths = load_images(cfg.calibration.images, cfg.calibration.count, cycle=False)
+    path = run_dir / "calibration.npy"
+    np.save(path, preprocess(images, Processing.from_config(processing_config(cfg))))
+    return path, {"count": len(paths), "sha256": images_digest(paths), "images": paths}
+
+
 def absolutize_paths(cfg: DictConfig) -> None:
     """Children run from the repo root: a user's relative paths must mean what they meant in their cwd."""
-    for node, key in ((cfg.model, "weights"), (cfg.input, "images")):
+    for node, key in ((cfg.model, "weights"), (cfg.input, "images"), (cfg.calibration, "images")):
         if node.get(key):
             node[key] = str(Path(node[key]).expanduser().resolve())
 
@@ -225,25 +243,27 @@ def _convert_and_check(graph_run: GraphRun, steps: list[StepSpec]) -> None:
     if error:
         raise RuntimeError(f"the reference model could not run: {error}")
     graph_run.reference_outputs = outputs
-    skipped: set[str] = set()
+    skipped: dict[str, str] = {}  # step -> status it inherits ("skipped" after a failure, "n/a")
     for spec in steps:
         if spec.name in skipped:
-            _mark_skipped(graph_run, spec, spec.input)
+            _mark_skipped(graph_run, spec, spec.input, skipped[spec.name])
             continue
         made = graph_run.run_step(spec, graph_run.artifacts[spec.input])
         if not made:
-            skipped |= descendants(steps, spec.name)
+            status = "n/a" if graph_run.results["steps"][-1]["status"] == "n/a" else "skipped"
+            skipped.update(dict.fromkeys(descendants(steps, spec.name), status))
             continue
         for artifact in made:
             graph_run.artifacts[artifact.name] = artifact
             graph_run.check_parity(artifact)
 
 
-def _mark_skipped(graph_run: GraphRun, spec: StepSpec, because: str) -> None:
+def _mark_skipped(graph_run: GraphRun, spec: StepSpec, because: str, status: str = "skipped") -> None:
+    why = f"input {because!r} " + ("failed" if status == "skipped" else "not applicable")
     graph_run.results["steps"].append({"name": spec.name, "kind": spec.kind, "input": spec.input,
-                                       "status": "skipped", "seconds": 0.0, "artifact": None,
-                                       "error": f"input {because!r} failed"})
-    log.warning("[%s] skipped: its input %r failed", spec.name, because)
+                                       "status": status, "seconds": 0.0, "artifact": None,
+                                       "error" if status == "skipped" else "reason": why})
+    (log.warning if status == "skipped" else log.info)("[%s] %s: %s", spec.name, status, why)
 
 
 def _artifacts_to_bench(artifacts: dict[str, Artifact], steps: list[StepSpec]) -> list[Artifact]:
@@ -256,7 +276,7 @@ def _artifacts_to_bench(artifacts: dict[str, Artifact], steps: list[StepSpec]) -
 
 
 def _final_status(results: dict, cfg: DictConfig) -> str:
-    failed = any(s["status"] in ("failed", "skipped") for s in results["steps"])
+    failed = any(s["status"] in ("failed", "skipped") for s in results["steps"])  # "n/a" is no failure
     failed |= any(b.get("status") == "failed" for b in results["bench"])
     failed |= cfg.validate.fail_run_on_mismatch and not all(p["passed"] for p in results["parity"])
     return "failed" if failed else "ok"

@@ -101,6 +101,8 @@ class OpenVinoRunner(Runner):
         self.request = self.compiled.create_infer_request()
         hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
         self.executed_precision = OV_TYPE_NAMES.get(hint.to_string(), hint.to_string())
+        if artifact.precision == "int8":  # quantized layers run int8; the hint covers the rest
+            self.executed_precision = f"int8+{self.executed_precision}"
 
     def __call__(self, batch):
         results = self.request.infer({0: batch})
