@@ -1,6 +1,7 @@
 """convgraph: `python convert.py +graph=NAME [overrides]` runs a conversion graph (see README)."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -24,17 +25,28 @@ def main(cfg: DictConfig) -> int:
         print("no graph chosen: pick one with +graph=NAME, e.g. python convert.py +graph=openvino\n"
               f"available graphs: {', '.join(available('graph'))}", file=sys.stderr)
         sys.exit(NO_GRAPH_EXIT)
+    from bench.report import record_failure
     from pipeline.run import run  # after the cheap checks: keeps `--help` and errors fast
 
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        code = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+        code = run(cfg, run_dir)
     except UserError as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"error: {error}", file=sys.stderr)
+        record_failure(run_dir, cfg, f"{type(error).__name__}: {error}")
         code = USER_ERROR_EXIT
-    if code and HydraConfig.get().mode != RunMode.MULTIRUN:
-        sys.exit(code)  # in a sweep one job's failure must not stop the others: the summary shows it
+    except Exception as error:
+        if not multirun:
+            raise
+        # In a sweep one job's failure must not stop the others: record it, the summary shows it.
+        logging.getLogger("convgraph").exception("job failed")
+        record_failure(run_dir, cfg, f"{type(error).__name__}: {error}")
+        code = 1
+    if code and not multirun:
+        sys.exit(code)
     return code
 
 

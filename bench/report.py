@@ -17,6 +17,22 @@ def write_results(results: dict, run_dir: Path) -> None:
     (run_dir / "report.md").write_text(render_markdown(results))
 
 
+def record_failure(run_dir: Path, cfg, error: str) -> None:
+    """Make sure a job that failed before or outside the pipeline still leaves a results.json saying why."""
+    path = run_dir / "results.json"
+    try:
+        results = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        graph = cfg.get("graph") or {}
+        results = {"graph": graph.get("name", "?"), "model": cfg.model.get("name", "?"), "steps": [],
+                   "artifacts": [], "parity": [], "bench": []}
+    results.update(status="failed", error=error)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / "results.json.tmp"
+    tmp.write_text(json.dumps(results, indent=2, default=str))
+    os.replace(tmp, path)
+
+
 def table_rows(results: dict) -> list[dict]:
     parity = {p["artifact"]: p for p in results["parity"]}
     sizes = {a["name"]: a["bytes"] for a in results["artifacts"]}

@@ -24,6 +24,7 @@ from core.images import images_digest, load_images
 from core.prepost import Processing, preprocess
 from pipeline.cache import StepCache, referenced_file_hashes, step_key
 from pipeline.child import run_child
+from pipeline.locks import exclusive
 from pipeline.config_check import check_config
 from pipeline.graph import SOURCE, StepSpec, descendants, resolve_steps
 from validators.parity import ParityReport, compare
@@ -157,8 +158,9 @@ class GraphRun:
                    "images": image_paths, "processing": processing_config(self.cfg),
                    "warmup": self.cfg.bench.warmup, "runs": self.cfg.bench.runs, "result": str(result)}
         log.info("[bench] %s (%s) ...", artifact.name, artifact.format)
-        child = run_child("bench.worker", request, folder / f"{artifact.name}.request.json",
-                          self.log_path(f"bench.{artifact.name}"), self.cfg.bench.timeout_s)
+        with exclusive(Path(self.cfg.bench.lock_file)):
+            child = run_child("bench.worker", request, folder / f"{artifact.name}.request.json",
+                              self.log_path(f"bench.{artifact.name}"), self.cfg.bench.timeout_s)
         row = _read_json(result)
         if child.failure or not row:
             error = child.failure or "wrote no result"
