@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.prepost import Processing, postprocess, preprocess
+from core.prepost import Processing, postprocess, preprocess_with_meta
 
 
 def summarize(samples_ms: list[float] | np.ndarray) -> dict:
@@ -30,6 +30,7 @@ class LoopResult:
     pre_ms: list[float]
     infer_ms: list[float]
     post_ms: list[float]
+    last: dict | None = None  # the last postprocess result (post time depends on what it found)
 
 
 def timed_loop(runner, images: list[np.ndarray], proc: Processing, warmup: int, runs: int) -> LoopResult:
@@ -37,11 +38,11 @@ def timed_loop(runner, images: list[np.ndarray], proc: Processing, warmup: int, 
     result = LoopResult([], [], [])
     for i in range(warmup + runs):
         t0 = clock()
-        batch = preprocess(images, proc, runner.layout)
+        batch, meta = preprocess_with_meta(images, proc, runner.layout)  # meta: letterbox placement per image
         t1 = clock()
         outputs = runner(batch)
         t2 = clock()
-        postprocess(outputs, proc)
+        result.last = postprocess(outputs, proc, meta)
         t3 = clock()
         if i >= warmup:
             result.pre_ms.append((t1 - t0) * 1e3)
