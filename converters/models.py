@@ -1,6 +1,7 @@
 """Model factory: builds a PyTorch model from its config with a fixed seed (no weights can be downloaded here)."""
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import torch
@@ -30,6 +31,8 @@ BUILTIN = {"tiny_cnn": TinyCNN}
 def build_model(cfg: dict, seed: int) -> nn.Module:
     torch.manual_seed(seed)
     name, source = cfg["name"], cfg.get("source", "torchvision")
+    if source == "ultralytics":  # AGPL: its module (the only importer of ultralytics) loads only when asked for
+        return importlib.import_module("converters.ultralytics_models").build(cfg, seed)
     if source == "builtin":
         model = BUILTIN[name]()
     elif source == "torchvision":
@@ -41,7 +44,7 @@ def build_model(cfg: dict, seed: int) -> nn.Module:
             known = ", ".join(sorted(torchvision.models.list_models(module=torchvision.models)))
             raise UserError(f"model.name={name!r} is not a torchvision classifier; known: {known}") from error
     else:
-        raise UserError(f"model.source={source!r} is not known; allowed: builtin, torchvision")
+        raise UserError(f"model.source={source!r} is not known; allowed: builtin, torchvision, ultralytics")
     # Randomly initialised BatchNorm running stats are (0, 1): give them real statistics so that
     # activations look like a trained network's and parity is tested on realistic magnitudes.
     for module in model.modules():
