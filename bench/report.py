@@ -40,29 +40,41 @@ def table_rows(results: dict) -> list[dict]:
     for bench in results["bench"]:
         name = bench["artifact"]
         check = parity.get(name)
+        task = "-"
         if check is None:
             error, verdict = "-", "reference" if name == "model" else "-"
         else:
             worst = [o["max_abs"] for o in check["outputs"] if o.get("max_abs") is not None]
             error = f"{max(worst):.2e}" if worst else "-"
             verdict = "passed" if check["passed"] else "FAILED"
+            task = _task_cell(check.get("task"))
         if bench.get("status") != "ok":
             rows.append({"runtime": "?", "artifact": name, "precision": "-", "pre": "-", "infer": "failed",
-                         "p90": "-", "post": "-", "error": error, "parity": verdict,
+                         "p90": "-", "post": "-", "error": error, "task": task, "parity": verdict,
                          "size": _mb(sizes.get(name))})
             continue
         rows.append({
             "runtime": RUNTIME_LABEL.get(bench["runtime"], bench["runtime"]), "artifact": name,
             "precision": bench.get("executed_precision", "?"), "pre": f"{bench['pre_ms']:.2f}",
             "infer": f"{bench['infer_ms']['median']:.2f}", "p90": f"{bench['infer_ms']['p90']:.2f}",
-            "post": f"{bench['post_ms']:.2f}", "error": error, "parity": verdict, "size": _mb(sizes.get(name)),
+            "post": f"{bench['post_ms']:.2f}", "error": error, "task": task, "parity": verdict,
+            "size": _mb(sizes.get(name)),
         })
     return rows
 
 
+def _task_cell(task: dict | None) -> str:
+    """Detection: F1 of matched boxes vs the reference; classification: top-1 agreement."""
+    if not task:
+        return "-"
+    if task["task"] == "detection":
+        return f"F1 {task['agreement']:.3f}"
+    return f"top-1 {task['agreement']:.0%}"
+
+
 COLUMNS = [("runtime", "runtime"), ("artifact", "artifact"), ("precision", "executes in"),
            ("pre", "pre ms"), ("infer", "infer ms (median)"), ("p90", "infer p90"), ("post", "post ms"),
-           ("error", "max abs err vs torch"), ("parity", "parity"), ("size", "size MB")]
+           ("error", "max abs err vs torch"), ("task", "task agreement"), ("parity", "parity"), ("size", "size MB")]
 
 
 def _mb(value) -> str:

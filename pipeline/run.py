@@ -28,6 +28,7 @@ from pipeline.locks import exclusive
 from pipeline.config_check import check_config
 from pipeline.graph import SOURCE, StepSpec, descendants, resolve_steps
 from validators.parity import ParityReport, compare
+from validators.task_metrics import describe, task_agreement
 
 log = logging.getLogger("convgraph")
 
@@ -131,6 +132,8 @@ class GraphRun:
         names = [o.name for o in reference.outputs]
         outputs, info, error = self.outputs_of(artifact)
         tol = OmegaConf.to_container(self.cfg.validate.tolerances[artifact.precision])
+        override = OmegaConf.select(self.cfg, f"model.tolerances.{artifact.precision}")  # a model's own, e.g. pixels
+        tol.update(OmegaConf.to_container(override) if override else {})
         if error:
             report = ParityReport(artifact.name, reference.name, artifact.precision, False)
             entry = {**report.to_dict(), "error": error}
@@ -138,12 +141,19 @@ class GraphRun:
         else:
             report = compare(artifact.name, reference.name, artifact.precision, self.reference_outputs,
                              outputs, names, tol)
-            entry = {**report.to_dict(), "tolerance": tol, "executed_precision": info.get("executed_precision")}
+            # Task view (same objects / classes found?) through the deploy postprocess; can fail parity too.
+            task = task_agreement(self.reference_outputs, outputs, processing_config(self.cfg),
+                                  OmegaConf.to_container(self.cfg.validate.task), artifact.precision)
+            passed = report.passed and (task is None or task["passed"])
+            entry = {**report.to_dict(), "passed": passed, "tolerance": tol, "task": task,
+                     "executed_precision": info.get("executed_precision")}
             worst = max((o.max_abs or 0.0) for o in report.outputs)
-            if report.passed:
-                log.info("[%s] parity passed (max abs %.3g vs %s)", artifact.name, worst, reference.name)
+            agreement = f"; {describe(task)}" if task else ""
+            if passed:
+                log.info("[%s] parity passed (max abs %.3g vs %s%s)", artifact.name, worst, reference.name, agreement)
             else:
-                log.error("[%s] parity FAILED: %s", artifact.name, report.failure_line())
+                log.error("[%s] parity FAILED: %s%s", artifact.name, report.failure_line() or "task agreement "
+                          f"below {(task or {}).get('min_agreement')}", agreement)
         self.results["parity"].append(entry)
 
     def runtime_settings(self, artifact: Artifact) -> dict:
