@@ -24,9 +24,9 @@ from core.images import images_digest, load_images
 from core.prepost import Processing, preprocess
 from pipeline.cache import StepCache, referenced_file_hashes, step_key
 from pipeline.child import run_child
-from pipeline.locks import exclusive
 from pipeline.config_check import check_config
 from pipeline.graph import SOURCE, StepSpec, descendants, resolve_steps
+from pipeline.locks import exclusive
 from validators.parity import ParityReport, compare
 from validators.task_metrics import describe, task_agreement
 
