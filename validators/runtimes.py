@@ -7,11 +7,13 @@ names and dtype; it returns outputs in the reference's order and layout.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
+from importlib import metadata
 
 import numpy as np
 
-from core.artifact import Artifact
+from core.artifact import Artifact, TensorSpec
 
 RUNTIME_OF_FORMAT = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino",
                      "tf_savedmodel": "tensorflow", "tflite": "tflite"}
@@ -109,7 +111,201 @@ class OpenVinoRunner(Runner):
         return [np.array(results[port]) for port in self.compiled.outputs]
 
 
-RUNNERS = {"torch": TorchRunner, "onnx": OnnxRuntimeRunner, "openvino": OpenVinoRunner}
+# ---- TensorFlow and TFLite: onnx2tf made these NHWC, so the adapter maps tensors back onto the reference ----
+
+class TensorMatchError(ValueError):
+    """A runtime's tensors cannot be paired with the reference's unambiguously. We never guess: comparing the
+    wrong tensors could pass by accident, or fail with an error that points at the wrong place."""
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    name: str  # the runtime's own output name
+    transpose: tuple[int, ...] | None  # axes that bring it into the reference's layout; None = already is
+
+
+def channels_last(shape: list[int]) -> list[int]:
+    """The shape onnx2tf gives a channels-first tensor: NCHW -> NHWC (NCW -> NWC, NCDHW -> NDHWC)."""
+    return [shape[0], *shape[2:], shape[1]] if len(shape) >= 3 else list(shape)
+
+
+def _fits(actual, expected) -> bool:
+    if len(actual) != len(expected):
+        return False
+    return all(a == e or a < 0 or e < 0 for a, e in zip(actual, expected, strict=True))
+
+
+def orientations(expected: list[int], actual: list[int]) -> list[tuple[int, ...] | None]:
+    """Ways `actual` can be the reference tensor of shape `expected`: as is (None) and/or channels-last (the
+    transpose back). Two ways = ambiguous (e.g. C == H == W), unless the transpose cannot move a value."""
+    ways: list[tuple[int, ...] | None] = [None] if _fits(actual, expected) else []
+    if len(expected) >= 3 and _fits(actual, channels_last(expected)):
+        back = (0, len(expected) - 1, *range(1, len(expected) - 1))
+        moving = [axis for axis in back if actual[axis] != 1]
+        if not (ways and moving == sorted(moving)):  # a transpose over size-1 axes only is no transpose
+            ways.append(back)
+    return ways
+
+
+def _sanitized(name: str) -> str:
+    """'logits', 'Logits:0' (a TF tensor name), 'logits__0'... -> one spelling, to compare names by."""
+    return re.sub(r"[^0-9a-z]+", "_", re.sub(r"(:|__)\d+$", "", name).lower()).strip("_")
+
+
+POSITIONAL = re.compile(r"output_(\d+)|identity(?:_(\d+))?")
+
+
+def _position(name: str) -> int | None:
+    """onnx2tf's SavedModel signature names its outputs output_K and a signature-less TFLite file Identity,
+    Identity_K: both mean the K-th output of the ONNX model, i.e. the K-th reference output."""
+    match = POSITIONAL.fullmatch(name.lower())
+    return int(match.group(1) or match.group(2) or 0) if match else None
+
+
+def match_outputs(artifact: str, reference: list[TensorSpec], runtime: dict[str, list[int]]) -> list[OutputPlan]:
+    """Pair each reference output with one runtime output: by (sanitized) name, then by onnx2tf's positional
+    name, then by shape when exactly one candidate fits; each pair must fit as is or channels-last."""
+    def fail(why: str):
+        ref = ", ".join(f"{s.name}{list(s.shape)}" for s in reference)
+        got = ", ".join(f"{n}{list(s)}" for n, s in runtime.items())
+        raise TensorMatchError(f"{artifact}: cannot match its outputs to the reference ({why}); "
+                               f"reference: {ref}; {artifact}: {got}")
+
+    if len(runtime) != len(reference):
+        fail(f"it has {len(runtime)} outputs, the reference {len(reference)}")
+    by_name = {_sanitized(n): n for n in runtime}
+    chosen: dict[int, str] = {}
+    for i, spec in enumerate(reference):
+        name = by_name.get(_sanitized(spec.name)) or next((n for n in runtime if _position(n) == i), None)
+        if name is not None:
+            chosen[i] = name
+    for i, spec in enumerate(reference):
+        if i not in chosen:
+            free = [n for n in runtime if n not in chosen.values() and orientations(spec.shape, runtime[n])]
+            if len(free) != 1:
+                fail(f"{len(free)} unnamed outputs fit {spec.name!r} by shape: {free}")
+            chosen[i] = free[0]
+    if len(set(chosen.values())) != len(reference):
+        fail("one output matched two reference outputs")
+    plans = []
+    for i, spec in enumerate(reference):
+        name = chosen[i]
+        ways = orientations(spec.shape, runtime[name])
+        if not ways:
+            fail(f"{name!r} (paired with {spec.name!r}) has shape {list(runtime[name])}, neither {spec.shape} "
+                 f"nor channels-last {channels_last(spec.shape)}")
+        if len(ways) > 1:
+            fail(f"{name!r} of shape {list(runtime[name])} fits {spec.name!r} both as is and channels-last")
+        plans.append(OutputPlan(name, ways[0]))
+    return plans
+
+
+def input_layout(artifact: Artifact, name: str, shape: list[int]) -> str:
+    """NCHW or NHWC: what the runtime's input is, judged against the reference (NCHW) input."""
+    if len(artifact.inputs) != 1:
+        raise TensorMatchError(f"{artifact.name}: the TF adapters take one input; the reference has "
+                               f"{[s.name for s in artifact.inputs]}")
+    expected = artifact.inputs[0].shape
+    ways = orientations(expected, shape)
+    if len(ways) != 1:
+        raise TensorMatchError(f"{artifact.name}: input {name!r} of shape {shape} fits the reference input "
+                               f"{expected} {'both as is and channels-last' if ways else 'in no layout'}")
+    return "NCHW" if ways[0] is None or len(shape) != 4 else "NHWC"
+
+
+def _apply(plans: list[OutputPlan], outputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    return [outputs[p.name] if p.transpose is None else outputs[p.name].transpose(p.transpose) for p in plans]
+
+
+class _MappedRunner(Runner):
+    """A runner whose outputs went through match_outputs: info() says how each reference output was found."""
+
+    reference: list[TensorSpec]
+    plans: list[OutputPlan]
+
+    def info(self) -> dict:
+        return {**super().info(), "outputs": {ref.name: plan.name + (f" transposed {list(plan.transpose)}"
+                                                                    if plan.transpose else "")
+                                              for ref, plan in zip(self.reference, self.plans, strict=True)}}
+
+
+def _shape(dims) -> list[int]:
+    return [-1 if d is None or d < 0 else int(d) for d in dims]
+
+
+class TensorFlowRunner(_MappedRunner):
+    """The SavedModel's serving signature, called eagerly with one tensor."""
+
+    runtime = "tensorflow"
+
+    def __init__(self, artifact: Artifact, settings: Settings):
+        import tensorflow as tf
+
+        # Before anything runs: TF fixes its thread pools at first use.
+        tf.config.threading.set_intra_op_parallelism_threads(settings.n_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        self.tf, self.version = tf, tf.__version__
+        self.model = tf.saved_model.load(artifact.path)  # kept: the signature does not own the variables
+        if "serving_default" not in self.model.signatures:
+            raise TensorMatchError(f"{artifact.name}: the SavedModel has no serving_default signature "
+                                   f"(it has {list(self.model.signatures)})")
+        self.function = self.model.signatures["serving_default"]
+        inputs = self.function.structured_input_signature[1]
+        if len(inputs) != 1:
+            raise TensorMatchError(f"{artifact.name}: the TF adapters take one input; it has {list(inputs)}")
+        self.input_name, spec = next(iter(inputs.items()))
+        self.layout = input_layout(artifact, self.input_name, _shape(spec.shape))
+        outputs = {n: _shape(s.shape) for n, s in self.function.structured_outputs.items()}
+        self.reference, self.plans = artifact.outputs, match_outputs(artifact.name, artifact.outputs, outputs)
+
+    def __call__(self, batch):
+        result = self.function(**{self.input_name: self.tf.constant(batch)})
+        return _apply(self.plans, {name: tensor.numpy() for name, tensor in result.items()})
+
+
+class TFLiteRunner(_MappedRunner):
+    """ai-edge-litert's Interpreter (XNNPACK) with num_threads = the cores given to the runtime."""
+
+    runtime = "tflite"
+    # XNNPACK on this x86 CPU unpacks fp16 weights to fp32 at load and computes in fp32.
+    executed_precision = "fp32"
+
+    def __init__(self, artifact: Artifact, settings: Settings):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.version = metadata.version("ai-edge-litert")
+        self.interpreter = Interpreter(model_path=artifact.path, num_threads=settings.n_threads)
+        self.interpreter.allocate_tensors()
+        signatures = self.interpreter.get_signature_list()
+        if signatures:  # names output_K, and details whose order is not the outputs' order
+            key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+            runner = self.interpreter.get_signature_runner(key)
+            inputs, outputs = runner.get_input_details(), runner.get_output_details()
+        else:  # no signature (onnx2tf's own files): tensor names Identity, Identity_1, ...
+            inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
+            outputs = {d["name"]: d for d in self.interpreter.get_output_details()}
+        if len(inputs) != 1:
+            raise TensorMatchError(f"{artifact.name}: the TF adapters take one input; it has {list(inputs)}")
+        input_name, detail = next(iter(inputs.items()))
+        self.input_index, self.input_shape = detail["index"], tuple(int(d) for d in detail["shape"])
+        self.layout = input_layout(artifact, input_name, _shape(detail["shape_signature"]))
+        self.reference = artifact.outputs
+        self.plans = match_outputs(artifact.name, artifact.outputs,
+                                   {n: _shape(d["shape_signature"]) for n, d in outputs.items()})
+        self.output_index = {n: d["index"] for n, d in outputs.items()}
+
+    def __call__(self, batch):
+        if batch.shape != self.input_shape:  # a dynamic axis: size the tensors for this batch
+            self.interpreter.resize_tensor_input(self.input_index, list(batch.shape))
+            self.interpreter.allocate_tensors()
+            self.input_shape = batch.shape
+        self.interpreter.set_tensor(self.input_index, batch)
+        self.interpreter.invoke()
+        return _apply(self.plans, {p.name: self.interpreter.get_tensor(self.output_index[p.name]) for p in self.plans})
+
+
+RUNNERS = {"torch": TorchRunner, "onnx": OnnxRuntimeRunner, "openvino": OpenVinoRunner,
+           "tf_savedmodel": TensorFlowRunner, "tflite": TFLiteRunner}
 
 
 def load(artifact: Artifact, settings: Settings) -> Runner:

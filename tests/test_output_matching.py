@@ -1,0 +1,55 @@
+"""The TF adapters' mapping of a runtime's tensors onto the reference's: by name, by onnx2tf's positional
+names, by shape; NHWC undone; anything ambiguous is an error naming the artifact and the outputs."""
+import pytest
+
+from core.artifact import Artifact, TensorSpec
+from validators.runtimes import TensorMatchError, input_layout, match_outputs, orientations
+
+REF = [TensorSpec("tokens", [1, 257, 6]), TensorSpec("fmap", [1, 6, 16, 16], "NCHW")]
+
+
+def test_positional_names_in_any_order_and_nhwc_undone():
+    plans = match_outputs("tf", REF, {"output_1": [1, 16, 16, 6], "output_0": [1, 257, 6]})
+    assert [(p.name, p.transpose) for p in plans] == [("output_0", None), ("output_1", (0, 3, 1, 2))]
+    plans = match_outputs("tfl", REF, {"Identity_1": [1, 16, 16, 6], "Identity": [1, 257, 6]})
+    assert [p.name for p in plans] == ["Identity", "Identity_1"]
+
+
+def test_names_win_and_are_compared_sanitized():
+    plans = match_outputs("tf", REF, {"FMAP": [1, 6, 16, 16], "tokens:0": [1, 257, 6]})
+    assert [(p.name, p.transpose) for p in plans] == [("tokens:0", None), ("FMAP", None)]
+
+
+def test_unnamed_outputs_match_by_unique_shape():
+    plans = match_outputs("tf", REF, {"a": [1, 16, 16, 6], "b": [1, 257, 6]})
+    assert [p.name for p in plans] == ["b", "a"]
+
+
+def test_same_shape_unnamed_outputs_are_refused():
+    ref = [TensorSpec("x", [1, 10]), TensorSpec("y", [1, 10])]
+    with pytest.raises(TensorMatchError, match=r"^cand: cannot match .*'x'.*reference: x\[1, 10\], y\[1, 10\]"):
+        match_outputs("cand", ref, {"a": [1, 10], "b": [1, 10]})
+
+
+def test_square_map_is_ambiguous_not_guessed():
+    ref = [TensorSpec("fmap", [1, 8, 8, 8], "NCHW")]
+    with pytest.raises(TensorMatchError, match="both as is and channels-last"):
+        match_outputs("tf", ref, {"output_0": [1, 8, 8, 8]})
+    # a transpose over size-1 axes moves nothing: not ambiguous
+    assert orientations([1, 1, 1, 1], [1, 1, 1, 1]) == [None]
+
+
+def test_name_match_with_wrong_shape_and_wrong_count_fail():
+    with pytest.raises(TensorMatchError, match="neither"):
+        match_outputs("tf", REF, {"output_0": [1, 258, 6], "output_1": [1, 16, 16, 6]})
+    with pytest.raises(TensorMatchError, match="it has 1 outputs, the reference 2"):
+        match_outputs("tf", REF, {"output_0": [1, 257, 6]})
+
+
+def test_dynamic_batch_fits_and_input_layout():
+    assert orientations([1, 6, 16, 16], [-1, 16, 16, 6]) == [(0, 3, 1, 2)]
+    artifact = Artifact("tf", "tf_savedmodel", "/nowhere", inputs=[TensorSpec("input", [1, 3, 32, 32], "NCHW")])
+    assert input_layout(artifact, "input", [1, 32, 32, 3]) == "NHWC"
+    assert input_layout(artifact, "input", [1, 3, 32, 32]) == "NCHW"  # e.g. onnx2tf -k input
+    with pytest.raises(TensorMatchError, match="in no layout"):
+        input_layout(artifact, "input", [1, 32, 32, 4])
