@@ -11,6 +11,8 @@ STEP_INPUTS: dict[str, tuple[str, ...] | None] = {
     "onnx_simplify": ("onnx",),
     "onnx_to_openvino": ("onnx",),
     "onnx_precision": ("onnx",),
+    "onnx_to_tf": ("onnx",),
+    "tf_to_tflite": ("tf_savedmodel",),
 }
 
 

@@ -1,0 +1,99 @@
+"""ONNX -> TensorFlow SavedModel with onnx2tf (its CLI, in a subprocess, run in this step's work dir).
+
+onnx2tf turns NCHW into NHWC; the artifact keeps the ONNX (canonical) input/output names and shapes and the
+runtime adapter maps the SavedModel's own tensors onto them. Three onnx2tf habits shape this module:
+- it rewrites its input ONNX in place (it runs the onnxsim CLI on it), so it gets a private copy;
+- it downloads a calibration sample unless that file is in its cwd, so we write it from local images;
+- it logs some failures and still exits 0, so the SavedModel is checked for, not assumed.
+onnx2tf also writes TFLite files; they are deleted here: the tf_to_tflite step makes them from this
+SavedModel, as their own artifacts and steps.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from core.artifact import Artifact
+from core.errors import StepFailed
+
+# their versions are part of this step's cache key (onnx2tf drives onnxsim and onnx-graphsurgeon itself)
+PACKAGES = ("onnx2tf", "tensorflow", "tf-keras", "onnx", "onnxsim", "onnx-graphsurgeon", "sng4onnx")
+
+CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
+OPTIONS = ("verbosity", "args")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ABSL_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
+
+
+def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise StepFailed(f"unknown option(s) {', '.join(unknown)}; this step takes {', '.join(OPTIONS)}")
+    shutil.copy(source.path, workdir / "model.onnx")  # onnx2tf rewrites its input: never hand it the upstream file
+    np.save(workdir / CALIBRATION_FILE, calibration_sample())
+    args = ["-i", "model.onnx", "-o", "saved_model", "-v", str(options.get("verbosity", "warn")),
+            *[str(a) for a in options.get("args") or []]]
+    env = dict(os.environ)
+    # onnx2tf calls the `onnxsim` CLI by name and silently skips that pass when it is not on PATH.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    print("$ onnx2tf " + shlex.join(args), flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "onnx2tf", *args], cwd=workdir, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    sys.stdout.write(proc.stdout + proc.stderr)  # the step's log keeps onnx2tf's whole output
+    sys.stdout.flush()
+    if proc.returncode != 0:
+        raise StepFailed(f"onnx2tf exited with code {proc.returncode}: {_error_line(proc.stdout + proc.stderr)}")
+    saved_model = workdir / "saved_model"
+    if not (saved_model / "saved_model.pb").is_file():
+        raise StepFailed("onnx2tf exited 0 but wrote no saved_model.pb (it logs some failures and carries on): "
+                         f"{_error_line(proc.stdout + proc.stderr)}")
+    for leftover in [workdir / "model.onnx", workdir / CALIBRATION_FILE, *saved_model.glob("*.tflite")]:
+        leftover.unlink()
+    return [Artifact(name="", format="tf_savedmodel", path=str(saved_model), precision="fp32",
+                     inputs=source.inputs, outputs=source.outputs,
+                     meta={"onnx2tf": metadata.version("onnx2tf"), "tensorflow": metadata.version("tensorflow"),
+                           "command": "onnx2tf " + shlex.join(args), "onnx2tf_seconds": round(seconds, 2),
+                           "opset": source.meta.get("opset")})]
+
+
+def calibration_sample(count: int = 20, side: int = 128) -> np.ndarray:
+    """count x side x side x 3 float32 RGB in [0, 1] from packaged photos (square crops at a few offsets),
+    in place of the file onnx2tf would otherwise download for its own checks."""
+    from PIL import Image
+
+    from core.images import load_rgb, packaged_image_paths
+
+    images = [load_rgb(p) for p in packaged_image_paths()]
+    # passes over the photos: (where along the long side, share of the short side, mirrored), so that
+    # every sample differs, square photos included
+    passes = [(0.5, 1.0, False), (0.0, 1.0, True), (1.0, 0.8, False)]
+    crops = []
+    for i in range(count):
+        image = images[i % len(images)]
+        where, zoom, mirror = passes[(i // len(images)) % len(passes)]
+        height, width = image.shape[:2]
+        short = int(min(height, width) * zoom)
+        top, left = int((height - short) * where), int((width - short) * where)
+        crop = np.asarray(Image.fromarray(image[top : top + short, left : left + short]).resize(
+            (side, side), Image.BILINEAR), np.float32) / 255
+        crops.append(crop[:, ::-1] if mirror else crop)
+    return np.stack(crops)
+
+
+def _error_line(output: str) -> str:
+    lines = [ANSI.sub("", line).strip() for line in output.splitlines()]
+    lines = [line for line in lines if line and not ABSL_LOG.match(line)]  # TF's own start-up chatter
+    errors = [line for line in lines if "error" in line.lower()]
+    line = (errors or lines or ["no output"])[-1]
+    return re.sub(r"^\S+\.py: ", "", line)[:500]  # argparse names the program __main__.py
