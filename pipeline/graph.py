@@ -1,6 +1,7 @@
 """Resolve a graph config (a mapping of named steps, each naming the step it consumes) into run order."""
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
@@ -27,7 +28,10 @@ def resolve_steps(graph: DictConfig, default_timeout: float) -> list[StepSpec]:
         if not isinstance(options, dict) or "kind" not in options:
             raise UserError(f"graph.steps.{name} has no `kind`; known kinds: {', '.join(STEP_INPUTS)}")
         kind = options.pop("kind")
-        if kind not in STEP_INPUTS or STEP_INPUTS[kind] is None:
+        if "." in kind:  # a user's own step module, by import path
+            if importlib.util.find_spec(kind.rsplit(".", 1)[0]) is None or importlib.util.find_spec(kind) is None:
+                raise UserError(f"graph.steps.{name}.kind={kind!r}: no such module")
+        elif kind not in STEP_INPUTS or STEP_INPUTS[kind] is None:
             known = ", ".join(k for k, v in STEP_INPUTS.items() if v is not None)
             raise UserError(f"graph.steps.{name}.kind={kind!r} is not a known step; known: {known}")
         source = options.pop("input", SOURCE)

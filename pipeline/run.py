@@ -45,6 +45,7 @@ class GraphRun:
     results: dict
     cache: StepCache | None = None
     calibration: Path | None = None  # preprocessed calibration images (.npy, NCHW float32)
+    parents: dict[str, str] = field(default_factory=dict)  # artifact -> the artifact it was converted from
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     reference_outputs: list[np.ndarray] | None = None
 
@@ -154,7 +155,39 @@ class GraphRun:
             else:
                 log.error("[%s] parity FAILED: %s%s", artifact.name, report.failure_line() or "task agreement "
                           f"below {(task or {}).get('min_agreement')}", agreement)
+            if not passed or self.cfg.validate.localize:
+                entry["divergence"] = self.localize(artifact, tol)
         self.results["parity"].append(entry)
+
+    def localize(self, artifact: Artifact, tol: dict) -> dict:
+        """First node whose output diverges, against the nearest ONNX ancestor (validators.localize)."""
+        source = self.onnx_ancestor(artifact.name)
+        if source is None:
+            return {"found": False, "reason": "no ONNX ancestor that passed parity to compare tensors with"}
+        if tol.get("atol") is None:
+            return {"found": False, "reason": f"{artifact.precision} has no per-tensor tolerance (judged by cosine)"}
+        folder = self.run_dir / "parity"
+        result = folder / f"{artifact.name}.localize.json"
+        request = {"source": source.path, "artifact": artifact.to_dict(), "inputs": str(self.run_dir / "inputs.npz"),
+                   "atol": tol["atol"], "rtol": tol["rtol"], "result": str(result)}
+        child = run_child("validators.localize", request, folder / f"{artifact.name}.localize.request.json",
+                          self.log_path(f"localize.{artifact.name}"), self.cfg.bench.timeout_s)
+        found = _read_json(result) or {"found": False, "reason": f"localization {child.failure or 'wrote nothing'}"}
+        found["against"] = source.name
+        if found.get("found"):
+            log.error("[%s] first divergence vs %s: node %r (%s), max abs %.3g", artifact.name, source.name,
+                      found["node"], found["op_type"], found["max_abs"])
+        return found
+
+    def onnx_ancestor(self, name: str) -> Artifact | None:
+        """The nearest ONNX ancestor that passed parity: the last point known to be right."""
+        passed = {p["artifact"] for p in self.results["parity"] if p["passed"]}
+        parent = self.parents.get(name)
+        while parent is not None and parent in self.artifacts:
+            if self.artifacts[parent].format == "onnx" and parent in passed:
+                return self.artifacts[parent]
+            parent = self.parents.get(parent)
+        return None
 
     def runtime_settings(self, artifact: Artifact) -> dict:
         return {"threads": self.cfg.bench.threads or 0, "precision": artifact.precision}
@@ -267,6 +300,7 @@ def _convert_and_check(graph_run: GraphRun, steps: list[StepSpec]) -> None:
             continue
         for artifact in made:
             graph_run.artifacts[artifact.name] = artifact
+            graph_run.parents[artifact.name] = spec.input
             graph_run.check_parity(artifact)
 
 
