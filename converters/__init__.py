@@ -17,6 +17,10 @@ STEP_INPUTS: dict[str, tuple[str, ...] | None] = {
 
 
 def step_module(kind: str):
+    """The module of a step kind. A dotted kind (`mypkg.my_step`) is a user's own step module: it must
+    define `convert(source, options, workdir) -> list[Artifact]` like the steps here."""
+    if "." in kind:
+        return importlib.import_module(kind)
     if kind not in STEP_INPUTS:
         raise KeyError(kind)
     return importlib.import_module(f"converters.{kind}")
