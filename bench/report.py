@@ -74,7 +74,7 @@ def _task_cell(task: dict | None) -> str:
 
 COLUMNS = [("runtime", "runtime"), ("artifact", "artifact"), ("precision", "executes in"),
            ("pre", "pre ms"), ("infer", "infer ms (median)"), ("p90", "infer p90"), ("post", "post ms"),
-           ("error", "max abs err vs torch"), ("task", "task agreement"), ("parity", "parity"), ("size", "size MB")]
+           ("error", "max abs err vs ref"), ("task", "task agreement"), ("parity", "parity"), ("size", "size MB")]
 
 
 def _mb(value) -> str:

@@ -7,6 +7,8 @@ import importlib
 # step kind -> artifact formats it accepts as input (None: a source step that starts the graph)
 STEP_INPUTS: dict[str, tuple[str, ...] | None] = {
     "torch_model": None,
+    "onnx_file": None,
+    "torch_file": None,
     "torch_to_onnx": ("torch",),
     "onnx_simplify": ("onnx",),
     "onnx_to_openvino": ("onnx",),
@@ -14,6 +16,11 @@ STEP_INPUTS: dict[str, tuple[str, ...] | None] = {
     "onnx_to_tf": ("onnx",),
     "tf_to_tflite": ("tf_savedmodel",),
 }
+
+
+# model.source -> the source step that makes the graph's first artifact
+SOURCE_STEP = {"builtin": "torch_model", "torchvision": "torch_model", "ultralytics": "torch_model",
+               "onnx_file": "onnx_file", "torch_file": "torch_file"}
 
 
 def step_module(kind: str):

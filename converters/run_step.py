@@ -12,8 +12,8 @@ import traceback
 from pathlib import Path
 
 from converters import step_module
-from core.errors import NotApplicable
 from core.artifact import Artifact
+from core.errors import NotApplicable
 
 
 def main(request_path: str) -> int:

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from converters.onnx_io import opset_of, tensor_specs
+from converters.torch_io import callable_module, load_torch
 from core.artifact import Artifact
 from core.errors import StepFailed
 
@@ -33,7 +34,9 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
 
     opset = int(options["opset"])
     exporter = choose_exporter(options.get("exporter", "auto"), opset)
-    model = torch.load(source.path, weights_only=False).eval()
+    loaded = load_torch(source.path, source.meta.get("loader", "pickle"))
+    # dynamo takes an ExportedProgram as it is; the legacy (tracing) exporter needs something callable
+    model = loaded if exporter == "dynamo" else callable_module(loaded)
     spec = source.inputs[0]
     example = torch.randn(*spec.shape)
     input_names = [spec.name]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from core.errors import UserError
 
@@ -19,6 +19,40 @@ def _positive_int(value, key: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise UserError(f"{key}={value!r} is not allowed; give an integer >= {minimum}")
     return value
+
+
+FILE_SOURCES = {"onnx_file": "onnx", "torch_file": "torch"}
+
+
+def source_format(cfg: DictConfig) -> str:
+    return FILE_SOURCES.get(cfg.model.source, "torch")
+
+
+def check_model_file(cfg: DictConfig) -> None:
+    """A graph started from a file: the file must exist; an ONNX file's static input side sets the size."""
+    if cfg.model.source not in FILE_SOURCES:
+        return
+    if OmegaConf.is_missing(cfg.model, "path") or not cfg.model.path:
+        raise UserError(f"model={cfg.model.name} needs model.path=FILE (the file to start the graph from)")
+    if not Path(cfg.model.path).is_file():
+        raise UserError(f"model.path={cfg.model.path!r}: no such file")
+    if cfg.model.source == "onnx_file" and cfg.model.size is None:
+        cfg.model.size = onnx_input_side(cfg.model.path)
+
+
+def onnx_input_side(path: str) -> int:
+    import onnx
+
+    try:
+        graph = onnx.load(path, load_external_data=False).graph
+    except Exception as error:
+        raise UserError(f"model.path={path!r} is not a valid ONNX file: {type(error).__name__}") from error
+    inits = {i.name for i in graph.initializer}
+    inputs = [v for v in graph.input if v.name not in inits]
+    dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim] if inputs else []
+    if len(dims) != 4 or dims[2] != dims[3] or dims[2] <= 0:
+        raise UserError(f"model.path={path!r}: input shape {dims} is not a square NCHW image; set input.size")
+    return dims[2]
 
 
 def check_config(cfg: DictConfig) -> None:

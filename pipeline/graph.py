@@ -65,3 +65,18 @@ def descendants(steps: list[StepSpec], name: str) -> set[str]:
         frontier = {s.name for s in steps if s.input in frontier} - out
         out |= frontier
     return out
+
+
+def start_from(steps: list[StepSpec], source_format: str) -> list[StepSpec]:
+    """Leave out the steps that come before the source's format (the export, when the graph starts from
+    an ONNX file); their children then consume the source directly."""
+    kept = []
+    dropped: dict[str, str] = {}
+    for spec in steps:
+        spec.input = dropped.get(spec.input, spec.input)
+        accepts = STEP_INPUTS.get(spec.kind)
+        if spec.input == SOURCE and accepts and source_format not in accepts:
+            dropped[spec.name] = SOURCE
+            continue
+        kept.append(spec)
+    return kept

@@ -18,14 +18,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.environment import environment
 from bench.report import print_table, write_results
-from converters import step_module
+from converters import SOURCE_STEP, step_module
 from core.artifact import Artifact
 from core.images import images_digest, load_images
 from core.prepost import Processing, preprocess
 from pipeline.cache import StepCache, referenced_file_hashes, step_key
 from pipeline.child import run_child
-from pipeline.config_check import check_config
-from pipeline.graph import SOURCE, StepSpec, descendants, resolve_steps
+from pipeline.config_check import check_config, check_model_file, source_format
+from pipeline.graph import SOURCE, StepSpec, descendants, resolve_steps, start_from
 from pipeline.locks import exclusive
 from validators.parity import ParityReport, compare
 from validators.task_metrics import describe, task_agreement
@@ -218,9 +218,10 @@ class GraphRun:
 
 def run(cfg: DictConfig, run_dir: Path) -> int:
     """Run the whole graph; returns the process exit code (0 only when everything converted and passed)."""
-    check_config(cfg)
+    check_model_file(cfg)
     absolutize_paths(cfg)
-    steps = resolve_steps(cfg.graph, cfg.steps.timeout_s)
+    check_config(cfg)
+    steps = start_from(resolve_steps(cfg.graph, cfg.steps.timeout_s), source_format(cfg))
     for sub in ("logs", "steps"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     images, image_paths = load_images(cfg.input.images, cfg.input.batch)
@@ -268,14 +269,15 @@ def prepare_calibration(cfg: DictConfig, run_dir: Path) -> tuple[Path, dict]:
 
 def absolutize_paths(cfg: DictConfig) -> None:
     """Children run from the repo root: a user's relative paths must mean what they meant in their cwd."""
-    for node, key in ((cfg.model, "weights"), (cfg.input, "images"), (cfg.calibration, "images")):
-        if node.get(key):
+    for node, key in ((cfg.model, "weights"), (cfg.model, "path"), (cfg.input, "images"),
+                      (cfg.calibration, "images")):
+        if not OmegaConf.is_missing(node, key) and node.get(key):
             node[key] = str(Path(node[key]).expanduser().resolve())
 
 
 def _convert_and_check(graph_run: GraphRun, steps: list[StepSpec]) -> None:
     cfg = graph_run.cfg
-    source_spec = StepSpec(SOURCE, "torch_model", "", {
+    source_spec = StepSpec(SOURCE, SOURCE_STEP[cfg.model.source], "", {
         "model": OmegaConf.to_container(cfg.model, resolve=True), "seed": cfg.seed,
         "batch": cfg.input.batch, "size": cfg.input.size}, cfg.steps.timeout_s)
     made = graph_run.run_step(source_spec, None)
@@ -318,7 +320,7 @@ def _artifacts_to_bench(artifacts: dict[str, Artifact], steps: list[StepSpec]) -
     by_name = {s.name: s for s in steps}
     superseded = {by_name[name].input for name, a in artifacts.items() if name in by_name
                   and by_name[name].input in artifacts and artifacts[by_name[name].input].format == a.format}
-    return [a for name, a in artifacts.items() if name not in superseded]
+    return [a for name, a in artifacts.items() if name not in superseded - {SOURCE}]
 
 
 def _final_status(results: dict, cfg: DictConfig) -> str:

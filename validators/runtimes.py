@@ -53,7 +53,9 @@ class TorchRunner(Runner):
         self.torch = torch
         torch.set_num_threads(settings.n_threads)
         self.version = torch.__version__
-        self.model = torch.load(artifact.path, weights_only=False).eval()
+        from converters.torch_io import callable_module, load_torch
+
+        self.model = callable_module(load_torch(artifact.path, artifact.meta.get("loader", "pickle")))
 
     def __call__(self, batch):
         with self.torch.inference_mode():

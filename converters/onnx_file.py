@@ -1,0 +1,34 @@
+"""Source step: start a graph from an existing ONNX file (`model=onnx model.path=FILE.onnx`).
+
+The file is checked and copied into the step's own dir, so the artifact (and the cache entry) does not
+change when the user's file does. The reference runtime is then onnxruntime on this file.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from converters.onnx_io import opset_of, tensor_specs
+from core.artifact import Artifact
+from core.errors import UserError
+
+PACKAGES = ("onnx",)  # its version is part of this step's cache key
+
+
+def convert(source: None, options: dict, workdir: Path) -> list[Artifact]:
+    import onnx
+
+    path = options["model"]["path"]
+    try:
+        model = onnx.load(path)
+        onnx.checker.check_model(model)
+    except Exception as error:  # protobuf DecodeError, ValidationError, ...: all mean "not a usable ONNX"
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"model.path={path!r} is not a valid ONNX file: {first}") from error
+    target = workdir / "model.onnx"
+    shutil.copyfile(path, target)
+    inputs, outputs = tensor_specs(model)
+    if len(inputs) != 1:
+        raise UserError(f"model.path={path!r} has {len(inputs)} inputs; convgraph handles one image input")
+    return [Artifact(name="model", format="onnx", path=str(target), inputs=inputs, outputs=outputs,
+                     meta={"opset": opset_of(model), "nodes": len(model.graph.node), "origin": path})]

@@ -1,0 +1,39 @@
+"""Source step: start a graph from a TorchScript (.pt) or ExportedProgram (.pt2) file
+(`model=torchscript model.path=FILE`). No Python source of the model is needed."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from converters.torch_io import callable_module, load_torch
+from core.artifact import Artifact, TensorSpec
+from core.errors import UserError
+
+PACKAGES = ("torch",)  # its version is part of this step's cache key
+
+
+def convert(source: None, options: dict, workdir: Path) -> list[Artifact]:
+    import torch
+
+    path = options["model"]["path"]
+    loader = "exported_program" if str(path).endswith(".pt2") else "torchscript"
+    try:
+        model = load_torch(path, loader)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"model.path={path!r} is not a {loader} file: {first}") from error
+    batch, size = options["batch"], options["size"]
+    try:
+        with torch.inference_mode():
+            outputs = callable_module(model)(torch.zeros(batch, 3, size, size))
+    except Exception as error:
+        first = str(error).strip().splitlines()[0]
+        raise UserError(f"the model in {path!r} rejects input shape {[batch, 3, size, size]}: {first}") from error
+    outputs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
+    target = workdir / Path(path).name
+    shutil.copyfile(path, target)
+    names = list(options["model"].get("outputs") or []) + [f"output{i}" for i in range(len(outputs))]
+    return [Artifact(name="model", format="torch", path=str(target),
+                     inputs=[TensorSpec("input", [batch, 3, size, size], "NCHW")],
+                     outputs=[TensorSpec(n, list(o.shape)) for n, o in zip(names, outputs, strict=False)],
+                     meta={"loader": loader, "origin": path})]
