@@ -12,7 +12,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from core.errors import UserError
-from pipeline.cli_check import check_group_choices
+from pipeline.cli_check import check_group_choices, check_keys
 from pipeline.config_check import available
 
 NO_GRAPH_EXIT = 2
@@ -38,6 +38,9 @@ def main(cfg: DictConfig) -> int:
         print(f"error: {error}", file=sys.stderr)
         record_failure(run_dir, cfg, f"{type(error).__name__}: {error}")
         code = USER_ERROR_EXIT
+    except KeyboardInterrupt:
+        print(f"interrupted: what finished is kept and recorded in {run_dir / 'results.json'}", file=sys.stderr)
+        sys.exit(130)
     except Exception as error:
         if not multirun:
             raise
@@ -53,6 +56,7 @@ def main(cfg: DictConfig) -> int:
 if __name__ == "__main__":
     try:
         check_group_choices(sys.argv[1:])
+        check_keys(sys.argv[1:])
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)

@@ -14,6 +14,8 @@ from core.artifact import Artifact
 from core.errors import NotApplicable, StepFailed
 
 PACKAGES = ("onnx", "onnxruntime")  # their versions are part of this step's cache key
+# options and their types or allowed values, checked before anything runs
+OPTIONS = {"precision": ("fp32", "fp16", "bf16", "int8"), "per_channel": bool, "reduce_range": bool}
 
 
 def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:

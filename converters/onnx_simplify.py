@@ -8,6 +8,8 @@ from core.artifact import Artifact
 from core.errors import StepFailed
 
 PACKAGES = ("onnx", "onnxsim")  # their versions are part of this step's cache key
+# options and their types or allowed values, checked before anything runs
+OPTIONS = {"check_n": int}
 
 
 def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:

@@ -14,6 +14,8 @@ from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
 PACKAGES = ("openvino", "nncf")  # their versions are part of this step's cache key
+# options and their types or allowed values, checked before anything runs
+OPTIONS = {"precision": ("fp32", "fp16", "bf16", "int8")}
 
 WEIGHT_PRECISION = {"fp32": False, "bf16": False, "fp16": True, "int8": False}
 

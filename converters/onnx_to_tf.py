@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import deque
 from importlib import metadata
 from pathlib import Path
 
@@ -29,15 +30,14 @@ from core.errors import StepFailed
 PACKAGES = ("onnx2tf", "tensorflow", "tf-keras", "onnx", "onnxsim", "onnx-graphsurgeon", "sng4onnx")
 
 CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
-OPTIONS = ("verbosity", "args")
+# options and their types or allowed values, checked before anything runs; `args` goes to onnx2tf verbatim
+# and onnx2tf is the judge of it (a rejected argument fails this step with onnx2tf's own error line)
+OPTIONS = {"verbosity": ("debug", "info", "warn", "error"), "args": list}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ABSL_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
 
 
 def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise StepFailed(f"unknown option(s) {', '.join(unknown)}; this step takes {', '.join(OPTIONS)}")
     shutil.copy(source.path, workdir / "model.onnx")  # onnx2tf rewrites its input: never hand it the upstream file
     np.save(workdir / CALIBRATION_FILE, calibration_sample())
     args = ["-i", "model.onnx", "-o", "saved_model", "-v", str(options.get("verbosity", "warn")),
@@ -47,17 +47,14 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     print("$ onnx2tf " + shlex.join(args), flush=True)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "onnx2tf", *args], cwd=workdir, env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    returncode, tail = _run_logged([sys.executable, "-m", "onnx2tf", *args], workdir, env)
     seconds = time.perf_counter() - start
-    sys.stdout.write(proc.stdout + proc.stderr)  # the step's log keeps onnx2tf's whole output
-    sys.stdout.flush()
-    if proc.returncode != 0:
-        raise StepFailed(f"onnx2tf exited with code {proc.returncode}: {_error_line(proc.stdout + proc.stderr)}")
+    if returncode != 0:
+        raise StepFailed(f"onnx2tf exited with code {returncode}: {_error_line(tail)}")
     saved_model = workdir / "saved_model"
     if not (saved_model / "saved_model.pb").is_file():
         raise StepFailed("onnx2tf exited 0 but wrote no saved_model.pb (it logs some failures and carries on): "
-                         f"{_error_line(proc.stdout + proc.stderr)}")
+                         f"{_error_line(tail)}")
     for leftover in [workdir / "model.onnx", workdir / CALIBRATION_FILE, *saved_model.glob("*.tflite")]:
         leftover.unlink()
     return [Artifact(name="", format="tf_savedmodel", path=str(saved_model), precision="fp32",
@@ -91,8 +88,21 @@ def calibration_sample(count: int = 20, side: int = 128) -> np.ndarray:
     return np.stack(crops)
 
 
-def _error_line(output: str) -> str:
-    lines = [ANSI.sub("", line).strip() for line in output.splitlines()]
+def _run_logged(command: list[str], cwd: Path, env: dict) -> tuple[int, list[str]]:
+    """Run, streaming the output into this step's log as it comes (a step killed at its timeout still
+    leaves it there); returns the exit code and the output's last lines."""
+    tail: deque[str] = deque(maxlen=200)
+    with subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            tail.append(line)
+    return proc.returncode, list(tail)
+
+
+def _error_line(output: list[str]) -> str:
+    lines = [ANSI.sub("", line).strip() for line in output]
     lines = [line for line in lines if line and not ABSL_LOG.match(line)]  # TF's own start-up chatter
     errors = [line for line in lines if "error" in line.lower()]
     line = (errors or lines or ["no output"])[-1]

@@ -14,6 +14,8 @@ from core.errors import StepFailed
 PACKAGES = ("tensorflow",)  # their versions are part of this step's cache key
 
 PRECISIONS = ("fp32", "fp16")
+# options and their types or allowed values, checked before anything runs
+OPTIONS = {"precision": PRECISIONS}
 
 
 def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:

@@ -15,6 +15,8 @@ from core.artifact import Artifact
 from core.errors import StepFailed
 
 PACKAGES = ("torch", "onnx", "onnxscript")  # their versions are part of this step's cache key
+# options and their types or allowed values, checked before anything runs
+OPTIONS = {"opset": int, "exporter": ("auto", "legacy", "dynamo"), "dynamic_batch": bool}
 
 DYNAMO_MIN_OPSET = 18
 

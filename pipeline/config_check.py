@@ -1,6 +1,7 @@
 """Check a composed config before anything runs: each bad value gives one line naming it and what is allowed."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -55,6 +56,16 @@ def onnx_input_side(path: str) -> int:
     return dims[2]
 
 
+def ensure_writable(folder: str, key: str) -> None:
+    """Create the folder if needed and prove a file can be written there, or say which setting is wrong."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UserError(f"{key}={folder!r} is not writable: {error.strerror or error}") from error
+
+
 def check_config(cfg: DictConfig) -> None:
     if cfg.precision not in PRECISIONS:
         raise UserError(f"precision={cfg.precision!r} is not supported; allowed: {', '.join(PRECISIONS)}")
@@ -73,5 +84,7 @@ def check_config(cfg: DictConfig) -> None:
     images = cfg.input.images
     if images and not Path(images).is_dir():
         raise UserError(f"input.images={images!r} is not a directory; give a folder of .jpg/.png images")
+    if cfg.cache.enabled:
+        ensure_writable(cfg.cache.dir, "cache.dir")
     if cfg.precision not in cfg.validate.tolerances:
         raise UserError(f"validate.tolerances has no entry for precision={cfg.precision!r}")

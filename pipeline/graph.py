@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
-from converters import STEP_INPUTS
+from converters import STEP_INPUTS, step_module
 from core.errors import UserError
 
 SOURCE = "model"  # the name of the source artifact every graph starts from
@@ -35,13 +35,36 @@ def resolve_steps(graph: DictConfig, default_timeout: float) -> list[StepSpec]:
             known = ", ".join(k for k, v in STEP_INPUTS.items() if v is not None)
             raise UserError(f"graph.steps.{name}.kind={kind!r} is not a known step; known: {known}")
         source = options.pop("input", SOURCE)
-        timeout = float(options.pop("timeout_s", default_timeout))
-        specs[name] = StepSpec(name, kind, source, options, timeout)
+        timeout = options.pop("timeout_s", default_timeout)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise UserError(f"graph.steps.{name}.timeout_s={timeout!r} is not allowed; give seconds > 0")
+        check_options(name, kind, options)
+        specs[name] = StepSpec(name, kind, source, options, float(timeout))
     for spec in specs.values():
         if spec.input != SOURCE and spec.input not in specs:
             allowed = ", ".join([SOURCE, *specs])
             raise UserError(f"graph.steps.{spec.name}.input={spec.input!r} names no step; allowed: {allowed}")
     return _dependency_order(specs)
+
+
+def check_options(name: str, kind: str, options: dict) -> None:
+    """Against the step module's OPTIONS (name -> type, or a tuple of allowed values): one line per mistake."""
+    declared = getattr(step_module(kind), "OPTIONS", None)
+    if declared is None:
+        return  # a user's own step that declares nothing: its options are its business
+    for key, value in options.items():
+        if key not in declared:
+            raise UserError(f"graph.steps.{name}.{key} is not an option of {kind}; its options: "
+                            f"{', '.join(['input', 'timeout_s', *declared])}")
+        rule = declared[key]
+        if isinstance(rule, tuple):
+            if value not in rule:
+                raise UserError(f"graph.steps.{name}.{key}={value!r} is not allowed; allowed: "
+                                f"{', '.join(map(str, rule))}")
+        elif rule is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise UserError(f"graph.steps.{name}.{key}={value!r} is not allowed; give an integer")
+        elif not isinstance(value, rule):
+            raise UserError(f"graph.steps.{name}.{key}={value!r} is not allowed; give a {rule.__name__}")
 
 
 def _dependency_order(specs: dict[str, StepSpec]) -> list[StepSpec]:

@@ -20,6 +20,7 @@ from bench.environment import environment
 from bench.report import print_table, write_results
 from converters import SOURCE_STEP, step_module
 from core.artifact import Artifact
+from core.errors import UserError
 from core.images import images_digest, load_images
 from core.prepost import Processing, preprocess
 from pipeline.cache import StepCache, referenced_file_hashes, step_key
@@ -81,6 +82,8 @@ class GraphRun:
         if error:
             shutil.rmtree(workdir, ignore_errors=True)  # nothing half-written survives as an artifact
             record.update(status="failed", error_type=answer.get("error_type", "ChildProcess"), error=error)
+            if record["error_type"] == "UserError":  # bad input (weights, file): the run's one-line answer
+                raise UserError(error)
             log.error("[%s] failed after %.1fs: %s (log: %s)", spec.name, child.seconds, error, record["log"])
             return None
         made = [Artifact.from_dict(data) for data in answer["artifacts"]]
@@ -245,6 +248,9 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
             for artifact in _artifacts_to_bench(graph_run.artifacts, steps):
                 graph_run.benchmark(artifact, image_paths)
         results["status"] = _final_status(results, cfg)
+    except UserError:
+        results["status"] = "failed"
+        raise
     except KeyboardInterrupt:
         results["status"] = "interrupted"
         running = [s["name"] for s in results["steps"] if s["status"] == "running"]
