@@ -1,7 +1,7 @@
 """Property test of the validation layer: any value either passes or gives a UserError naming its key."""
+from hydra import compose, initialize_config_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hydra import compose, initialize_config_dir
 
 from core.errors import UserError
 from pipeline.config_check import CONF_DIR, check_config

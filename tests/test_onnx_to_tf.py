@@ -64,15 +64,21 @@ def test_mis_transposed_output_fails_parity(convert, tmp_path):
 
 
 def test_failing_tf_branch_leaves_openvino_branch(convert):
-    proc, results = convert("+graph=all", *FAST, "graph.steps.tf.verbosity=loud")  # onnx2tf -v loud: rejected
+    proc, results = convert("+graph=all", *FAST, "graph.steps.tf.args=[--no-such-flag]")  # onnx2tf rejects it
     assert proc.returncode != 0
     steps = {s["name"]: s for s in results["steps"]}
     assert steps["tf"]["status"] == "failed"
-    assert "onnx2tf exited with code 2" in steps["tf"]["error"] and "'loud'" in steps["tf"]["error"]
-    assert "invalid choice: 'loud'" in Path(steps["tf"]["log"]).read_text()  # the log has onnx2tf's output
+    assert steps["tf"]["error"] == "onnx2tf exited with code 2: error: unrecognized arguments: --no-such-flag"
+    assert "usage:" in Path(steps["tf"]["log"]).read_text()  # the step's log has onnx2tf's whole output
     assert steps["tflite_fp32"]["status"] == steps["tflite_fp16"]["status"] == "skipped"
     assert steps["openvino"]["status"] in ("ok", "cached")
     parity, bench = _by_artifact(results["parity"]), _by_artifact(results["bench"])
     assert parity["openvino"]["passed"] and bench["openvino"]["status"] == "ok"
     assert not {a["name"] for a in results["artifacts"]} & set(TF_ARTIFACTS)
     assert results["status"] == "failed"
+
+
+def test_bad_verbosity_is_refused_before_anything_runs(convert):
+    proc, _ = convert("+graph=tflite", *FAST, "graph.steps.tf.verbosity=loud")
+    assert proc.returncode == 2
+    assert "graph.steps.tf.verbosity='loud' is not allowed; allowed: debug, info, warn, error" in proc.stderr
