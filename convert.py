@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -53,7 +54,12 @@ def main(cfg: DictConfig) -> int:
     return code
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (a cancelled job): stop like Ctrl-C, recording what finished
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         check_group_choices(sys.argv[1:])
         check_keys(sys.argv[1:])

@@ -5,6 +5,7 @@ or a native library that must not meet another (TF and torch) stays inside the c
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -44,13 +45,22 @@ def child_env() -> dict:
     return env
 
 
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGKILL when the orchestrator dies, even by SIGKILL (a cancelled SLURM job),
+    so no orphan keeps converting into a work dir nobody will publish."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def run_child(module: str, request: dict, request_path: Path, log: Path, timeout: float) -> ChildResult:
     request_path.write_text(json.dumps(request, indent=2))
     start = time.perf_counter()
     with open(log, "ab") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", module, str(request_path)], cwd=REPO_ROOT,
                                 env=child_env(), stdout=log_file, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
         try:
             returncode = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
