@@ -21,7 +21,8 @@ def cpu_info() -> dict:
                 model = value.strip()
             elif key.strip() == "flags":
                 flags = set(value.split())
-    return {"model": model, "cores": os.cpu_count(), "flags": [f for f in FLAGS if f in flags]}
+    return {"model": model, "cores": os.cpu_count(), "cores_available": len(os.sched_getaffinity(0)),
+            "flags": [f for f in FLAGS if f in flags]}
 
 
 def package_versions(names=PACKAGES) -> dict:
@@ -35,5 +36,6 @@ def package_versions(names=PACKAGES) -> dict:
 
 
 def environment() -> dict:
-    return {"cpu": cpu_info(), "python": platform.python_version(), "platform": platform.platform(),
+    return {"host": platform.node(), "os": f"{platform.system()} {platform.release()}", "cpu": cpu_info(),
+            "python": platform.python_version(), "platform": platform.platform(),
             "packages": package_versions()}
