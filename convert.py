@@ -32,7 +32,7 @@ def main(cfg: DictConfig) -> int:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        code = run(cfg, run_dir)
+        code = run(cfg, run_dir, Path(HydraConfig.get().sweep.dir) if multirun else None)
     except UserError as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

@@ -108,3 +108,31 @@ def _relative(artifact: Artifact, base: Path) -> Artifact:
 def _absolute(artifact: Artifact, base: Path) -> Artifact:
     artifact.path = str(base / artifact.path)
     return artifact
+
+
+class ResultMemo:
+    """Files of a deterministic computation (a runtime's outputs on fixed inputs; a measurement reused within
+    one sweep), kept by content key and published by one rename like the step cache."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def get(self, key: str) -> Path | None:
+        entry = self.root / key
+        return entry if (entry / MANIFEST).exists() else None
+
+    def put(self, key: str, files: list[Path], origin: str) -> None:
+        workdir = self.root / f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        workdir.mkdir()
+        for file in files:
+            shutil.copyfile(file, workdir / file.name)
+        (workdir / MANIFEST).write_text(json.dumps({"files": [f.name for f in files], "origin": origin}))
+        try:
+            os.rename(workdir, self.root / key)
+        except OSError:  # published by another job meanwhile: theirs is the same computation
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def content_key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
