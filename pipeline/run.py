@@ -18,6 +18,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from bench.environment import environment
+from bench.plots import plot_timing
 from bench.report import print_table, write_results
 from converters import SOURCE_STEP, step_module
 from core.artifact import Artifact
@@ -299,7 +300,10 @@ def run(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> int:
         results["artifacts"] = [a.to_dict() for a in graph_run.artifacts.values()]
         results["seconds"] = round(time.perf_counter() - started, 2)
         write_results(results, run_dir)
+    picture = plot_timing(results, run_dir / "timing.png")
     print_table(results)
+    if picture:
+        print(f"pre / inference / post per runtime: {picture}")
     return 0 if results["status"] == "ok" else 1
 
 
