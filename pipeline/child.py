@@ -24,6 +24,14 @@ class ChildResult:
     seconds: float
     log: Path
 
+    def last_line(self) -> str:
+        """The last non-empty line of the child's log: usually the exception that ended it."""
+        try:
+            lines = [line.strip() for line in self.log.read_text(errors="replace").splitlines() if line.strip()]
+        except FileNotFoundError:
+            return ""
+        return lines[-1][:300] if lines else ""
+
     @property
     def failure(self) -> str:
         """Why the child did not finish normally, or '' when it did."""

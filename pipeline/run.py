@@ -139,7 +139,8 @@ class GraphRun:
             child = run_child("validators.infer", request, folder / f"{artifact.name}.request.json",
                               self.log_path(f"parity.{artifact.name}"), self.cfg.bench.timeout_s)
             if child.failure or not out.exists():
-                return None, {}, f"runtime {child.failure or 'wrote no outputs'} (log: {child.log})"
+                why = child.failure or "wrote no outputs"
+                return None, {}, f"runtime {why}: {child.last_line()} (log: {child.log})"
             if self.outputs_memo:
                 named = folder / "outputs.npz", folder / "info.json"
                 shutil.copyfile(out, named[0])
@@ -242,7 +243,7 @@ class GraphRun:
             shutil.copyfile(result, folder / "measurement.json")
             self.bench_memo.put(key, [folder / "measurement.json"], str(self.run_dir))
         if child.failure or not row:
-            error = child.failure or "wrote no result"
+            error = f"{child.failure or 'wrote no result'}: {child.last_line()}"
             self.results["bench"].append({"artifact": artifact.name, "status": "failed", "error": error,
                                           "log": str(child.log)})
             log.error("[bench] %s failed: %s (log: %s)", artifact.name, error, child.log)
