@@ -1,0 +1,67 @@
+"""Deployment footprint: what must be installed to run an artifact on a runtime, measured from the installed
+packages' own metadata (RECORD file lists), dependencies included, each distribution counted once."""
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+# The distribution a runtime needs at inference time; its dependencies are followed from metadata.
+RUNTIME_PACKAGES = {"torch": ("torch",), "onnxruntime": ("onnxruntime",), "openvino": ("openvino",),
+                    "tensorflow": ("tensorflow",), "tflite": ("ai-edge-litert",)}
+# An artifact that runs without the Python source of the model (torch eager needs its classes).
+RUNS_WITHOUT_SOURCE = {"torch": False, "onnxruntime": True, "openvino": True, "tensorflow": True, "tflite": True}
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@cache
+def distribution_bytes(name: str) -> int:
+    """Bytes on disk of one installed distribution (its RECORD), 0 when it is not installed."""
+    try:
+        dist = metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return 0
+    total = 0
+    for file in dist.files or []:
+        if file.size is not None:
+            total += int(file.size)
+        else:  # RECORD lines without a size (e.g. the RECORD itself)
+            path = Path(file.locate())
+            total += path.stat().st_size if path.is_file() else 0
+    return total
+
+
+def requirement_closure(roots: tuple[str, ...]) -> dict[str, str]:
+    """Installed distributions needed by `roots` (run-time requirements whose markers hold here, no extras)."""
+    from packaging.requirements import Requirement
+
+    found: dict[str, str] = {}
+    pending = list(roots)
+    while pending:
+        name = _normal(pending.pop())
+        if name in found:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        found[name] = dist.version
+        for line in dist.requires or []:
+            requirement = Requirement(line)
+            if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            pending.append(requirement.name)
+    return found
+
+
+def runtime_footprint(runtime: str) -> dict:
+    """{runtime, version, packages: {name: version}, installed_mb, runs_without_source}."""
+    roots = RUNTIME_PACKAGES[runtime]
+    packages = requirement_closure(roots)
+    size = sum(distribution_bytes(name) for name in packages)
+    return {"runtime": runtime, "version": packages.get(_normal(roots[0])), "packages": packages,
+            "installed_mb": round(size / 2**20, 1), "runs_without_source": RUNS_WITHOUT_SOURCE[runtime]}
