@@ -1,4 +1,6 @@
-"""TF SavedModel -> TFLite (fp32, or fp16 weights) with tf.lite.TFLiteConverter, one precision per step.
+"""TF SavedModel -> TFLite (fp32, fp16 weights, or int8 full-integer ops) with tf.lite.TFLiteConverter,
+one precision per step. int8 calibrates on the run's calibration images; input and output stay float32 so
+every runtime takes the same batch.
 
 The converter settings are onnx2tf's own (builtin ops plus select TF ops; fp16 = float16 weight storage),
 so the file matches what `onnx2tf` writes, but it is made from the SavedModel artifact itself and carries
@@ -8,18 +10,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from core.artifact import Artifact
-from core.errors import StepFailed
+from core.errors import NotApplicable, StepFailed
 
 PACKAGES = ("tensorflow",)  # their versions are part of this step's cache key
 
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
+WEIGHTS = {"fp32": "float32", "fp16": "float16", "int8": "int8 (activations int8, float32 input/output)"}
 # options and their types or allowed values, checked before anything runs
-OPTIONS = {"precision": PRECISIONS}
+OPTIONS = {"precision": (*PRECISIONS, "bf16")}
 
 
 def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     precision = options.get("precision", "fp32")
+    if precision == "bf16":
+        raise NotApplicable("TFLite's CPU kernels have no bf16")
     if precision not in PRECISIONS:
         raise StepFailed(f"precision={precision!r} is not produced by this step; it makes {', '.join(PRECISIONS)}")
     import tensorflow as tf
@@ -29,10 +36,31 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     if precision == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
+    elif precision == "int8":
+        _full_integer(converter, tf, source.path, np.load(options["calibration"]))
     path = workdir / f"model_{precision}.tflite"
     path.write_bytes(converter.convert())
     return [Artifact(name="", format="tflite", path=str(path), precision=precision,
                      inputs=source.inputs, outputs=source.outputs,
                      meta={**{k: v for k, v in source.meta.items() if k in ("onnx2tf", "opset")},
-                           "tensorflow": tf.__version__, "weights": {"fp32": "float32", "fp16": "float16"}[precision],
+                           "tensorflow": tf.__version__, "weights": WEIGHTS[precision],
                            "converter": "tf.lite.TFLiteConverter.from_saved_model (builtins + select TF ops)"})]
+
+
+def _full_integer(converter, tf, saved_model: str, samples: np.ndarray) -> None:
+    """int8 weights and activations for every op (no float fallback), float32 at the edges."""
+    signature = tf.saved_model.load(saved_model).signatures["serving_default"]
+    shape = list(signature.structured_input_signature[1].values())[0].shape
+    # calibration samples are NCHW; onnx2tf's SavedModel usually takes NHWC
+    channels_last = len(shape) == 4 and shape[-1] == samples.shape[1] and shape[1] != samples.shape[1]
+    data = np.ascontiguousarray(samples.transpose(0, 2, 3, 1) if channels_last else samples)
+
+    def representative():
+        for i in range(len(data)):
+            yield [data[i : i + 1]]
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.float32
+    converter.inference_output_type = tf.float32

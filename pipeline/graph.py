@@ -19,6 +19,7 @@ class StepSpec:
     input: str
     options: dict
     timeout_s: float
+    when_precision: list[str] | None = None  # the step applies only at these run precisions (else n/a)
 
 
 def resolve_steps(graph: DictConfig, default_timeout: float) -> list[StepSpec]:
@@ -38,8 +39,9 @@ def resolve_steps(graph: DictConfig, default_timeout: float) -> list[StepSpec]:
         timeout = options.pop("timeout_s", default_timeout)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise UserError(f"graph.steps.{name}.timeout_s={timeout!r} is not allowed; give seconds > 0")
+        when = options.pop("when_precision", None)
         check_options(name, kind, options)
-        specs[name] = StepSpec(name, kind, source, options, float(timeout))
+        specs[name] = StepSpec(name, kind, source, options, float(timeout), when)
     for spec in specs.values():
         if spec.input != SOURCE and spec.input not in specs:
             allowed = ", ".join([SOURCE, *specs])

@@ -344,6 +344,12 @@ def _convert_and_check(graph_run: GraphRun, steps: list[StepSpec]) -> None:
         if spec.name in skipped:
             _mark_skipped(graph_run, spec, spec.input, skipped[spec.name])
             continue
+        if spec.when_precision and cfg.precision not in spec.when_precision:
+            graph_run.results["steps"].append({
+                "name": spec.name, "kind": spec.kind, "input": spec.input, "status": "n/a", "seconds": 0.0,
+                "artifact": None, "reason": f"runs only at precision {', '.join(spec.when_precision)}"})
+            skipped.update(dict.fromkeys(descendants(steps, spec.name), "n/a"))
+            continue
         made = graph_run.run_step(spec, graph_run.artifacts[spec.input])
         if not made:
             status = "n/a" if graph_run.results["steps"][-1]["status"] == "n/a" else "skipped"

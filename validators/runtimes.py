@@ -276,6 +276,8 @@ class TFLiteRunner(_MappedRunner):
         from ai_edge_litert.interpreter import Interpreter
 
         self.version = metadata.version("ai-edge-litert")
+        if artifact.precision == "int8":  # full-integer file: int8 kernels, float32 only at the edges
+            self.executed_precision = "int8"
         self.interpreter = Interpreter(model_path=artifact.path, num_threads=settings.n_threads)
         self.interpreter.allocate_tensors()
         signatures = self.interpreter.get_signature_list()
