@@ -1,7 +1,8 @@
 """Pre- and post-processing: one numpy implementation shared by every runtime, parity and the benchmark.
 
 Only inference differs between runtimes; these functions are timed separately around it. Kept free of
-torch and ultralytics so that a deploy bundle can ship this file with nothing but numpy and Pillow.
+torch, ultralytics and the rest of this project (it imports numpy and Pillow only) so that a deploy bundle
+ships this very file: predict.py there runs the code the benchmark ran.
 
 Classification: resize the shorter side, centre-crop, normalise; postprocess = softmax + top-k.
 Detection (YOLOv8-style raw head [B, 4 + classes, anchors], boxes as centre x, y, width, height in input
@@ -13,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from core.errors import UserError
 
 TASKS = ("classification", "detection", "raw")  # raw: outputs compared as tensors only
 
@@ -42,8 +41,8 @@ class Processing:
         for key in ("mean", "std"):
             if key in flat:
                 known[key] = tuple(float(v) for v in flat[key])
-        if known.get("task", cls.task) not in TASKS:
-            raise UserError(f"model.task={known['task']!r} has no pre/postprocess; known: {', '.join(TASKS)}")
+        if known.get("task", cls.task) not in TASKS:  # the run says it as one line first (config_check)
+            raise ValueError(f"model.task={known['task']!r} has no pre/postprocess; known: {', '.join(TASKS)}")
         return cls(**known)
 
 

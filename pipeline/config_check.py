@@ -7,6 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from core.errors import UserError
+from core.prepost import TASKS
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -86,5 +87,7 @@ def check_config(cfg: DictConfig) -> None:
         raise UserError(f"input.images={images!r} is not a directory; give a folder of .jpg/.png images")
     if cfg.cache.enabled:
         ensure_writable(cfg.cache.dir, "cache.dir")
+    if cfg.model.get("task") not in TASKS:
+        raise UserError(f"model.task={cfg.model.get('task')!r} has no pre/postprocess; allowed: {', '.join(TASKS)}")
     if cfg.precision not in cfg.validate.tolerances:
         raise UserError(f"validate.tolerances has no entry for precision={cfg.precision!r}")
