@@ -5,7 +5,9 @@ from pathlib import Path
 
 from core.artifact import Artifact, TensorSpec
 
-PACKAGES = ("torch", "torchvision")  # their versions are part of this step's cache key
+PACKAGES = ("torch", "torchvision", "ultralytics")  # their versions are part of this step's cache key
+# the model factory's own code is part of the key too: a changed factory must not reuse an old model.pt
+CODE = ("converters.models", "converters.ultralytics_models", "core.prepost", "core.images")
 
 
 def convert(source: None, options: dict, workdir: Path) -> list[Artifact]:

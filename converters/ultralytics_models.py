@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from converters.models import calibrate_batchnorm
 from core.errors import UserError
 
 # Set before ultralytics is first imported (its import otherwise probes the network). The pickled model
@@ -56,7 +57,7 @@ def build(cfg: dict, seed: int) -> nn.Module:
     if cfg.get("weights"):
         load_checkpoint(net, Path(cfg["weights"]), name)
     else:
-        calibrate_batchnorm(net)
+        calibrate_batchnorm(net, calibration_images())
         randomize_class_prior(head)
     net = net.fuse(verbose=False).eval()
     if head.end2end or getattr(head, "xyxy", False):  # NMS-free heads emit final boxes: nothing for our NMS
@@ -66,21 +67,6 @@ def build(cfg: dict, seed: int) -> nn.Module:
     for param in net.parameters():
         param.requires_grad_(False)
     return YoloDetector(net).eval()
-
-
-def calibrate_batchnorm(net: nn.Module) -> None:
-    """Random init shrinks the signal layer by layer (~1/3 of the variance per conv): by the head the output
-    hardly depends on the image, every box is the same anchor-centred square and parity would compare
-    constants. Set each BatchNorm's running stats to its batch statistics on two real photos, so that in eval
-    mode every layer sees unit-scale activations, as in a trained network (data-dependent init, as in LSUV)."""
-    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average: after one batch the running stats are that batch's
-    net.train()
-    with torch.no_grad():
-        net(calibration_images())
-    net.eval()
 
 
 def calibration_images(size: int = 640) -> torch.Tensor:

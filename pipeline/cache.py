@@ -12,6 +12,7 @@ with the same artifact hashes.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import inspect
 import json
 import os
@@ -37,6 +38,9 @@ def package_versions(names: tuple[str, ...]) -> dict[str, str | None]:
 
 def step_key(kind: str, options: dict, input_sha: str, step_module, file_hashes: dict[str, str]) -> str:
     source = inspect.getsource(step_module)
+    for name in getattr(step_module, "CODE", ()):  # modules the step's output depends on (found, not imported)
+        spec = importlib.util.find_spec(name)
+        source += Path(spec.origin).read_text() if spec and spec.origin else f"<{name} missing>"
     payload = {"kind": kind, "options": options, "input": input_sha, "files": file_hashes,
                "versions": package_versions(getattr(step_module, "PACKAGES", ())),
                "code": hashlib.sha256(source.encode()).hexdigest()}

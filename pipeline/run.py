@@ -23,6 +23,7 @@ from bench.report import print_table, write_results
 from converters import SOURCE_STEP, step_module
 from core.artifact import Artifact
 from core.errors import UserError
+from core.images import image_paths as image_paths_in
 from core.images import images_digest, load_images
 from core.prepost import Processing, preprocess
 from pipeline.cache import ResultMemo, StepCache, content_key, referenced_file_hashes, step_key
@@ -38,7 +39,9 @@ log = logging.getLogger("convgraph")
 
 def processing_config(cfg: DictConfig) -> dict:
     return {**OmegaConf.to_container(cfg.model.preprocess, resolve=True), "task": cfg.model.task,
-            "size": cfg.input.size}
+            "size": cfg.input.size,
+            "postprocess": OmegaConf.to_container(cfg.model.postprocess, resolve=True)
+            if cfg.model.get("postprocess") else {}}
 
 
 @dataclass
@@ -261,15 +264,20 @@ def run(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> int:
     steps = start_from(resolve_steps(cfg.graph, cfg.steps.timeout_s), source_format(cfg))
     for sub in ("logs", "steps"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
-    images, image_paths = load_images(cfg.input.images, cfg.input.batch)
+    # parity runs on every image of the input set (cycled up to a whole number of batches); the benchmark
+    # times one batch of input.batch images
+    count = cfg.input.count or len(image_paths_in(cfg.input.images))
+    count = -(-max(count, cfg.input.batch) // cfg.input.batch) * cfg.input.batch
+    images, all_paths = load_images(cfg.input.images, count)
+    image_paths = all_paths[: cfg.input.batch]
     batch = preprocess(images, Processing.from_config(processing_config(cfg)))
     np.savez(run_dir / "inputs.npz", input=batch)
     inputs_sha = hashlib.sha256(repr(batch.shape).encode() + batch.tobytes()).hexdigest()
     results = {
         "graph": cfg.graph.get("name", "?"), "model": cfg.model.name, "status": "running",
         "run_dir": str(run_dir), "precision": cfg.precision, "opset": cfg.opset,
-        "inputs": {"images": image_paths, "count": len(image_paths), "sha256": images_digest(image_paths),
-                   "batch": cfg.input.batch, "size": cfg.input.size},
+        "inputs": {"images": all_paths, "count": len(all_paths), "sha256": images_digest(all_paths),
+                   "bench_images": image_paths, "batch": cfg.input.batch, "size": cfg.input.size},
         "environment": environment(), "steps": [], "artifacts": [], "parity": [], "bench": [],
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
