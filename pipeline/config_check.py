@@ -6,6 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from bench.selection import check_spec
 from core.errors import UserError
 from core.prepost import TASKS
 
@@ -91,3 +92,5 @@ def check_config(cfg: DictConfig) -> None:
         raise UserError(f"model.task={cfg.model.get('task')!r} has no pre/postprocess; allowed: {', '.join(TASKS)}")
     if cfg.precision not in cfg.validate.tolerances:
         raise UserError(f"validate.tolerances has no entry for precision={cfg.precision!r}")
+    if cfg.get("select") is not None:  # before any conversion: a typo in a constraint costs nothing
+        check_spec(OmegaConf.to_container(cfg.select, resolve=True))

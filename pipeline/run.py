@@ -313,7 +313,12 @@ def run(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> int:
     print_table(results)
     if picture:
         print(f"pre / inference / post per runtime: {picture}")
-    return 0 if results["status"] == "ok" else 1
+    code = 0 if results["status"] == "ok" else 1
+    if cfg.get("select") is not None and sweep_dir is None:  # a sweep selects across its jobs (bench.summary)
+        from bench.selection_report import finish_run
+
+        code = max(code, finish_run(results, OmegaConf.to_container(cfg.select, resolve=True), run_dir))
+    return code
 
 
 def prepare_calibration(cfg: DictConfig, run_dir: Path) -> tuple[Path, dict]:

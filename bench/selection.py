@@ -1,0 +1,315 @@
+"""Which artifact to ship: rank the benchmarked candidates on every measured axis, mark the Pareto front,
+apply the constraints (`select.*` in config) and pick the best on the objective, with the reason in one line.
+
+Pure functions on candidate rows (plain dicts). candidate_rows() builds them from a results.json; the
+installed size of each runtime comes from bench.footprint unless the row already carries it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.errors import UserError
+
+RUNTIMES = ("torch", "onnxruntime", "openvino", "tensorflow", "tflite")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+OBJECTIVES = {"latency": ("median_ms", "min"), "throughput": ("throughput_ips", "max"),
+              "footprint": ("footprint_mb", "min")}
+# The axes every candidate is ranked on and the Pareto front is built from: key -> (label, better).
+AXES = {"median_ms": ("median latency", "min"), "throughput_ips": ("throughput", "max"),
+        "quality": ("agreement", "max"), "artifact_mb": ("artifact size", "min"),
+        "installed_mb": ("installed size", "min"), "cold_start_s": ("cold start", "min"),
+        "peak_rss_mb": ("peak RSS", "min")}
+# Among candidates tied on the objective (within tie_within), the first of these that differs decides.
+TIE_BREAKERS = {"latency": ("quality", "installed_mb", "artifact_mb", "cold_start_s"),
+                "throughput": ("quality", "installed_mb", "artifact_mb", "median_ms"),
+                "footprint": ("quality", "median_ms", "cold_start_s")}
+# Numeric limits: config key -> (row key, "max" = value must be <= the limit, "min" = >=).
+LIMITS = {"max_latency_ms": ("median_ms", "max"), "min_throughput_ips": ("throughput_ips", "min"),
+          "min_agreement": ("agreement", "min"), "max_parity_error": ("parity_error", "max"),
+          "max_artifact_mb": ("artifact_mb", "max"), "max_footprint_mb": ("footprint_mb", "max"),
+          "max_cold_start_s": ("cold_start_s", "max"), "max_peak_rss_mb": ("peak_rss_mb", "max")}
+SWITCHES = ("require_parity", "without_source", "bundle")
+LABEL = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "tensorflow": "TensorFlow",
+         "tflite": "TensorFlow Lite"}
+
+
+# ---- config ----------------------------------------------------------------------------------------------
+def check_spec(spec: dict) -> dict:
+    """The `select` config node, checked: each bad value is one line naming the key and what is allowed."""
+    known = {"objective", "runtimes", "precisions", "tie_within", *LIMITS, *SWITCHES}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise UserError(f"select.{unknown[0]} is not a selection key; known: {', '.join(sorted(known))}")
+    if spec.get("objective") not in OBJECTIVES:
+        raise UserError(f"select.objective={spec.get('objective')!r} is not allowed; allowed: {', '.join(OBJECTIVES)}")
+    for key in LIMITS:
+        value = spec.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            raise UserError(f"select.{key}={value!r} is not allowed; give a number >= 0 or null")
+    for key, allowed in (("runtimes", RUNTIMES), ("precisions", PRECISIONS)):
+        values = spec.get(key)
+        if values is None:
+            continue
+        if isinstance(values, str) or not all(v in allowed for v in values):
+            raise UserError(f"select.{key}={values!r} is not allowed; give a list of: {', '.join(allowed)}")
+    tie = spec.get("tie_within", 0.0)
+    if isinstance(tie, bool) or not isinstance(tie, int | float) or not 0 <= tie < 1:
+        raise UserError(f"select.tie_within={tie!r} is not allowed; give a fraction in [0, 1)")
+    return spec
+
+
+# ---- candidates from a results.json ----------------------------------------------------------------------
+def candidate_rows(results: dict, job: str | None = None,
+                   footprint: Callable[[str], dict] | None = None) -> list[dict]:
+    """One row per benchmark entry (failed ones too: they are reported, never picked)."""
+    if footprint is None:
+        from bench.footprint import runtime_footprint as footprint
+    parity = {p["artifact"]: p for p in results.get("parity", [])}
+    artifacts = {a["name"]: a for a in results.get("artifacts", [])}
+    has_task = any((p.get("task") or {}).get("agreement") is not None for p in parity.values())
+    rows = []
+    for bench in results.get("bench", []):
+        name = bench["artifact"]
+        artifact = artifacts.get(name, {})
+        row = {"id": f"{job}/{name}" if job else name, "job": job, "artifact": name,
+               "runtime": bench.get("runtime") or _runtime_of(artifact.get("format")),
+               "format": artifact.get("format"), "precision": bench.get("precision") or artifact.get("precision"),
+               "executed_precision": bench.get("executed_precision"), "version": bench.get("version"),
+               "sha256": artifact.get("sha256"), "path": artifact.get("path"), "batch": bench.get("batch"),
+               "artifact_mb": _mb(artifact.get("bytes")), "reused_from": bench.get("reused_from"),
+               "noisy": bench.get("noisy"), "task": None}
+        if bench.get("status") != "ok":
+            rows.append({**row, "status": "failed", "error": bench.get("error") or "benchmark failed"})
+            continue
+        check = parity.get(name)
+        if check is None:  # the reference itself: it agrees with itself by definition
+            agreement, error, passed = (1.0 if has_task else None), 0.0, True
+        else:
+            errors = [o["max_abs"] for o in check.get("outputs", []) if o.get("max_abs") is not None]
+            agreement = (check.get("task") or {}).get("agreement")
+            row["task"] = (check.get("task") or {}).get("task")
+            error, passed = (max(errors) if errors else None), bool(check.get("passed"))
+        foot = footprint(row["runtime"]) if row["runtime"] in RUNTIMES else {}
+        installed = bench.get("installed_mb", foot.get("installed_mb"))
+        row.update(status="ok", median_ms=bench["infer_ms"]["median"], p90_ms=bench["infer_ms"].get("p90"),
+                   throughput_ips=bench.get("throughput_ips"), cold_start_s=bench.get("load_s"),
+                   peak_rss_mb=bench.get("peak_rss_mb"), agreement=agreement, parity_error=error,
+                   parity_passed=passed, installed_mb=installed,
+                   runs_without_source=bench.get("runs_without_source", foot.get("runs_without_source")),
+                   footprint_mb=_sum(installed, row["artifact_mb"]))
+        row["quality"] = agreement if has_task else (None if error is None else -error)  # higher is better
+        row["task"] = row["task"] or next(((p.get("task") or {}).get("task") for p in parity.values()
+                                            if p.get("task")), None)
+        rows.append(row)
+    return rows
+
+
+def _runtime_of(fmt: str | None) -> str | None:
+    return {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino", "tf_savedmodel": "tensorflow",
+            "tflite": "tflite"}.get(fmt or "")
+
+
+def _mb(value) -> float | None:
+    return None if value is None else value / 2**20
+
+
+def _sum(a, b):
+    return None if a is None or b is None else a + b
+
+
+def unique(rows: list[dict]) -> list[dict]:
+    """A sweep measures an identical artifact in several jobs (or reuses the measurement): keep it once."""
+    seen, out = set(), []
+    for row in rows:
+        key = (row.get("sha256"), row.get("runtime"), row.get("executed_precision"), row.get("batch"))
+        if row.get("sha256") and key in seen:
+            continue
+        seen.add(key)
+        out.append(row)
+    return out
+
+
+# ---- ranking and the front -------------------------------------------------------------------------------
+def _better(a, b, direction: str) -> bool:
+    """a strictly better than b; a missing value is never better and anything measured beats it."""
+    if a is None:
+        return False
+    if b is None:
+        return True
+    return a < b if direction == "min" else a > b
+
+
+def dominates(a: dict, b: dict, axes: dict = AXES) -> bool:
+    """a is no worse than b on every axis and strictly better on at least one."""
+    strictly = False
+    for key, (_, direction) in axes.items():
+        if _better(b.get(key), a.get(key), direction):
+            return False
+        strictly |= _better(a.get(key), b.get(key), direction)
+    return strictly
+
+
+def pareto_front(rows: list[dict], axes: dict = AXES) -> list[str]:
+    """ids of the rows no other row dominates (identical rows are all on it)."""
+    return [r["id"] for r in rows if not any(dominates(o, r, axes) for o in rows if o is not r)]
+
+
+def _sort_value(value, direction: str) -> tuple:
+    if value is None:
+        return (1, 0.0)  # unmeasured: last
+    return (0, value if direction == "min" else -value)
+
+
+def rank(rows: list[dict], objective: str) -> list[dict]:
+    """Best first on the objective, then the tie-breakers, then id (deterministic)."""
+    key, direction = OBJECTIVES[objective]
+    breakers = [(k, AXES[k][1]) for k in TIE_BREAKERS[objective]]
+    return sorted(rows, key=lambda r: (_sort_value(r.get(key), direction),
+                                       *(_sort_value(r.get(k), d) for k, d in breakers), r["id"]))
+
+
+def axis_ranks(rows: list[dict]) -> dict[str, dict[str, int]]:
+    """id -> {axis: 1-based rank among the rows} (ties share the better rank)."""
+    ranks: dict[str, dict[str, int]] = {r["id"]: {} for r in rows}
+    for key, (_, direction) in AXES.items():
+        values = sorted(_sort_value(r.get(key), direction) for r in rows)
+        for r in rows:
+            ranks[r["id"]][key] = values.index(_sort_value(r.get(key), direction)) + 1
+    return ranks
+
+
+# ---- constraints -----------------------------------------------------------------------------------------
+def violations(row: dict, spec: dict) -> list[str]:
+    """Every constraint the row breaks, each as 'key=limit (what was measured)'. [] = eligible."""
+    if row.get("status") != "ok":
+        return [f"benchmark failed ({row.get('error')})"]
+    failed = []
+    if spec.get("runtimes") is not None and row["runtime"] not in spec["runtimes"]:
+        failed.append(f"runtimes={list(spec['runtimes'])} (runtime {row['runtime']})")
+    if spec.get("precisions") is not None and row["precision"] not in spec["precisions"]:
+        failed.append(f"precisions={list(spec['precisions'])} (made at {row['precision']})")
+    if spec.get("require_parity") and not row.get("parity_passed"):
+        failed.append("require_parity (its parity check failed)")
+    if spec.get("without_source") and row.get("runs_without_source") is False:
+        failed.append("without_source (needs the model's Python source)")
+    for key, (field, bound) in LIMITS.items():
+        limit = spec.get(key)
+        if limit is None:
+            continue
+        value = row.get(field)
+        if value is None:
+            failed.append(f"{key}={limit:g} (not measured)")
+        elif (value > limit) if bound == "max" else (value < limit):
+            failed.append(f"{key}={limit:g} ({describe_value(field, value, row.get('task'))})")
+    return failed
+
+
+# ---- the decision ----------------------------------------------------------------------------------------
+def select(rows: list[dict], spec: dict) -> dict:
+    """The whole decision as data: ranking, front, per-candidate violations, pick and the one-line reason.
+
+    status: "picked", "none" (candidates exist, none meets the constraints) or "empty" (nothing benchmarked).
+    """
+    objective = spec["objective"]
+    key, direction = OBJECTIVES[objective]
+    ordered = rank(rows, objective)
+    measured = [r for r in ordered if r.get("status") == "ok"]
+    front = set(pareto_front(measured))
+    ranks = axis_ranks(measured)
+    failed = {r["id"]: violations(r, spec) for r in ordered}
+    eligible = [r for r in ordered if not failed[r["id"]]]
+    candidates = [{**r, "rank": i + 1, "on_front": r["id"] in front, "failed": failed[r["id"]],
+                   "axis_ranks": ranks.get(r["id"], {})} for i, r in enumerate(ordered)]
+    decision = {"objective": objective, "constraints": dict(spec), "front": [r["id"] for r in ordered
+                                                                             if r["id"] in front],
+                "candidates": candidates, "pick": None, "best_rejected": None}
+    rejected = [c for c in candidates if c["failed"]]
+    if not rows:
+        return {**decision, "status": "empty", "reason": "no pick: nothing was benchmarked"}
+    if not eligible:
+        return {**decision, "status": "none",
+                "reason": f"no pick: none of the {len(rows)} candidates meets the constraints ("
+                          + "; ".join(f"{c['id']}: {' and '.join(c['failed'])}" for c in rejected) + ")"}
+    best_value = eligible[0].get(key)
+    tie = spec.get("tie_within") or 0.0
+    tied = [r for r in eligible if _within(r.get(key), best_value, tie, direction)]
+    pick = rank_tied(tied, objective)[0]
+    pick_entry = next(c for c in candidates if c["id"] == pick["id"])
+    best_rejected = rejected[0] if rejected else None
+    decision.update(status="picked", pick=pick["id"], pick_row=pick_entry,
+                    best_rejected=best_rejected and best_rejected["id"],
+                    tied_with=[r["id"] for r in tied if r["id"] != pick["id"]])
+    decision["reason"] = reason_line(pick_entry, objective, tied, best_rejected, tie)
+    return decision
+
+
+def _within(value, best, tie: float, direction: str) -> bool:
+    if value is None or best is None:
+        return value is best
+    return value <= best * (1 + tie) if direction == "min" else value >= best * (1 - tie)
+
+
+def rank_tied(tied: list[dict], objective: str) -> list[dict]:
+    """Candidates that tie on the objective: the tie-breakers decide first, then the objective itself."""
+    key, direction = OBJECTIVES[objective]
+    breakers = [(k, AXES[k][1]) for k in TIE_BREAKERS[objective]]
+    return sorted(tied, key=lambda r: (*(_sort_value(r.get(k), d) for k, d in breakers),
+                                       _sort_value(r.get(key), direction), r["id"]))
+
+
+# ---- words -----------------------------------------------------------------------------------------------
+def describe_value(field: str, value, task: str | None = None) -> str:
+    if value is None:
+        return f"{field} not measured"
+    if field == "agreement":
+        return {"classification": f"top-1 agreement {value:.0%}", "detection": f"box F1 {value:.3f}"}.get(
+            task, f"agreement {value:.3g}")
+    return {"median_ms": f"{value:.2f} ms median", "throughput_ips": f"{value:.1f} img/s",
+            "parity_error": f"max abs error {value:.2e}", "artifact_mb": f"artifact {value:.1f} MB",
+            "installed_mb": f"installed {value:.0f} MB", "footprint_mb": f"footprint {value:.0f} MB",
+            "cold_start_s": f"cold start {value:.2f} s", "peak_rss_mb": f"peak RSS {value:.0f} MB"}.get(
+        field, f"{field} {value}")
+
+
+def label(row: dict) -> str:
+    """'openvino (OpenVINO int8, executes int8+fp32)'."""
+    runtime = LABEL.get(row.get("runtime"), row.get("runtime"))
+    executes = row.get("executed_precision")
+    suffix = f", executes {executes}" if executes and executes != row.get("precision") else ""
+    return f"{row['id']} ({runtime} {row.get('precision')}{suffix})"
+
+
+WHAT = {"latency": "fastest", "throughput": "highest throughput", "footprint": "smallest footprint"}
+
+
+def reason_line(pick: dict, objective: str, tied: list[dict], best_rejected: dict | None, tie: float) -> str:
+    """pick: X (...): fastest that meets every constraint, 1.93 ms median [agreement 1, footprint 255 MB];
+    best rejected: Y (...), 1.40 ms median, by min_agreement=0.95 (agreement 0.8)."""
+    key = OBJECTIVES[objective][0]
+    quality = "agreement" if pick.get("agreement") is not None else "parity_error"
+    facts = ", ".join(describe_value(f, pick.get(f), pick.get("task"))
+                      for f in (quality, "median_ms", "footprint_mb", "cold_start_s") if f != key)
+    line = (f"pick: {label(pick)}: {WHAT[objective]} that meets every constraint, "
+            f"{describe_value(key, pick.get(key))} [{facts}]")
+    others = [r for r in tied if r["id"] != pick["id"]]
+    if others:
+        line += (f"; ties within {tie:.0%} with {', '.join(r['id'] for r in others)}, "
+                 f"decided by {tie_decider(pick, others[0], objective)}")
+    if best_rejected is None:
+        return line + "; no candidate rejected"
+    ahead = " (it would have won)" if best_rejected["rank"] < pick["rank"] else ""
+    return (line + f"; best rejected: {label(best_rejected)}, {describe_value(key, best_rejected.get(key))}"
+            f"{ahead}, by {' and '.join(best_rejected['failed'])}")
+
+
+def tie_decider(pick: dict, other: dict, objective: str) -> str:
+    """The first tie-breaker on which the pick beats the runner-up, in words."""
+    for key in TIE_BREAKERS[objective]:
+        if _better(pick.get(key), other.get(key), AXES[key][1]):
+            field = key
+            if key == "quality":
+                field = "agreement" if pick.get("agreement") is not None else "parity_error"
+            ours = describe_value(field, pick.get(field), pick.get("task"))
+            theirs = describe_value(field, other.get(field), other.get("task"))
+            return f"{AXES[key][0]} ({ours} vs {theirs})"
+    return f"{objective}, then name (equal on every tie-breaker)"

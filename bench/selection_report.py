@@ -1,0 +1,200 @@
+"""The selection as a user sees it: the ranking table, the one-line pick, the plot; and the two entry points that
+record it and write the deploy bundle: finish_run (end of a run) and finish_sweep (a sweep's summary)."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from bench.selection import AXES, OBJECTIVES, candidate_rows, check_spec, select, unique
+
+log = logging.getLogger("convgraph")
+
+COLUMNS = [("rank", "#"), ("id", "candidate"), ("runtime", "runtime"), ("precision", "precision"),
+           ("median_ms", "median ms"), ("throughput_ips", "img/s"), ("quality", "agreement"),
+           ("artifact_mb", "artifact MB"), ("installed_mb", "installed MB"), ("cold_start_s", "cold start s"),
+           ("peak_rss_mb", "peak RSS MB"), ("on_front", "front"), ("verdict", "verdict")]
+
+
+def _cell(candidate: dict, key: str, pick: str | None) -> str:
+    value = candidate.get(key)
+    if key == "quality":  # agreement where the model has a task, else the parity error
+        if candidate.get("agreement") is not None:
+            return f"{candidate['agreement']:.3f}"
+        return "-" if candidate.get("parity_error") is None else f"err {candidate['parity_error']:.1e}"
+    if key == "on_front":
+        return "*" if value else ""
+    if key == "verdict":
+        if candidate["id"] == pick:
+            return "PICK"
+        return "; ".join(candidate["failed"]) if candidate["failed"] else "meets constraints"
+    if key == "precision":
+        executes = candidate.get("executed_precision")
+        return f"{value}->{executes}" if executes and executes != value else str(value)
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2f}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def table(decision: dict) -> tuple[list[str], list[list[str]]]:
+    heads = [h for _, h in COLUMNS]
+    if all(c.get("agreement") is None for c in decision["candidates"]):
+        heads[[k for k, _ in COLUMNS].index("quality")] = "max abs err"
+    rows = [[_cell(c, k, decision.get("pick")) for k, _ in COLUMNS] for c in decision["candidates"]]
+    return heads, rows
+
+
+def render_text(decision: dict) -> str:
+    heads, rows = table(decision)
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(heads)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    objective = decision["objective"]
+    return "\n".join([
+        f"Selection ({objective}: {AXES.get(OBJECTIVES[objective][0], ('footprint',))[0]}; ranked best first, "
+        f"* = Pareto front over {', '.join(label for label, _ in AXES.values())})", *lines, "",
+        f"Pareto front: {', '.join(decision['front']) or '-'}", decision["reason"]])
+
+
+def render_markdown(decision: dict, picture: str | None) -> str:
+    heads, rows = table(decision)
+    lines = [f"# Selection: {decision['objective']}", "", decision["reason"], "",
+             "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    constraints = {k: v for k, v in decision["constraints"].items() if v is not None}
+    lines += ["", f"Constraints: `{json.dumps(constraints)}`", ""]
+    if picture:
+        lines += [f"![latency vs agreement and installed size]({Path(picture).name})", ""]
+    return "\n".join(lines)
+
+
+# ---- the plot --------------------------------------------------------------------------------------------
+def _front_2d(points: list[tuple[float, float, str]], y_better: str) -> list[tuple[float, float, str]]:
+    """Points no other point beats on both latency (lower) and y: the staircase drawn on each panel."""
+    def beats(a, b):
+        y_ok = a[1] >= b[1] if y_better == "max" else a[1] <= b[1]
+        return a[0] <= b[0] and y_ok and (a[0] < b[0] or a[1] != b[1])
+    return sorted((p for p in points if not any(beats(o, p) for o in points)), key=lambda p: p[0])
+
+
+def plot(decision: dict, path: Path) -> Path | None:
+    """Two panels: latency vs agreement (or parity error) and latency vs installed size; front and pick marked."""
+    measured = [c for c in decision["candidates"] if c.get("median_ms") is not None]
+    if not measured:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    has_task = any(c.get("agreement") is not None for c in measured)
+    quality = ("agreement", "max", "task agreement with the reference (higher is better)") if has_task else (
+        "parity_error", "min", "max abs error vs the reference (lower is better)")
+    panels = [quality, ("installed_mb", "min", "installed size of the runtime, MB (log)")]
+    colours = {r: f"C{i}" for i, r in enumerate(sorted({c["runtime"] for c in measured}))}
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    for ax, (key, better, ylabel) in zip(axes, panels, strict=True):
+        points = [(c["median_ms"], c[key], c["id"]) for c in measured if c.get(key) is not None]
+        for c in measured:
+            if c.get(key) is None:
+                continue
+            eligible = not c["failed"]
+            ax.scatter(c["median_ms"], c[key], s=60, marker="o" if eligible else "X", zorder=3,
+                       color=colours[c["runtime"]], alpha=1.0 if eligible else 0.45)
+            ax.annotate(c["id"], (c["median_ms"], c[key]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        front = _front_2d(points, better)
+        if front:
+            ax.step([p[0] for p in front], [p[1] for p in front], where="post" if better == "min" else "pre",
+                    color="grey", linestyle="--", linewidth=1, zorder=2, label="Pareto front (these two axes)")
+        pick = next((c for c in measured if c["id"] == decision.get("pick")), None)
+        if pick and pick.get(key) is not None:
+            ax.scatter(pick["median_ms"], pick[key], s=320, facecolors="none", edgecolors="red", linewidths=2,
+                       zorder=4, label=f"pick: {pick['id']}")
+        if key == "installed_mb" or (key == "parity_error" and all(p[1] > 0 for p in points)):
+            ax.set_yscale("log")
+        ax.set_xlabel("median inference latency, ms (lower is better)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    for runtime, colour in colours.items():
+        axes[1].scatter([], [], color=colour, label=runtime)
+    axes[1].scatter([], [], color="grey", marker="X", alpha=0.45, label="rejected by a constraint")
+    axes[0].legend(fontsize=7, loc="best")
+    axes[1].legend(fontsize=7, loc="best")
+    fig.suptitle(f"Which runtime to ship ({decision['objective']}): "
+                 + (f"pick {decision['pick']}" if decision.get("pick") else "no candidate meets the constraints"),
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ---- entry points ----------------------------------------------------------------------------------------
+def _recorded(decision: dict) -> dict:
+    """What results.json keeps: the decision without the duplicated pick row."""
+    return {k: v for k, v in decision.items() if k != "pick_row"}
+
+
+def _report(decision: dict, out_dir: Path, name: str = "selection") -> None:
+    picture = plot(decision, out_dir / f"{name}.png")
+    decision["plot"] = str(picture) if picture else None
+    (out_dir / f"{name}.md").write_text(render_markdown(decision, decision["plot"]))
+    print()
+    print(render_text(decision))
+    if picture:
+        print(f"selection plot: {picture}")
+
+
+def _bundle(decision: dict, results: dict, out_dir: Path) -> None:
+    """deploy/ for the pick; a pick that cannot be bundled is recorded as such (and fails the run)."""
+    from bench.deploy import BundleError, write_bundle
+
+    try:
+        bundle = write_bundle(out_dir / "deploy", decision["pick_row"], results, decision)
+    except BundleError as error:
+        decision["bundle_error"] = str(error)
+        print(f"deploy bundle NOT written: {error}")
+        return
+    decision["bundle"] = str(bundle)
+    print(f"deploy bundle: {bundle}  (check it: python -m bench.verify_bundle {bundle})")
+
+
+def finish_run(results: dict, spec: dict, run_dir: Path) -> int:
+    """End of a run: decide, plot, bundle, record `selection` in results.json. 0 = a pick (and its bundle)."""
+    from bench.report import write_results
+
+    decision = select(candidate_rows(results), check_spec(spec))
+    _report(decision, run_dir)
+    if decision["status"] == "picked" and spec.get("bundle", True):
+        _bundle(decision, results, run_dir)
+    results["selection"] = _recorded(decision)
+    write_results(results, run_dir)
+    return 0 if decision["status"] == "picked" and "bundle_error" not in decision else 1
+
+
+def finish_sweep(sweep_dir: Path, jobs: list[Path]) -> int | None:
+    """Across a sweep's jobs (their results.json): one selection in the sweep dir (selection.json / .md /
+    .png, deploy/). None when no job asked for a selection (+select)."""
+    loaded = {}
+    for job in jobs:
+        try:
+            loaded[job.name] = json.loads((job / "results.json").read_text())
+        except (FileNotFoundError, ValueError):
+            continue
+    specs = [r["config"]["select"] for r in loaded.values() if (r.get("config") or {}).get("select")]
+    if not specs:
+        return None
+    spec = check_spec(specs[0])
+    if any(s != spec for s in specs[1:]):
+        log.warning("sweep jobs have different select settings; the first job's apply to the sweep: %s", spec)
+    rows = unique([row for name, results in loaded.items() for row in candidate_rows(results, job=name)])
+    decision = select(rows, spec)
+    _report(decision, sweep_dir)
+    if decision["status"] == "picked" and spec.get("bundle", True):
+        _bundle(decision, loaded[decision["pick_row"]["job"]], sweep_dir)
+    (sweep_dir / "selection.json").write_text(json.dumps(_recorded(decision), indent=2, default=str))
+    return 0 if decision["status"] == "picked" and "bundle_error" not in decision else 1
+
