@@ -1,0 +1,223 @@
+"""The deploy bundle: what another machine needs to run the picked artifact, and nothing else.
+
+    deploy/
+      <artifact>          the pick itself (file or directory), byte-identical: its sha256 is in manifest.json
+      predict.py          python predict.py IMAGE... -> one JSON object per image (bench/deploy_predict.py)
+      core/, validators/  the project's own image reader, pre/post-processing and runtime adapter, copied
+                          verbatim (one source of truth; each file's sha256 is in manifest.json)
+      requirements.txt    the runtime's package closure + numpy + Pillow, pinned to the versions measured
+      manifest.json       tensors, runtime settings, preprocessing, the config, the measured figures, the reason
+      README.md           for the person who receives it
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from bench.footprint import RUNTIME_PACKAGES, requirement_closure
+from core.artifact import hash_path
+
+REPO = Path(__file__).resolve().parent.parent
+# What predict.py imports, and what those import (checked by shippable_imports before every bundle).
+SHIPPED = ("core/__init__.py", "core/errors.py", "core/artifact.py", "core/images.py", "core/prepost.py",
+           "validators/__init__.py", "validators/runtimes.py")
+PREDICT = "bench/deploy_predict.py"
+BASE_PACKAGES = ("numpy", "pillow")  # arrays and image reading, whatever the runtime
+THIRD_PARTY_OK = {"numpy", "PIL"}
+
+
+class BundleError(Exception):
+    """The pick cannot be bundled (e.g. PyTorch eager needs the model's source); the message says why."""
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """Modules a file imports when it is imported (dotted names). Function bodies (lazy imports, e.g. a runtime
+    loaded only by its own adapter) do not run at import time and are left out."""
+    found: set[str] = set()
+
+    def visit(node):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return found
+
+
+def shippable_imports(files=(*SHIPPED, PREDICT)) -> list[str]:
+    """Problems: module-level imports of the shipped files that are neither the standard library, numpy, Pillow
+    nor a shipped module. [] = the bundle runs with requirements.txt alone."""
+    shipped = {f.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for f in SHIPPED}
+    packages = {f.split("/")[0] for f in SHIPPED}
+    problems = []
+    for file in files:
+        for name in sorted(module_level_imports(REPO / file)):
+            top = name.split(".")[0]
+            if top in sys.stdlib_module_names or top in THIRD_PARTY_OK or top == "__future__":
+                continue
+            if top not in packages or name not in shipped:
+                problems.append(f"{file} imports {name!r} at module level, which the bundle does not ship")
+    return problems
+
+
+def requirements(runtime: str, measured_version: str | None) -> dict[str, str]:
+    """{distribution: version}: the runtime's installed requirement closure plus numpy and Pillow, pinned to
+    the versions installed where it was measured (and refused if the runtime changed since)."""
+    roots = (*RUNTIME_PACKAGES[runtime], *BASE_PACKAGES)
+    closure = requirement_closure(roots)
+    missing = [r for r in roots if r not in closure]
+    if missing:
+        raise BundleError(f"{', '.join(missing)} not installed here: cannot pin what the bundle needs")
+    version = closure[RUNTIME_PACKAGES[runtime][0]]
+    if measured_version and not str(measured_version).startswith(version):
+        raise BundleError(f"{runtime} {version} is installed now but {measured_version} was measured: rerun the "
+                          "benchmark before bundling")
+    return closure
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def processing_of(config: dict) -> dict:
+    """The processing dict the benchmark was given (pipeline.run.processing_config), from a recorded config."""
+    from omegaconf import OmegaConf
+
+    from pipeline.run import processing_config
+
+    return processing_config(OmegaConf.create(config))
+
+
+def verify_images(config: dict, used: list[str]) -> list[str]:
+    """The images verify_bundle runs on: those the run used, then the rest of the folder it drew them from."""
+    from core.images import image_paths
+
+    pool = [str(p) for p in image_paths((config.get("input") or {}).get("images"))]
+    return list(dict.fromkeys([*used, *pool]))
+
+
+def write_bundle(out: Path, pick: dict, results: dict, decision: dict) -> Path:
+    """Write `out` (replacing a previous bundle there) for the picked candidate row of `results`."""
+    if pick["format"] == "torch":
+        raise BundleError("a PyTorch eager artifact needs the model's Python source and torch: nothing to ship "
+                          "without them (select.without_source=true rules it out)")
+    problems = shippable_imports()
+    if problems:
+        raise BundleError("the shipped modules would need more than the runtime: " + "; ".join(problems))
+    artifact = next(a for a in results["artifacts"] if a["name"] == pick["artifact"])
+    bench = next(b for b in results["bench"] if b["artifact"] == pick["artifact"] and b.get("status") == "ok")
+    pins = requirements(pick["runtime"], bench.get("version"))
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    source = Path(artifact["path"])
+    target = partial / source.name
+    (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
+    if hash_path(target)[0] != artifact["sha256"]:
+        shutil.rmtree(partial)
+        raise BundleError(f"{source} no longer hashes as measured (sha256 {artifact['sha256'][:12]}...)")
+    modules = {}
+    for file in SHIPPED:
+        (partial / file).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / file, partial / file)
+        modules[file] = _sha(partial / file)
+    shutil.copy2(REPO / PREDICT, partial / "predict.py")
+    modules["predict.py"] = _sha(partial / "predict.py")
+    config = results["config"]
+    manifest = {
+        "bundle_format": 1,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": results.get("model"), "graph": results.get("graph"),
+        "artifact": {**{k: artifact[k] for k in ("name", "format", "precision", "inputs", "outputs", "meta",
+                                                 "sha256", "bytes")}, "path": target.name},
+        "runtime": {"name": pick["runtime"], "version": bench.get("version"), "layout": bench.get("layout"),
+                    "executed_precision": bench.get("executed_precision"),
+                    "settings": {"threads": (config.get("bench") or {}).get("threads") or 0,
+                                 "precision": artifact["precision"]}},
+        "processing": processing_of(config),
+        "requirements": pins,
+        "files": modules,
+        "selection": {k: decision.get(k) for k in ("objective", "reason", "front", "tied_with", "best_rejected")}
+        | {"constraints": decision["constraints"], "measured": _measured(pick)},
+        "source": {"run_dir": results.get("run_dir"), "job": pick.get("job"), "inputs": results.get("inputs"),
+                   "environment": {k: (results.get("environment") or {}).get(k) for k in ("cpu", "python", "host")}},
+        "verify": {"images": verify_images(config, (results.get("inputs") or {}).get("images") or [])},
+        "config": config,
+    }
+    (partial / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    (partial / "requirements.txt").write_text(requirements_text(pick, pins))
+    (partial / "README.md").write_text(readme(manifest, pick))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(partial, out)
+    return out
+
+
+MEASURED = ("median_ms", "p90_ms", "throughput_ips", "agreement", "parity_error", "artifact_mb", "installed_mb",
+            "footprint_mb", "cold_start_s", "peak_rss_mb", "executed_precision", "batch", "on_front", "rank")
+
+
+def _measured(pick: dict) -> dict:
+    return {k: pick.get(k) for k in MEASURED}
+
+
+def requirements_text(pick: dict, pins: dict[str, str]) -> str:
+    roots = [*RUNTIME_PACKAGES[pick["runtime"]], *BASE_PACKAGES]
+    lines = [f"# {pick['runtime']} and what the bundled code reads images and arrays with, pinned to the versions",
+             "# installed where the artifact was measured; below them, their own dependencies as installed there.",
+             *[f"{name}=={pins[name]}" for name in roots], "", "# dependencies of the above",
+             *[f"{name}=={version}" for name, version in sorted(pins.items()) if name not in roots]]
+    return "\n".join(lines) + "\n"
+
+
+def readme(manifest: dict, pick: dict) -> str:
+    artifact, runtime, m = manifest["artifact"], manifest["runtime"], manifest["selection"]["measured"]
+    task = manifest["processing"].get("task")
+    prints = {"classification": "`{\"image\": ..., \"top_k\": [{\"class\": 281, \"probability\": 0.41}, ...]}`",
+              "detection": "`{\"image\": ..., \"boxes\": [{\"xyxy\": [x1, y1, x2, y2], \"score\": 0.87, "
+                           "\"class\": 0}, ...]}` (boxes in the original image's pixels)"}.get(
+        task, "`{\"image\": ..., \"outputs\": {name: values}}`")
+    cpu = (manifest["source"]["environment"].get("cpu") or {}).get("model", "?")
+
+    def fig(key, fmt):
+        return "-" if m.get(key) is None else format(m[key], fmt)
+
+    return "\n".join([
+        f"# {manifest['model']} on {runtime['name']} {runtime['version']} ({artifact['precision']})", "",
+        "A deploy bundle written by convgraph. Nothing here needs PyTorch, the model's source code or convgraph.",
+        "", f"Why this one: {manifest['selection']['reason']}", "",
+        "## Install and run", "",
+        "    python3.11 -m venv .venv && . .venv/bin/activate", "    pip install -r requirements.txt",
+        "    python predict.py photo.jpg [more.jpg ...]", "",
+        f"Each image gives one line of JSON: {prints}.", "",
+        "## What is here", "",
+        f"- `{artifact['path']}`: the model ({artifact['format']}, {artifact['bytes'] / 2**20:.2f} MB, "
+        f"sha256 `{artifact['sha256'][:16]}...`)",
+        f"- input `{artifact['inputs'][0]['name']}` {artifact['inputs'][0]['shape']} (the runtime takes "
+        f"{runtime.get('layout') or 'NCHW'}); outputs "
+        + ", ".join(f"`{o['name']}` {o['shape']}" for o in artifact["outputs"]),
+        f"- preprocessing ({task}): `{json.dumps(manifest['processing'])}`",
+        "- `predict.py`, `core/`, `validators/runtimes.py`: the same image reading, pre/post-processing and runtime "
+        "adapter the benchmark measured, copied verbatim (sha256 of each in manifest.json)",
+        "- `requirements.txt`: the runtime, numpy and Pillow (and their dependencies) at the measured versions",
+        "- `manifest.json`: all of the above, the constraints, the config and the measured figures", "",
+        f"## Measured where it was picked ({cpu}, batch {m.get('batch')})", "",
+        "| median ms | p90 ms | img/s | agreement | artifact MB | runtime installed MB | cold start s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {fig('median_ms', '.2f')} | {fig('p90_ms', '.2f')} | {fig('throughput_ips', '.1f')} | "
+        f"{fig('agreement', '.3f')} | {fig('artifact_mb', '.2f')} | {fig('installed_mb', '.0f')} | "
+        f"{fig('cold_start_s', '.2f')} | {fig('peak_rss_mb', '.0f')} |", "",
+        f"Executes in {runtime.get('executed_precision')} (what the runtime reported); threads: "
+        f"{runtime['settings']['threads'] or 'all cores'}.", "",
+    ])
