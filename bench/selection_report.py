@@ -96,28 +96,35 @@ def plot(decision: dict, path: Path) -> Path | None:
     panels = [quality, ("installed_mb", "min", "installed size of the runtime, MB (log)")]
     colours = {r: f"C{i}" for i, r in enumerate(sorted({c["runtime"] for c in measured}))}
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    latencies = [c["median_ms"] for c in measured]
     for ax, (key, better, ylabel) in zip(axes, panels, strict=True):
         points = [(c["median_ms"], c[key], c["id"]) for c in measured if c.get(key) is not None]
-        for c in measured:
-            if c.get(key) is None:
-                continue
+        for i, c in enumerate(c for c in measured if c.get(key) is not None):
             eligible = not c["failed"]
             ax.scatter(c["median_ms"], c[key], s=60, marker="o" if eligible else "X", zorder=3,
                        color=colours[c["runtime"]], alpha=1.0 if eligible else 0.45)
-            ax.annotate(c["id"], (c["median_ms"], c[key]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+            ax.annotate(c["id"], (c["median_ms"], c[key]), textcoords="offset points", fontsize=7,
+                        xytext=(6, 5 if i % 2 == 0 else -11))  # alternate above / below: close points stay legible
         front = _front_2d(points, better)
         if front:
-            ax.step([p[0] for p in front], [p[1] for p in front], where="post" if better == "min" else "pre",
-                    color="grey", linestyle="--", linewidth=1, zorder=2, label="Pareto front (these two axes)")
+            ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="grey", linestyle="--",
+                    linewidth=1, zorder=2)
+            ax.scatter([p[0] for p in front], [p[1] for p in front], s=150, facecolors="none", edgecolors="black",
+                       linewidths=1, zorder=2, label="Pareto front of these two axes")
         pick = next((c for c in measured if c["id"] == decision.get("pick")), None)
         if pick and pick.get(key) is not None:
-            ax.scatter(pick["median_ms"], pick[key], s=320, facecolors="none", edgecolors="red", linewidths=2,
-                       zorder=4, label=f"pick: {pick['id']}")
+            ax.scatter(pick["median_ms"], pick[key], s=420, marker="*", facecolors="none", edgecolors="red",
+                       linewidths=1.5, zorder=4, label=f"pick: {pick['id']}")
         if key == "installed_mb" or (key == "parity_error" and all(p[1] > 0 for p in points)):
             ax.set_yscale("log")
+        if key == "agreement":
+            low = min(p[1] for p in points) if points else 1.0
+            ax.set_ylim(min(0.9, low - 0.02), 1.01)
+        if max(latencies) > 10 * min(latencies):  # runtimes span orders of magnitude: keep the fast ones apart
+            ax.set_xscale("log")
         ax.set_xlabel("median inference latency, ms (lower is better)")
         ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
     for runtime, colour in colours.items():
         axes[1].scatter([], [], color=colour, label=runtime)
     axes[1].scatter([], [], color="grey", marker="X", alpha=0.45, label="rejected by a constraint")

@@ -1,6 +1,7 @@
 """One summary for a sweep: summary.csv, summary.md and plots, built from the jobs' results.json.
 
-Written by a Hydra callback when a multirun ends, and rebuildable later from the job directories:
+Written by a Hydra callback when a multirun ends, and rebuildable later from the job directories. With
++select, the selection runs here once across all jobs' rows (bench.selection_report.finish_sweep).
 
     python -m bench.summary SWEEP_DIR
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 
 from bench.report import RUNTIME_LABEL
+from bench.selection_report import finish_sweep
 
 FIELDS = ["job", "overrides", "job_status", "artifact", "runtime", "precision", "executes_in", "median_ms",
           "p90_ms", "speedup_vs_torch", "max_abs_err", "min_cosine", "parity", "task_agreement", "size_mb",
@@ -151,6 +153,8 @@ class SweepSummary(Callback):
         rows = build_summary(sweep_dir)
         bad = len({r["job"] for r in rows if r.get("job_status") != "ok"})
         print(f"\nsweep summary: {sweep_dir / 'summary.md'} ({len(rows)} rows; {bad} job(s) not ok)")
+        if finish_sweep(sweep_dir, job_dirs(sweep_dir)):  # +select found no pick: the command says so too
+            sys.exit(1)
 
 
 def main(argv: list[str]) -> int:
@@ -159,7 +163,7 @@ def main(argv: list[str]) -> int:
         return 2
     rows = build_summary(Path(argv[0]))
     print(f"{Path(argv[0]) / 'summary.md'}: {len(rows)} rows")
-    return 0
+    return finish_sweep(Path(argv[0]), job_dirs(Path(argv[0]))) or 0  # with +select: the pick across jobs
 
 
 if __name__ == "__main__":
