@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS := tf,yolo,sweep,dev
 
-.PHONY: demo test setup lint clean-cache
+.PHONY: demo test setup lint clean-cache ray
 
 setup: $(STAMP)
 
@@ -26,3 +26,11 @@ lint: $(STAMP)
 
 clean-cache:
 	rm -rf $${CONVGRAPH_CACHE:-$$HOME/.cache/convgraph}
+
+# Ray pins cloudpickle 2.2.1; joblib 1.6 (the joblib launcher) needs >= 3. So Ray gets its own environment,
+# layered over .venv by a .pth file: its own packages first, everything else from .venv, nothing installed twice.
+ray: $(STAMP)
+	test -x .venv-ray/bin/python || python3 -m venv .venv-ray
+	.venv-ray/bin/python -m pip install --quiet --upgrade pip
+	echo "$(CURDIR)/$(VENV)/lib/python3.11/site-packages" > .venv-ray/lib/python3.11/site-packages/zz_main_venv.pth
+	.venv-ray/bin/python -m pip install "hydra-ray-launcher==1.2.2" "ray==2.60.0" "hydra-core==1.3.8"
