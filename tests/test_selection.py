@@ -1,0 +1,189 @@
+"""Selection on constructed rows: the Pareto front, each constraint, ties, the empty and the no-pick cases, the
+one-line reason; rows built from a results.json; the select config group agrees with the code."""
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from bench.selection import (
+    LIMITS,
+    SWITCHES,
+    candidate_rows,
+    check_spec,
+    dominates,
+    pareto_front,
+    select,
+    unique,
+    violations,
+)
+from core.errors import UserError
+from pipeline.config_check import CONF_DIR
+
+NO_LIMITS = {"objective": "latency", "require_parity": True, "without_source": True, "tie_within": 0.0}
+
+
+def row(id, median_ms, agreement=1.0, installed_mb=150.0, **extra) -> dict:
+    """A benchmarked candidate with every axis measured; `extra` overrides any field."""
+    base = {"id": id, "artifact": id, "status": "ok", "runtime": "onnxruntime", "format": "onnx",
+            "precision": extra.get("precision", "fp32"), "task": "classification",
+            "median_ms": median_ms, "throughput_ips": 1000 / median_ms, "agreement": agreement,
+            "quality": agreement, "parity_error": 1e-6, "parity_passed": True, "artifact_mb": 10.0,
+            "installed_mb": installed_mb, "footprint_mb": installed_mb + 10.0, "cold_start_s": 0.1,
+            "peak_rss_mb": 100.0, "runs_without_source": True}
+    base.update(extra)
+    base.setdefault("executed_precision", base["precision"])
+    if base["installed_mb"] is not None and base["artifact_mb"] is not None and "footprint_mb" not in extra:
+        base["footprint_mb"] = base["installed_mb"] + base["artifact_mb"]
+    return base
+
+
+def test_front_keeps_trade_offs_and_drops_dominated_rows():
+    fast = row("fast", 1.0, agreement=0.8)  # fastest, least accurate
+    exact = row("exact", 3.0, agreement=1.0)  # slower, exact
+    slow = row("slow", 4.0, agreement=0.8)  # worse than `fast` on latency and throughput, equal elsewhere
+    assert dominates(fast, slow) and not dominates(fast, exact) and not dominates(exact, fast)
+    assert pareto_front([fast, exact, slow]) == ["fast", "exact"]
+
+
+def test_identical_rows_are_both_on_the_front_and_a_missing_value_never_wins():
+    a, b = row("a", 2.0), row("b", 2.0)
+    assert pareto_front([a, b]) == ["a", "b"]
+    unmeasured = row("unmeasured", 2.0, peak_rss_mb=None)
+    assert dominates(a, unmeasured) and not dominates(unmeasured, a)
+    assert pareto_front([a, unmeasured]) == ["a"]
+
+
+@pytest.mark.parametrize(("key", "limit", "field", "value"), [
+    ("max_latency_ms", 2.0, "median_ms", 2.5), ("min_throughput_ips", 500.0, "throughput_ips", 400.0),
+    ("min_agreement", 0.95, "agreement", 0.9), ("max_parity_error", 1e-3, "parity_error", 2e-3),
+    ("max_artifact_mb", 5.0, "artifact_mb", 6.0), ("max_footprint_mb", 100.0, "footprint_mb", 160.0),
+    ("max_cold_start_s", 0.5, "cold_start_s", 0.6), ("max_peak_rss_mb", 50.0, "peak_rss_mb", 60.0)])
+def test_each_limit_rejects_beyond_it_and_accepts_at_it(key, limit, field, value):
+    assert set(LIMITS) >= {key}
+    spec = {**NO_LIMITS, key: limit}
+
+    def measured(v):
+        return {**row("x", 1.0), field: v}
+
+    failed = violations(measured(value), spec)
+    assert len(failed) == 1 and failed[0].startswith(f"{key}={limit:g} (")
+    assert violations(measured(limit), spec) == []  # the limit itself is allowed
+    assert violations(measured(None), spec) == [f"{key}={limit:g} (not measured)"]
+
+
+def test_lists_and_switches():
+    ov_int8 = row("ov", 1.0, runtime="openvino", precision="int8")
+    spec = {**NO_LIMITS, "runtimes": ["onnxruntime"], "precisions": ["fp32", "fp16"]}
+    assert violations(ov_int8, spec) == ["runtimes=['onnxruntime'] (runtime openvino)",
+                                         "precisions=['fp32', 'fp16'] (made at int8)"]
+    torch = row("model", 1.0, runtime="torch", runs_without_source=False)
+    assert violations(torch, NO_LIMITS) == ["without_source (needs the model's Python source)"]
+    assert violations(torch, {**NO_LIMITS, "without_source": False}) == []
+    broken = row("broken", 1.0, parity_passed=False)
+    assert violations(broken, NO_LIMITS) == ["require_parity (its parity check failed)"]
+    assert violations({"id": "f", "status": "failed", "error": "crashed"}, NO_LIMITS) == [
+        "benchmark failed (crashed)"]
+
+
+def test_pick_is_the_fastest_eligible_and_the_reason_names_the_rejected_faster_one():
+    int8 = row("onnx_int8", 1.0, agreement=0.8, precision="int8")
+    ov = row("openvino", 2.0, installed_mb=245.0, runtime="openvino")
+    ort = row("simplify", 3.0)
+    decision = select([ort, ov, int8], {**NO_LIMITS, "min_agreement": 0.95})
+    assert decision["status"] == "picked" and decision["pick"] == "openvino"
+    assert [c["id"] for c in decision["candidates"]] == ["onnx_int8", "openvino", "simplify"]
+    reason = decision["reason"]
+    assert "\n" not in reason
+    assert reason.startswith("pick: openvino (OpenVINO fp32): fastest that meets every constraint, 2.00 ms median")
+    assert ("best rejected: onnx_int8 (ONNX Runtime int8), 1.00 ms median (it would have won), "
+            "by min_agreement=0.95 (top-1 agreement 80%)") in reason
+    assert decision["best_rejected"] == "onnx_int8"
+    assert decision["front"] == ["onnx_int8", "openvino", "simplify"]  # simplify: the smallest install
+
+
+def test_other_objectives():
+    small = row("tflite", 5.0, installed_mb=60.0, runtime="tflite")
+    fast = row("openvino", 2.0, installed_mb=245.0, runtime="openvino")
+    assert select([small, fast], {**NO_LIMITS, "objective": "footprint"})["pick"] == "tflite"
+    assert select([small, fast], {**NO_LIMITS, "objective": "throughput"})["pick"] == "openvino"
+
+
+def test_a_tie_on_latency_goes_to_the_smaller_install_and_says_so():
+    ov = row("openvino", 2.00, installed_mb=245.0, runtime="openvino")
+    ort = row("simplify", 2.04, installed_mb=148.0)
+    assert select([ov, ort], {**NO_LIMITS, "tie_within": 0.0})["pick"] == "openvino"
+    decision = select([ov, ort], {**NO_LIMITS, "tie_within": 0.03})
+    assert decision["pick"] == "simplify" and decision["tied_with"] == ["openvino"]
+    assert "ties within 3% with openvino, decided by installed size (installed 148 MB vs installed 245 MB)" in \
+        decision["reason"]
+    assert decision["reason"].endswith("; no candidate rejected")
+
+
+def test_an_exact_tie_on_everything_is_decided_by_name_deterministically():
+    a, b = row("b_twin", 2.0), row("a_twin", 2.0)
+    for rows in ([a, b], [b, a]):
+        decision = select(rows, {**NO_LIMITS, "tie_within": 0.03})
+        assert decision["pick"] == "a_twin" and "equal on every tie-breaker" in decision["reason"]
+
+
+def test_empty_and_nothing_eligible():
+    empty = select([], NO_LIMITS)
+    assert empty["status"] == "empty" and empty["pick"] is None and empty["candidates"] == []
+    rows = [row("simplify", 2.0), row("model", 9.0, runtime="torch", runs_without_source=False),
+            {"id": "tf", "status": "failed", "error": "crashed (SIGSEGV)"}]
+    decision = select(rows, {**NO_LIMITS, "max_latency_ms": 1.0})
+    assert decision["status"] == "none" and decision["pick"] is None
+    assert {c["id"]: c["failed"] for c in decision["candidates"]} == {
+        "simplify": ["max_latency_ms=1 (2.00 ms median)"],
+        "model": ["without_source (needs the model's Python source)", "max_latency_ms=1 (9.00 ms median)"],
+        "tf": ["benchmark failed (crashed (SIGSEGV))"]}
+    assert decision["reason"].startswith("no pick: none of the 3 candidates meets the constraints (simplify: ")
+
+
+def test_rows_from_results_json():
+    results = {
+        "artifacts": [{"name": "model", "format": "torch", "bytes": 2**20, "sha256": "a", "precision": "fp32"},
+                      {"name": "simplify", "format": "onnx", "bytes": 2**21, "sha256": "b", "precision": "fp32"},
+                      {"name": "tf", "format": "tf_savedmodel", "bytes": 2**20, "sha256": "c", "precision": "fp32"}],
+        "parity": [{"artifact": "simplify", "passed": True, "outputs": [{"max_abs": 3e-6}, {"max_abs": 1e-6}],
+                    "task": {"task": "classification", "agreement": 0.9}},
+                   {"artifact": "tf", "passed": True, "outputs": [{"max_abs": 1e-6}], "task": None}],
+        "bench": [{"artifact": "model", "runtime": "torch", "status": "ok", "infer_ms": {"median": 9.0, "p90": 10},
+                   "throughput_ips": 111.0, "load_s": 2.0, "peak_rss_mb": 700.0, "precision": "fp32"},
+                  {"artifact": "simplify", "runtime": "onnxruntime", "status": "ok", "precision": "fp32",
+                   "infer_ms": {"median": 2.0, "p90": 2.5}, "throughput_ips": 500.0, "load_s": 0.1,
+                   "peak_rss_mb": 90.0},
+                  {"artifact": "tf", "status": "failed", "error": "crashed"}]}
+
+    def footprint(runtime):
+        return {"installed_mb": {"torch": 4000.0, "onnxruntime": 150.0}[runtime],
+                "runs_without_source": runtime != "torch"}
+
+    model, simplify, tf = candidate_rows(results, footprint=footprint)
+    assert model["agreement"] == 1.0 and model["parity_error"] == 0.0 and model["runs_without_source"] is False
+    assert simplify["agreement"] == 0.9 and simplify["parity_error"] == 3e-6 and simplify["footprint_mb"] == 152.0
+    assert simplify["cold_start_s"] == 0.1 and simplify["artifact_mb"] == 2.0
+    assert tf["status"] == "failed" and tf["runtime"] == "tensorflow"
+    job_rows = candidate_rows(results, job="3", footprint=footprint)
+    assert [r["id"] for r in job_rows] == ["3/model", "3/simplify", "3/tf"]
+    assert len(unique(job_rows + candidate_rows(results, job="4", footprint=footprint))) == 3
+
+
+def test_spec_errors_are_one_line_naming_the_key():
+    for bad, key in [({"objective": "speed"}, "select.objective"), ({"max_latency_ms": -1}, "select.max_latency_ms"),
+                     ({"runtimes": ["onnx"]}, "select.runtimes"), ({"runtimes": "openvino"}, "select.runtimes"),
+                     ({"tie_within": 1.5}, "select.tie_within"), ({"max_latncy_ms": 3}, "select.max_latncy_ms")]:
+        with pytest.raises(UserError, match=key.replace(".", r"\.")):
+            check_spec({**NO_LIMITS, **bad})
+
+
+@pytest.mark.parametrize("objective", ["latency", "throughput", "footprint"])
+def test_select_group_composes_and_matches_the_code(objective):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["+graph=openvino", "select.max_footprint_mb=300",
+                                           "select.runtimes=[openvino,onnxruntime]", f"+select={objective}"])
+        assert "select" not in compose("config", overrides=["+graph=openvino"])  # off unless asked for
+    spec = dict(cfg.select)
+    assert spec["objective"] == objective and spec["max_footprint_mb"] == 300 and spec["bundle"] is True
+    assert set(spec) == {"objective", "runtimes", "precisions", "tie_within", *LIMITS, *SWITCHES}
+    check_spec({**spec, "runtimes": list(spec["runtimes"])})
