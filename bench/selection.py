@@ -61,14 +61,21 @@ def check_spec(spec: dict) -> dict:
 # ---- candidates from a results.json ----------------------------------------------------------------------
 def candidate_rows(results: dict, job: str | None = None,
                    footprint: Callable[[str], dict] | None = None) -> list[dict]:
-    """One row per benchmark entry (failed ones too: they are reported, never picked)."""
+    """One row per benchmarked artifact: its latency measurement (failed ones too: reported, never picked),
+    with the best images/s of any batch it was also measured at (bench.batch: throughput-mode rows)."""
     if footprint is None:
         from bench.footprint import runtime_footprint as footprint
     parity = {p["artifact"]: p for p in results.get("parity", [])}
     artifacts = {a["name"]: a for a in results.get("artifacts", [])}
     has_task = any((p.get("task") or {}).get("agreement") is not None for p in parity.values())
+    throughput: dict[str, list[tuple[float, int | None]]] = {}
+    for bench in results.get("bench", []):
+        if bench.get("status") == "ok" and bench.get("throughput_ips") is not None:
+            throughput.setdefault(bench["artifact"], []).append((bench["throughput_ips"], bench.get("batch")))
     rows = []
     for bench in results.get("bench", []):
+        if bench.get("mode", "latency") != "latency":  # folded into its artifact's row as throughput
+            continue
         name = bench["artifact"]
         artifact = artifacts.get(name, {})
         row = {"id": f"{job}/{name}" if job else name, "job": job, "artifact": name,
@@ -91,8 +98,9 @@ def candidate_rows(results: dict, job: str | None = None,
             error, passed = (max(errors) if errors else None), bool(check.get("passed"))
         foot = footprint(row["runtime"]) if row["runtime"] in RUNTIMES else {}
         installed = bench.get("installed_mb", foot.get("installed_mb"))
+        best_ips, best_batch = max(throughput.get(name) or [(None, None)], key=lambda t: t[0] or 0.0)
         row.update(status="ok", median_ms=bench["infer_ms"]["median"], p90_ms=bench["infer_ms"].get("p90"),
-                   throughput_ips=bench.get("throughput_ips"), cold_start_s=bench.get("load_s"),
+                   throughput_ips=best_ips, throughput_batch=best_batch, cold_start_s=bench.get("load_s"),
                    peak_rss_mb=bench.get("peak_rss_mb"), agreement=agreement, parity_error=error,
                    parity_passed=passed, installed_mb=installed,
                    runs_without_source=bench.get("runs_without_source", foot.get("runs_without_source")),

@@ -28,6 +28,11 @@ def _cell(candidate: dict, key: str, pick: str | None) -> str:
         if candidate["id"] == pick:
             return "PICK"
         return "; ".join(candidate["failed"]) if candidate["failed"] else "meets constraints"
+    if key == "median_ms" and value is not None and candidate.get("noisy"):
+        return f"{value:.2f}*"  # the benchmark flagged the measurement as noisy (high coefficient of variation)
+    if key == "throughput_ips" and value is not None and candidate.get("throughput_batch") not in (
+            None, candidate.get("batch")):
+        return f"{value:.1f} @b{candidate['throughput_batch']}"  # best images/s came from another batch size
     if key == "precision":
         executes = candidate.get("executed_precision")
         return f"{value}->{executes}" if executes and executes != value else str(value)

@@ -153,6 +153,9 @@ def test_rows_from_results_json():
                   {"artifact": "simplify", "runtime": "onnxruntime", "status": "ok", "precision": "fp32",
                    "infer_ms": {"median": 2.0, "p90": 2.5}, "throughput_ips": 500.0, "load_s": 0.1,
                    "peak_rss_mb": 90.0},
+                  {"artifact": "simplify", "runtime": "onnxruntime", "status": "ok", "mode": "throughput",
+                   "batch": 4, "throughput_ips": 800.0},  # bench.batch=[1,4]: folded into simplify's row
+                  {"artifact": "model", "status": "skipped", "mode": "throughput", "batch": 4},
                   {"artifact": "tf", "status": "failed", "error": "crashed"}]}
 
     def footprint(runtime):
@@ -163,6 +166,8 @@ def test_rows_from_results_json():
     assert model["agreement"] == 1.0 and model["parity_error"] == 0.0 and model["runs_without_source"] is False
     assert simplify["agreement"] == 0.9 and simplify["parity_error"] == 3e-6 and simplify["footprint_mb"] == 152.0
     assert simplify["cold_start_s"] == 0.1 and simplify["artifact_mb"] == 2.0
+    assert (simplify["throughput_ips"], simplify["throughput_batch"]) == (800.0, 4)
+    assert (model["throughput_ips"], model["throughput_batch"]) == (111.0, None)
     assert tf["status"] == "failed" and tf["runtime"] == "tensorflow"
     job_rows = candidate_rows(results, job="3", footprint=footprint)
     assert [r["id"] for r in job_rows] == ["3/model", "3/simplify", "3/tf"]
