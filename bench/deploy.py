@@ -99,6 +99,21 @@ def processing_of(config: dict) -> dict:
     return processing_config(OmegaConf.create(config))
 
 
+def runtime_settings(config: dict, runtime: str, artifact: dict) -> dict:
+    """validators.runtimes.Settings (as data) for predict.py: what the latency row was measured with (pipeline.run
+    GraphRun.runtime_settings): threads, the precision asked, this runtime's bench.runtime block, the batch."""
+    from dataclasses import fields
+
+    from validators.runtimes import Settings
+
+    bench = config.get("bench") or {}
+    batch = artifact["inputs"][0]["shape"][0] if artifact.get("inputs") else 0
+    wanted = {"threads": bench.get("threads") or 0, "precision": artifact["precision"],
+              "options": {runtime: (bench.get("runtime") or {}).get(runtime) or {}}, "batch": max(batch, 0),
+              "mode": "latency"}
+    return {k: v for k, v in wanted.items() if k in {f.name for f in fields(Settings)}}
+
+
 def verify_images(config: dict, used: list[str]) -> list[str]:
     """The images verify_bundle runs on: those the run used, then the rest of the folder it drew them from."""
     from core.images import image_paths
@@ -143,8 +158,7 @@ def write_bundle(out: Path, pick: dict, results: dict, decision: dict) -> Path:
                                                  "sha256", "bytes")}, "path": target.name},
         "runtime": {"name": pick["runtime"], "version": bench.get("version"), "layout": bench.get("layout"),
                     "executed_precision": bench.get("executed_precision"),
-                    "settings": {"threads": (config.get("bench") or {}).get("threads") or 0,
-                                 "precision": artifact["precision"]}},
+                    "settings": runtime_settings(config, pick["runtime"], artifact)},
         "processing": processing_of(config),
         "requirements": pins,
         "files": modules,

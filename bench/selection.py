@@ -61,21 +61,16 @@ def check_spec(spec: dict) -> dict:
 # ---- candidates from a results.json ----------------------------------------------------------------------
 def candidate_rows(results: dict, job: str | None = None,
                    footprint: Callable[[str], dict] | None = None) -> list[dict]:
-    """One row per benchmarked artifact: its latency measurement (failed ones too: reported, never picked),
-    with the best images/s of any batch it was also measured at (bench.batch: throughput-mode rows)."""
+    """One row per benchmarked artifact (failed ones too: reported, never picked). Throughput is the best
+    images/s of the latency row and of the batch sizes it was also measured at (bench row `throughput`);
+    installed size from the row's `footprint`, else measured here (bench.footprint)."""
     if footprint is None:
         from bench.footprint import runtime_footprint as footprint
     parity = {p["artifact"]: p for p in results.get("parity", [])}
     artifacts = {a["name"]: a for a in results.get("artifacts", [])}
     has_task = any((p.get("task") or {}).get("agreement") is not None for p in parity.values())
-    throughput: dict[str, list[tuple[float, int | None]]] = {}
-    for bench in results.get("bench", []):
-        if bench.get("status") == "ok" and bench.get("throughput_ips") is not None:
-            throughput.setdefault(bench["artifact"], []).append((bench["throughput_ips"], bench.get("batch")))
     rows = []
     for bench in results.get("bench", []):
-        if bench.get("mode", "latency") != "latency":  # folded into its artifact's row as throughput
-            continue
         name = bench["artifact"]
         artifact = artifacts.get(name, {})
         row = {"id": f"{job}/{name}" if job else name, "job": job, "artifact": name,
@@ -96,14 +91,17 @@ def candidate_rows(results: dict, job: str | None = None,
             agreement = (check.get("task") or {}).get("agreement")
             row["task"] = (check.get("task") or {}).get("task")
             error, passed = (max(errors) if errors else None), bool(check.get("passed"))
-        foot = footprint(row["runtime"]) if row["runtime"] in RUNTIMES else {}
-        installed = bench.get("installed_mb", foot.get("installed_mb"))
-        best_ips, best_batch = max(throughput.get(name) or [(None, None)], key=lambda t: t[0] or 0.0)
+        foot = bench.get("footprint") or (footprint(row["runtime"]) if row["runtime"] in RUNTIMES else {})
+        installed = foot.get("installed_mb")
+        measured = [(bench.get("throughput_ips"), bench.get("batch"))] + [
+            (t["images_per_s"], t.get("batch")) for t in bench.get("throughput") or []
+            if t.get("status") == "ok" and t.get("images_per_s") is not None]
+        best_ips, best_batch = max(measured, key=lambda t: t[0] or 0.0)
         row.update(status="ok", median_ms=bench["infer_ms"]["median"], p90_ms=bench["infer_ms"].get("p90"),
                    throughput_ips=best_ips, throughput_batch=best_batch, cold_start_s=bench.get("load_s"),
                    peak_rss_mb=bench.get("peak_rss_mb"), agreement=agreement, parity_error=error,
                    parity_passed=passed, installed_mb=installed,
-                   runs_without_source=bench.get("runs_without_source", foot.get("runs_without_source")),
+                   runs_without_source=foot.get("runs_without_source"),
                    footprint_mb=_sum(installed, row["artifact_mb"]))
         row["quality"] = agreement if has_task else (None if error is None else -error)  # higher is better
         row["task"] = row["task"] or next(((p.get("task") or {}).get("task") for p in parity.values()

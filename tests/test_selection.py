@@ -151,11 +151,10 @@ def test_rows_from_results_json():
         "bench": [{"artifact": "model", "runtime": "torch", "status": "ok", "infer_ms": {"median": 9.0, "p90": 10},
                    "throughput_ips": 111.0, "load_s": 2.0, "peak_rss_mb": 700.0, "precision": "fp32"},
                   {"artifact": "simplify", "runtime": "onnxruntime", "status": "ok", "precision": "fp32",
-                   "infer_ms": {"median": 2.0, "p90": 2.5}, "throughput_ips": 500.0, "load_s": 0.1,
-                   "peak_rss_mb": 90.0},
-                  {"artifact": "simplify", "runtime": "onnxruntime", "status": "ok", "mode": "throughput",
-                   "batch": 4, "throughput_ips": 800.0},  # bench.batch=[1,4]: folded into simplify's row
-                  {"artifact": "model", "status": "skipped", "mode": "throughput", "batch": 4},
+                   "infer_ms": {"median": 2.0, "p90": 2.5}, "throughput_ips": 500.0, "load_s": 0.1, "batch": 1,
+                   "peak_rss_mb": 90.0, "footprint": {"installed_mb": 140.0, "runs_without_source": True},
+                   "throughput": [{"batch": 4, "status": "ok", "images_per_s": 800.0},  # bench.batch=[1,4]
+                                  {"batch": 8, "status": "skipped", "reason": "static batch"}]},
                   {"artifact": "tf", "status": "failed", "error": "crashed"}]}
 
     def footprint(runtime):
@@ -164,7 +163,8 @@ def test_rows_from_results_json():
 
     model, simplify, tf = candidate_rows(results, footprint=footprint)
     assert model["agreement"] == 1.0 and model["parity_error"] == 0.0 and model["runs_without_source"] is False
-    assert simplify["agreement"] == 0.9 and simplify["parity_error"] == 3e-6 and simplify["footprint_mb"] == 152.0
+    assert simplify["agreement"] == 0.9 and simplify["parity_error"] == 3e-6
+    assert simplify["footprint_mb"] == 142.0  # the row's own footprint wins over a fresh measurement
     assert simplify["cold_start_s"] == 0.1 and simplify["artifact_mb"] == 2.0
     assert (simplify["throughput_ips"], simplify["throughput_batch"]) == (800.0, 4)
     assert (model["throughput_ips"], model["throughput_batch"]) == (111.0, None)
