@@ -7,6 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from bench.selection import check_spec
+from bench.settings import check_bench
 from core.errors import UserError
 from core.prepost import TASKS
 
@@ -80,6 +81,7 @@ def check_config(cfg: DictConfig) -> None:
     _positive_int(cfg.bench.warmup, "bench.warmup", 0)
     if cfg.bench.threads is not None:
         _positive_int(cfg.bench.threads, "bench.threads")
+    check_bench(cfg.bench)
     weights = cfg.model.get("weights")
     if weights and not Path(weights).is_file():
         raise UserError(f"model.weights={weights!r}: no such file")

@@ -19,15 +19,23 @@ RUNTIME_OF_FORMAT = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openv
                      "tf_savedmodel": "tensorflow", "tflite": "tflite"}
 
 
+MODES = ("latency", "throughput")
+
+
 @dataclass
 class Settings:
     threads: int = 0  # 0 = all cores
     precision: str = "fp32"  # what the runtime is asked to execute in
-    options: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # per runtime: {"onnxruntime": {...}, "openvino": {...}, ...}
+    batch: int = 0  # 0 = any; else a dynamic batch axis is fixed to this at load (static shapes run faster)
+    mode: str = "latency"  # latency: one request at a time; throughput: the runtime's throughput setting
 
     @property
     def n_threads(self) -> int:
         return self.threads or os.cpu_count() or 1
+
+    def of(self, runtime: str) -> dict:
+        return dict(self.options.get(runtime) or {})
 
 
 class Runner:
@@ -35,13 +43,19 @@ class Runner:
     executed_precision = "fp32"
     runtime = ""
     version = ""
+    requests = 1  # inferences the runtime wants in flight at once (OpenVINO's throughput hint: more than 1)
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
         raise NotImplementedError
 
+    def run_many(self, batch: np.ndarray, count: int) -> None:
+        """`count` inferences on the same batch, as many in flight as the runtime wants (throughput)."""
+        for _ in range(count):
+            self(batch)
+
     def info(self) -> dict:
-        return {"runtime": self.runtime, "version": self.version,
-                "executed_precision": self.executed_precision, "layout": self.layout}
+        return {"runtime": self.runtime, "version": self.version, "executed_precision": self.executed_precision,
+                "layout": self.layout, "settings": getattr(self, "applied", {})}
 
 
 class TorchRunner(Runner):
@@ -51,11 +65,16 @@ class TorchRunner(Runner):
         import torch
 
         self.torch = torch
+        options = settings.of("torch")
         torch.set_num_threads(settings.n_threads)
+        if options.get("inter_op_threads"):  # only possible before any inter-op work: a fresh process
+            torch.set_num_interop_threads(int(options["inter_op_threads"]))
         self.version = torch.__version__
         from converters.torch_io import callable_module, load_torch
 
         self.model = callable_module(load_torch(artifact.path, artifact.meta.get("loader", "pickle")))
+        self.applied = {"intra_op_threads": torch.get_num_threads(),
+                        "inter_op_threads": torch.get_num_interop_threads()}
 
     def __call__(self, batch):
         with self.torch.inference_mode():
@@ -64,22 +83,35 @@ class TorchRunner(Runner):
         return [o.numpy() for o in out]
 
 
+ORT_EXECUTION_MODES = {"sequential": "ORT_SEQUENTIAL", "parallel": "ORT_PARALLEL"}  # ort.ExecutionMode
+ORT_OPTIMIZATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",  # ort.GraphOptimizationLevel
+                           "extended": "ORT_ENABLE_EXTENDED", "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}
+
+
 class OnnxRuntimeRunner(Runner):
     runtime = "onnxruntime"
 
     def __init__(self, artifact: Artifact, settings: Settings):
         import onnxruntime as ort
 
+        options = settings.of("onnxruntime")
+        level = options.get("graph_optimization_level", "all")
+        mode = options.get("execution_mode", "sequential")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = settings.n_threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.inter_op_num_threads = int(options.get("inter_op_threads", 1))  # used by the parallel mode only
+        opts.execution_mode = getattr(ort.ExecutionMode, ORT_EXECUTION_MODES[mode])
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, ORT_OPTIMIZATION_LEVELS[level])
+        for key, value in (options.get("session_config") or {}).items():  # e.g. session.intra_op.allow_spinning
+            opts.add_session_config_entry(str(key), str(value))
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(artifact.path, opts, providers=["CPUExecutionProvider"])
         self.version = ort.__version__
         self.input_name = self.session.get_inputs()[0].name
         self.executed_precision = artifact.precision
+        self.applied = {"intra_op_threads": opts.intra_op_num_threads, "inter_op_threads": opts.inter_op_num_threads,
+                        "execution_mode": mode, "graph_optimization_level": level,
+                        "session_config": dict(options.get("session_config") or {})}
 
     def __call__(self, batch):
         return self.session.run(None, {self.input_name: batch})
@@ -96,21 +128,51 @@ class OpenVinoRunner(Runner):
         import openvino as ov
 
         self.version = ov.__version__
+        options = settings.of("openvino")
         core = ov.Core()
-        # Without an explicit hint this CPU silently executes in bf16: always say what we want.
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": settings.n_threads,
+        model = core.read_model(f"{artifact.path}/model.xml")
+        port = model.inputs[0]
+        shape = port.get_partial_shape()
+        if settings.batch and len(model.inputs) == 1 and shape.rank.is_static and shape[0].is_dynamic:
+            shape[0] = settings.batch  # what benchmark_app -shape does: a static batch compiles to faster code
+            model.reshape({port: shape})
+        hint = options.get(f"{settings.mode}_hint", {"latency": "LATENCY", "throughput": "THROUGHPUT"}[settings.mode])
+        # Without an explicit precision hint a bf16-capable CPU silently executes in bf16: always say what we want.
+        config = {"PERFORMANCE_HINT": hint, "INFERENCE_NUM_THREADS": settings.n_threads,
                   "INFERENCE_PRECISION_HINT": OV_PRECISION_HINT[settings.precision]}
-        config.update(settings.options.get("openvino", {}))
-        self.compiled = core.compile_model(f"{artifact.path}/model.xml", "CPU", config)
+        config.update(options.get("config") or {})  # compile properties verbatim; they win over ours
+        self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
-        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
-        self.executed_precision = OV_TYPE_NAMES.get(hint.to_string(), hint.to_string())
+        reported = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.executed_precision = OV_TYPE_NAMES.get(reported.to_string(), reported.to_string())
         if artifact.precision == "int8":  # quantized layers run int8; the hint covers the rest
             self.executed_precision = f"int8+{self.executed_precision}"
+        self.requests = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) \
+            if settings.mode == "throughput" else 1
+        self.applied = {"PERFORMANCE_HINT": str(self.compiled.get_property("PERFORMANCE_HINT")),
+                        "INFERENCE_NUM_THREADS": int(self.compiled.get_property("INFERENCE_NUM_THREADS")),
+                        "NUM_STREAMS": int(self.compiled.get_property("NUM_STREAMS")),
+                        "INFERENCE_PRECISION_HINT": reported.to_string(), "infer_requests": self.requests,
+                        "input_shape": str(self.compiled.inputs[0].get_partial_shape()),
+                        "config": dict(options.get("config") or {})}
+        self._queue = None
 
     def __call__(self, batch):
-        results = self.request.infer({0: batch})
-        return [np.array(results[port]) for port in self.compiled.outputs]
+        # share_inputs: the request reads our array in place (no input copy); the outputs are OpenVINO's own
+        # copies already (share_outputs=False), so they are returned as they are, not copied a second time.
+        results = self.request.infer({0: batch}, share_inputs=True)
+        return [results[port] for port in self.compiled.outputs]
+
+    def run_many(self, batch, count):
+        if self.requests <= 1:
+            return super().run_many(batch, count)
+        import openvino as ov
+
+        if self._queue is None:
+            self._queue = ov.AsyncInferQueue(self.compiled, self.requests)
+        for _ in range(count):
+            self._queue.start_async({0: batch}, share_inputs=True)
+        self._queue.wait_all()
 
 
 # ---- TensorFlow and TFLite: onnx2tf made these NHWC, so the adapter maps tensors back onto the reference ----
@@ -244,8 +306,10 @@ class TensorFlowRunner(_MappedRunner):
         import tensorflow as tf
 
         # Before anything runs: TF fixes its thread pools at first use.
+        inter = int(settings.of("tensorflow").get("inter_op_threads", 1))
         tf.config.threading.set_intra_op_parallelism_threads(settings.n_threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+        self.applied = {"intra_op_threads": settings.n_threads, "inter_op_threads": inter}
         self.tf, self.version = tf, tf.__version__
         self.model = tf.saved_model.load(artifact.path)  # kept: the signature does not own the variables
         if "serving_default" not in self.model.signatures:
@@ -273,12 +337,17 @@ class TFLiteRunner(_MappedRunner):
     executed_precision = "fp32"
 
     def __init__(self, artifact: Artifact, settings: Settings):
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         self.version = metadata.version("ai-edge-litert")
+        # XNNPACK is LiteRT's default CPU delegate; without it the builtin kernels run (slower, for comparison).
+        xnnpack = bool(settings.of("tflite").get("xnnpack", True))
+        resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        self.applied = {"num_threads": settings.n_threads, "xnnpack": xnnpack}
         if artifact.precision == "int8":  # full-integer file: int8 kernels, float32 only at the edges
             self.executed_precision = "int8"
-        self.interpreter = Interpreter(model_path=artifact.path, num_threads=settings.n_threads)
+        self.interpreter = Interpreter(model_path=artifact.path, num_threads=settings.n_threads,
+                                       experimental_op_resolver_type=resolver)
         self.interpreter.allocate_tensors()
         signatures = self.interpreter.get_signature_list()
         if signatures:  # names output_K, and details whose order is not the outputs' order
@@ -286,6 +355,7 @@ class TFLiteRunner(_MappedRunner):
             runner = self.interpreter.get_signature_runner(key)
             inputs, outputs = runner.get_input_details(), runner.get_output_details()
         else:  # no signature (onnx2tf's own files): tensor names Identity, Identity_1, ...
+            runner = None
             inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
             outputs = {d["name"]: d for d in self.interpreter.get_output_details()}
         if len(inputs) != 1:
@@ -297,12 +367,18 @@ class TFLiteRunner(_MappedRunner):
         self.plans = match_outputs(artifact.name, artifact.outputs,
                                    {n: _shape(d["shape_signature"]) for n, d in outputs.items()})
         self.output_index = {n: d["index"] for n, d in outputs.items()}
+        if settings.batch and settings.batch != self.input_shape[0]:  # size the tensors once, at load
+            del runner  # a signature runner holds views of the tensors; resizing refuses while they live
+            self._resize((settings.batch, *self.input_shape[1:]))
+
+    def _resize(self, shape: tuple[int, ...]) -> None:
+        self.interpreter.resize_tensor_input(self.input_index, list(shape))
+        self.interpreter.allocate_tensors()
+        self.input_shape = tuple(shape)
 
     def __call__(self, batch):
         if batch.shape != self.input_shape:  # a dynamic axis: size the tensors for this batch
-            self.interpreter.resize_tensor_input(self.input_index, list(batch.shape))
-            self.interpreter.allocate_tensors()
-            self.input_shape = batch.shape
+            self._resize(batch.shape)
         self.interpreter.set_tensor(self.input_index, batch)
         self.interpreter.invoke()
         return _apply(self.plans, {p.name: self.interpreter.get_tensor(self.output_index[p.name]) for p in self.plans})
@@ -325,3 +401,15 @@ def to_layout(batch: np.ndarray, layout: str) -> np.ndarray:
     if layout == "NHWC" and batch.ndim == 4:
         return np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
     return batch
+
+
+def batch_refusal(artifact: Artifact, batch: int) -> str:
+    """Why `artifact` cannot run `batch` images at once, or '' when it can: eager PyTorch takes any batch, an
+    exported graph the batch it was exported with, or any when its batch axis is dynamic. A fixed batch is
+    never reshaped here: shapes folded into the graph (a head's Reshape to [1, ...]) could run and be wrong."""
+    if artifact.format == "torch" and artifact.meta.get("loader", "pickle") == "pickle":
+        return ""
+    fixed = artifact.inputs[0].shape[0] if artifact.inputs and artifact.inputs[0].shape else -1
+    if fixed < 0 or fixed == batch:
+        return ""
+    return f"input batch fixed at {fixed} (a dynamic batch axis: graph.steps.export.dynamic_batch=true)"
