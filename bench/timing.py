@@ -1,7 +1,8 @@
-"""The shared timing module: every runtime is measured by this one loop.
+"""The shared timing module: every runtime is measured by these loops.
 
-Each iteration times preprocess (numpy, same code for all), inference (the runtime adapter) and
-postprocess (numpy, same code for all) separately. Warm-up iterations are discarded.
+Preprocess (numpy, same code for all), inference (the runtime adapter) and postprocess (numpy, same code for
+all) are timed separately. Warm-up iterations are discarded. summarize() gives min / median / p90 / p99 and
+the coefficient of variation; is_noisy() flags a measurement too spread to be presented as exact.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from core.prepost import Processing, postprocess, preprocess_with_meta
 
 
 def summarize(samples_ms: list[float] | np.ndarray) -> dict:
-    """min / median / p90 / p99 / mean / std and coefficient of variation of a list of milliseconds."""
+    """min / median / p90 / p99 / mean / std and coefficient of variation (std / mean) of samples (ms, images/s)."""
     values = np.asarray(samples_ms, dtype=np.float64)
     if values.size == 0:
         raise ValueError("no samples to summarize")
@@ -23,6 +24,11 @@ def summarize(samples_ms: list[float] | np.ndarray) -> dict:
     return {"min": float(values.min()), "median": float(np.median(values)),
             "p90": float(np.percentile(values, 90)), "p99": float(np.percentile(values, 99)),
             "mean": mean, "std": std, "cv": std / mean if mean > 0 else 0.0, "n": int(values.size)}
+
+
+def is_noisy(stats: dict, threshold: float | None) -> bool:
+    """A measurement too spread to be presented as exact: its coefficient of variation is above `threshold`."""
+    return threshold is not None and stats.get("cv", 0.0) > threshold
 
 
 @dataclass
@@ -34,18 +40,48 @@ class LoopResult:
 
 
 def timed_loop(runner, images: list[np.ndarray], proc: Processing, warmup: int, runs: int) -> LoopResult:
+    """Preprocess, inference and postprocess, each timed `runs` times after its own warm-up, in three phases.
+
+    Inference runs back to back on the prepared batch, as the runtimes' own tools (benchmark_app, a bare
+    loop) time it: with pre/post in between, the runtime's worker threads go to sleep between inferences and
+    on a loaded machine waking them dominates (PyTorch, 2 threads, tiny_cnn: 0.24 ms back to back, 47 ms with
+    1 ms gaps while another process held the second core), and preprocessing evicts the weights from cache.
+    """
     clock = time.perf_counter
     result = LoopResult([], [], [])
-    for i in range(warmup + runs):
+    side = min(warmup, 2)  # numpy pre/post need little warm-up
+    for i in range(side + runs):
         t0 = clock()
         batch, meta = preprocess_with_meta(images, proc, runner.layout)  # meta: letterbox placement per image
-        t1 = clock()
+        if i >= side:
+            result.pre_ms.append((clock() - t0) * 1e3)
+    for i in range(warmup + runs):
+        t0 = clock()
         outputs = runner(batch)
-        t2 = clock()
-        result.last = postprocess(outputs, proc, meta)
-        t3 = clock()
+        t1 = clock()
         if i >= warmup:
-            result.pre_ms.append((t1 - t0) * 1e3)
-            result.infer_ms.append((t2 - t1) * 1e3)
-            result.post_ms.append((t3 - t2) * 1e3)
+            result.infer_ms.append((t1 - t0) * 1e3)
+    for i in range(side + runs):
+        t0 = clock()
+        result.last = postprocess(outputs, proc, meta)
+        if i >= side:
+            result.post_ms.append((clock() - t0) * 1e3)
     return result
+
+
+def throughput_run(runner, batch: np.ndarray, warmup: int, runs: int, rounds: int = 5) -> dict:
+    """Images per second with the runtime's throughput setting: `runs` inferences on one prepared batch, split
+    into rounds that each keep `runner.requests` inferences in flight; summarize() over the rounds' images/s.
+
+    Inference only, as the latency numbers are: pre/postprocess are the same numpy code for every runtime."""
+    clock = time.perf_counter
+    in_flight = max(1, int(getattr(runner, "requests", 1)))
+    rounds = max(1, min(rounds, runs))
+    per_round = -(-max(runs // rounds, 1) // in_flight) * in_flight  # whole waves of requests
+    runner.run_many(batch, max(warmup, in_flight))
+    images_per_s = []
+    for _ in range(rounds):
+        start = clock()
+        runner.run_many(batch, per_round)
+        images_per_s.append(len(batch) * per_round / (clock() - start))
+    return {**summarize(images_per_s), "requests_in_flight": in_flight, "inferences_per_round": per_round}

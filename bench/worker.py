@@ -1,7 +1,11 @@
 """Benchmark one artifact in this (child) process: `python -m bench.worker REQUEST.json`.
 
 One process per runtime keeps peak RSS per runtime and keeps runtimes that crash together (TF and torch)
-apart. Load time includes the first inference (compilation often happens there).
+apart. Cold start is recorded in two parts: load/compile (`compile_s`) and the first inference
+(`first_infer_s`, where some runtimes still compile); `load_s` is their sum.
+
+Latency mode (settings.mode): the shared timed loop, pre / inference / post per iteration. Throughput mode:
+images/s of inference on one prepared batch with the runtime's throughput setting (bench.timing.throughput_run).
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.timing import summarize, timed_loop
+from bench.timing import summarize, throughput_run, timed_loop
 from core.artifact import Artifact
 from core.images import load_rgb
 from core.prepost import Processing, preprocess
@@ -23,33 +27,39 @@ def main(request_path: str) -> int:
     artifact = Artifact.from_dict(request["artifact"])
     proc = Processing.from_config(request["processing"])
     images = [load_rgb(Path(p)) for p in request["images"]]
+    settings = Settings(**request["settings"])
 
     start = time.perf_counter()
-    runner = load(artifact, Settings(**request["settings"]))
+    runner = load(artifact, settings)
     loaded = time.perf_counter()
-    runner(preprocess(images, proc, runner.layout))
+    batch = preprocess(images, proc, runner.layout)
+    before_first = time.perf_counter()
+    runner(batch)
     first = time.perf_counter()
 
-    loop = timed_loop(runner, images, proc, request["warmup"], request["runs"])
-    infer = summarize(loop.infer_ms)
     result = {
         **runner.info(),
         "artifact": artifact.name,
         "format": artifact.format,
         "precision": artifact.precision,
         "batch": len(images),
-        "threads": Settings(**request["settings"]).n_threads,
-        "pre_ms": summarize(loop.pre_ms)["median"],
-        "post_ms": summarize(loop.post_ms)["median"],
-        "infer_ms": infer,
-        "throughput_ips": len(images) * 1e3 / infer["median"],
-        "load_s": first - start,
+        "mode": settings.mode,
+        "threads": settings.n_threads,
+        "load_s": loaded - start + first - before_first,
         "compile_s": loaded - start,
-        "first_infer_s": first - loaded,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "first_infer_s": first - before_first,
     }
-    if loop.last and "boxes" in loop.last:  # NMS time grows with the boxes above the threshold
-        result["boxes_per_image"] = [len(b) for b in loop.last["boxes"]]
+    if settings.mode == "throughput":
+        ips = throughput_run(runner, batch, request["warmup"], request["runs"])
+        result.update(images_per_s=ips, throughput_ips=ips["median"])
+    else:
+        loop = timed_loop(runner, images, proc, request["warmup"], request["runs"])
+        infer = summarize(loop.infer_ms)
+        result.update(pre_ms=summarize(loop.pre_ms)["median"], post_ms=summarize(loop.post_ms)["median"],
+                      infer_ms=infer, throughput_ips=len(images) * 1e3 / infer["median"])
+        if loop.last and "boxes" in loop.last:  # NMS time grows with the boxes above the threshold
+            result["boxes_per_image"] = [len(b) for b in loop.last["boxes"]]
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(request["result"]).write_text(json.dumps(result, indent=2))
     return 0
 

@@ -18,8 +18,11 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from bench.environment import environment
+from bench.footprint import RUNTIME_PACKAGES, runtime_footprint
 from bench.plots import plot_timing
-from bench.report import print_table, write_results
+from bench.report import headline, print_table, write_results
+from bench.settings import batch_sizes, mode_for, throughput_plan
+from bench.timing import is_noisy
 from converters import SOURCE_STEP, step_module
 from core.artifact import Artifact
 from core.errors import UserError
@@ -32,6 +35,7 @@ from pipeline.config_check import check_config, check_model_file, source_format
 from pipeline.graph import SOURCE, StepSpec, descendants, resolve_steps, start_from
 from pipeline.locks import exclusive
 from validators.parity import ParityReport, compare
+from validators.runtimes import RUNTIME_OF_FORMAT, batch_refusal
 from validators.task_metrics import describe, task_agreement
 
 log = logging.getLogger("convgraph")
@@ -214,15 +218,56 @@ class GraphRun:
             parent = self.parents.get(parent)
         return None
 
-    def runtime_settings(self, artifact: Artifact) -> dict:
-        return {"threads": self.cfg.bench.threads or 0, "precision": artifact.precision}
+    def runtime_settings(self, artifact: Artifact, batch: int = 0, mode: str = "latency") -> dict:
+        """validators.runtimes.Settings as data: threads, precision, this runtime's block of bench.runtime;
+        batch 0 (parity) = whatever batch the inputs have."""
+        runtime = RUNTIME_OF_FORMAT.get(artifact.format, artifact.format)
+        options = OmegaConf.to_container(OmegaConf.select(self.cfg, "bench.runtime") or OmegaConf.create({}),
+                                         resolve=True)
+        return {"threads": self.cfg.bench.threads or 0, "precision": artifact.precision,
+                "options": {runtime: options.get(runtime) or {}}, "batch": batch, "mode": mode}
 
     # ---- benchmark ---------------------------------------------------------------------------------
     def benchmark(self, artifact: Artifact, image_paths: list[str]) -> None:
+        """The latency row (input.batch, one request at a time), then images/s at each bench.batch size."""
+        row = self._measure(artifact, image_paths, "latency")
+        self.results["bench"].append(row)
+        runtime = RUNTIME_OF_FORMAT.get(artifact.format, artifact.format)
+        footprints = self.results.setdefault("footprint", {})
+        if runtime in RUNTIME_PACKAGES and runtime not in footprints:
+            footprints[runtime] = runtime_footprint(runtime)
+        if runtime in footprints:
+            row["footprint"] = {k: footprints[runtime][k] for k in ("version", "installed_mb", "runs_without_source")}
+        if row["status"] != "ok":
+            return
+        row["noisy"] = is_noisy(row["infer_ms"], self.cfg.bench.noisy_cv)
+        row["throughput"] = []
+        for size, how in throughput_plan(batch_sizes(self.cfg.bench.batch), self.cfg.input.batch):
+            entry = {"batch": size, "mode": mode_for(size)}
+            refusal = batch_refusal(artifact, size)
+            if how == "latency row":
+                entry.update(status="ok", images_per_s=row["throughput_ips"], noisy=row["noisy"], source="latency row")
+            elif refusal:
+                entry.update(status="skipped", reason=refusal)
+                log.info("[bench] %s batch %d: skipped (%s)", artifact.name, size, refusal)
+            else:
+                paths = load_images(self.cfg.input.images, size)[1]
+                measured = self._measure(artifact, paths, mode_for(size), f"{artifact.name}.b{size}")
+                if measured["status"] == "ok":
+                    entry.update(status="ok", images_per_s=measured["images_per_s"]["median"],
+                                 noisy=is_noisy(measured["images_per_s"], self.cfg.bench.noisy_cv),
+                                 measurement=measured)
+                else:
+                    entry.update(status="failed", error=measured["error"], log=measured.get("log"))
+            row["throughput"].append(entry)
+
+    def _measure(self, artifact: Artifact, image_paths: list[str], mode: str, tag: str = "") -> dict:
+        """One bench.worker process under the machine-wide lock -> its result row (status ok / failed)."""
+        tag = tag or artifact.name
         folder = self.run_dir / "bench"
         folder.mkdir(exist_ok=True)
-        result = folder / f"{artifact.name}.json"
-        request = {"artifact": artifact.to_dict(), "settings": self.runtime_settings(artifact),
+        result = folder / f"{tag}.json"
+        request = {"artifact": artifact.to_dict(), "settings": self.runtime_settings(artifact, len(image_paths), mode),
                    "images": image_paths, "processing": processing_config(self.cfg),
                    "warmup": self.cfg.bench.warmup, "runs": self.cfg.bench.runs, "result": str(result)}
         # Within one sweep the same artifact with the same settings is measured once (reused_from says so).
@@ -231,29 +276,25 @@ class GraphRun:
         reused = self.bench_memo.get(key) if self.bench_memo else None
         if reused:
             row = {**json.loads((reused / "measurement.json").read_text()), "artifact": artifact.name,
-                   "reused_from": json.loads((reused / "artifacts.json").read_text())["origin"]}
-            row["status"] = "ok"
-            self.results["bench"].append(row)
-            log.info("[bench] %s: %.2f ms median inference (reused from %s)", artifact.name,
-                     row["infer_ms"]["median"], row["reused_from"])
-            return
-        log.info("[bench] %s (%s) ...", artifact.name, artifact.format)
+                   "reused_from": json.loads((reused / "artifacts.json").read_text())["origin"], "status": "ok"}
+            log.info("[bench] %s: %s (reused from %s)", tag, headline(row), row["reused_from"])
+            return row
+        log.info("[bench] %s (%s, %s) ...", tag, artifact.format, mode)
         with exclusive(Path(self.cfg.bench.lock_file)):
-            child = run_child("bench.worker", request, folder / f"{artifact.name}.request.json",
-                              self.log_path(f"bench.{artifact.name}"), self.cfg.bench.timeout_s)
+            child = run_child("bench.worker", request, folder / f"{tag}.request.json",
+                              self.log_path(f"bench.{tag}"), self.cfg.bench.timeout_s)
         row = _read_json(result)
         if row and not child.failure and self.bench_memo:
             shutil.copyfile(result, folder / "measurement.json")
             self.bench_memo.put(key, [folder / "measurement.json"], str(self.run_dir))
         if child.failure or not row:
             error = f"{child.failure or 'wrote no result'}: {child.last_line()}"
-            self.results["bench"].append({"artifact": artifact.name, "status": "failed", "error": error,
-                                          "log": str(child.log)})
-            log.error("[bench] %s failed: %s (log: %s)", artifact.name, error, child.log)
-            return
+            log.error("[bench] %s failed: %s (log: %s)", tag, error, child.log)
+            return {"artifact": artifact.name, "runtime": RUNTIME_OF_FORMAT.get(artifact.format), "status": "failed",
+                    "error": error, "log": str(child.log)}
         row["status"] = "ok"
-        self.results["bench"].append(row)
-        log.info("[bench] %s: %.2f ms median inference", artifact.name, row["infer_ms"]["median"])
+        log.info("[bench] %s: %s", tag, headline(row))
+        return row
 
 
 def run(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> int:
