@@ -52,7 +52,10 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
             torch.onnx.export(model, (example,), str(path), opset_version=opset, dynamo=False,
                               input_names=input_names, output_names=output_names, dynamic_axes=axes)
         else:
-            shapes = ({spec.name: {0: torch.export.Dim("batch")}},) if dynamic else None
+            # one entry per positional argument (not keyed by the ONNX input name, which forward() does not know)
+            shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic else None
+            if dynamic and example.shape[0] == 1:  # torch.export silently specializes a size-1 example to 1
+                example = torch.randn(2, *spec.shape[1:])
             torch.onnx.export(model, (example,), str(path), opset_version=opset, dynamo=True,
                               input_names=input_names, output_names=output_names,
                               dynamic_shapes=shapes, external_data=False, optimize=True)
