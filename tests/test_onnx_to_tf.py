@@ -38,7 +38,8 @@ def test_reshape_transpose_concat_head_passes(convert):
     for name in TF_ARTIFACTS:
         assert parity[name]["passed"], parity[name]
         assert [o["name"] for o in parity[name]["outputs"]] == ["tokens", "fmap"]
-        assert parity[name]["outputs"][1]["shape"] == [1, 6, 16, 16]  # the NHWC map came back as NCHW
+        n = results["inputs"]["count"]  # parity runs every image of the input set
+        assert parity[name]["outputs"][1]["shape"] == [n, 6, 16, 16]  # the NHWC map came back as NCHW
 
 
 def test_mis_transposed_output_fails_parity(convert, tmp_path):
@@ -55,10 +56,11 @@ def test_mis_transposed_output_fails_parity(convert, tmp_path):
 
     assert check([tokens, fmap]).passed
     left_nhwc = check([tokens, fmap.transpose(0, 2, 3, 1)])
-    assert not left_nhwc.passed and "shape [1, 16, 16, 6] != reference [1, 6, 16, 16]" in left_nhwc.failure_line()
+    n = results["inputs"]["count"]
+    assert not left_nhwc.passed and f"shape [{n}, 16, 16, 6] != reference [{n}, 6, 16, 16]" in left_nhwc.failure_line()
     swapped = check([tokens, fmap.transpose(0, 1, 3, 2)])  # same shape, H and W swapped
     assert not swapped.passed and "'fmap'" in swapped.failure_line() and "'tokens'" not in swapped.failure_line()
-    grid = tokens[:, :256].reshape(1, 16, 16, 6).transpose(0, 2, 1, 3).reshape(1, 256, 6)  # rows in W-major order
+    grid = tokens[:, :256].reshape(n, 16, 16, 6).transpose(0, 2, 1, 3).reshape(n, 256, 6)  # rows in W-major order
     rows_swapped = check([np.concatenate([grid, tokens[:, 256:]], axis=1), fmap])
     assert not rows_swapped.passed and "'tokens'" in rows_swapped.failure_line()
 

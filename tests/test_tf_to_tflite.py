@@ -23,7 +23,21 @@ def test_fp32_and_fp16_files_with_their_tolerances(convert):
     assert 0 < fp16_error < tolerances["fp16"]["atol"]
 
 
-def test_unsupported_precision_is_refused_by_name(convert):
-    proc, _ = convert("+graph=tflite", *FAST, "graph.steps.tflite_fp16.precision=bf16")
+def test_bf16_is_not_applicable_and_an_unknown_precision_is_refused(convert):
+    proc, results = convert("+graph=tflite", *FAST, "graph.steps.tflite_fp16.precision=bf16", "bench.enabled=false")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    step = next(s for s in results["steps"] if s["name"] == "tflite_fp16")
+    assert step["status"] == "n/a" and "bf16" in step["reason"]
+    proc, _ = convert("+graph=tflite", *FAST, "graph.steps.tflite_fp16.precision=int4")
     assert proc.returncode == 2
-    assert "graph.steps.tflite_fp16.precision='bf16' is not allowed; allowed: fp32, fp16" in proc.stderr
+    assert "graph.steps.tflite_fp16.precision='int4' is not allowed; allowed: fp32, fp16, int8, bf16" in proc.stderr
+
+
+def test_int8_is_full_integer_and_passes_by_cosine(convert):
+    proc, results = convert("+graph=tflite", *FAST, "precision=int8", "bench.enabled=false")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    artifact = next(a for a in results["artifacts"] if a["name"] == "tflite_int8")
+    assert artifact["precision"] == "int8" and artifact["meta"]["weights"].startswith("int8")
+    check = next(p for p in results["parity"] if p["artifact"] == "tflite_int8")
+    assert check["passed"] and check["executed_precision"] == "int8"
+    assert check["tolerance"]["atol"] is None and check["outputs"][0]["cosine"] >= check["tolerance"]["cosine"]
