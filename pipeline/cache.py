@@ -18,22 +18,12 @@ import json
 import os
 import shutil
 import uuid
-from importlib import metadata
 from pathlib import Path
 
+from bench.environment import package_versions
 from core.artifact import Artifact, hash_path
 
 MANIFEST = "artifacts.json"
-
-
-def package_versions(names: tuple[str, ...]) -> dict[str, str | None]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def step_key(kind: str, options: dict, input_sha: str, step_module, file_hashes: dict[str, str]) -> str:
