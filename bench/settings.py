@@ -5,6 +5,8 @@ Plain data in, plain data out: the orchestrator builds worker requests from thes
 """
 from __future__ import annotations
 
+from omegaconf import OmegaConf
+
 from core.errors import UserError
 
 # allowed values of the `bench.runtime` keys that are choices (the rest are numbers or verbatim dicts)
@@ -44,6 +46,16 @@ def _show(value) -> str:
     return repr(value) if isinstance(value, (int, float, bool, str)) else "[" + ",".join(str(v) for v in value) + "]"
 
 
+def needs_dynamic_batch(batch, input_batch) -> bool:
+    """Does bench.batch ask for a batch the export's fixed input.batch could not take?"""
+    return any(size != input_batch for size in batch_sizes(batch))
+
+
+# conf/step/torch_to_onnx.yaml: `dynamic_batch: ${needs_dynamic_batch:${bench.batch},${input.batch}}`; registered
+# on import (pipeline.config_check imports this module, and convert.py that one, before any config resolves)
+OmegaConf.register_new_resolver("needs_dynamic_batch", needs_dynamic_batch, replace=True)
+
+
 def mode_for(batch: int) -> str:
     """One image: latency (one request at a time). More: the runtime's throughput setting."""
     return "latency" if batch == 1 else "throughput"
@@ -81,8 +93,6 @@ def check_noisy_cv(value) -> float | None:
 
 def check_bench(bench) -> None:
     """The bench keys this module owns (bench.batch, bench.noisy_cv, bench.runtime), one line per bad value."""
-    from omegaconf import OmegaConf
-
     batch_sizes(bench.get("batch"))
     check_noisy_cv(bench.get("noisy_cv"))
     runtime = bench.get("runtime")
