@@ -295,8 +295,9 @@ def reason_line(pick: dict, objective: str, tied: list[dict], best_rejected: dic
     quality = "agreement" if pick.get("agreement") is not None else "parity_error"
     facts = ", ".join(describe_value(f, pick.get(f), pick.get("task"))
                       for f in (quality, "median_ms", "footprint_mb", "cold_start_s") if f != key)
+    noisy = " (noisy: measure again before trusting a small difference)" if pick.get("noisy") else ""
     line = (f"pick: {label(pick)}: {WHAT[objective]} that meets every constraint, "
-            f"{describe_value(key, pick.get(key))} [{facts}]")
+            f"{describe_value(key, pick.get(key))}{noisy} [{facts}]")
     others = [r for r in tied if r["id"] != pick["id"]]
     if others:
         line += (f"; ties within {tie:.0%} with {', '.join(r['id'] for r in others)}, "
