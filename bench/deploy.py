@@ -133,14 +133,26 @@ def write_bundle(out: Path, pick: dict, results: dict, decision: dict) -> Path:
     artifact = next(a for a in results["artifacts"] if a["name"] == pick["artifact"])
     bench = next(b for b in results["bench"] if b["artifact"] == pick["artifact"] and b.get("status") == "ok")
     pins = requirements(pick["runtime"], bench.get("version"))
+    # Built aside and moved into place whole: a failure half-way never leaves a bundle that looks complete.
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    try:
+        _fill(partial, pick, artifact, bench, pins, results, decision)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(partial, out)
+    return out
+
+
+def _fill(partial: Path, pick: dict, artifact: dict, bench: dict, pins: dict, results: dict, decision: dict) -> None:
     source = Path(artifact["path"])
     target = partial / source.name
     (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
     if hash_path(target)[0] != artifact["sha256"]:
-        shutil.rmtree(partial)
         raise BundleError(f"{source} no longer hashes as measured (sha256 {artifact['sha256'][:12]}...)")
     modules = {}
     for file in SHIPPED:
@@ -171,11 +183,7 @@ def write_bundle(out: Path, pick: dict, results: dict, decision: dict) -> Path:
     }
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     (partial / "requirements.txt").write_text(requirements_text(pick, pins))
-    (partial / "README.md").write_text(readme(manifest, pick))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(partial, out)
-    return out
+    (partial / "README.md").write_text(readme(manifest))
 
 
 MEASURED = ("median_ms", "p90_ms", "throughput_ips", "agreement", "parity_error", "artifact_mb", "installed_mb",
@@ -195,7 +203,7 @@ def requirements_text(pick: dict, pins: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def readme(manifest: dict, pick: dict) -> str:
+def readme(manifest: dict) -> str:
     artifact, runtime, m = manifest["artifact"], manifest["runtime"], manifest["selection"]["measured"]
     task = manifest["processing"].get("task")
     prints = {"classification": "`{\"image\": ..., \"top_k\": [{\"class\": 281, \"probability\": 0.41}, ...]}`",
