@@ -74,6 +74,7 @@ def table_rows(results: dict) -> list[dict]:
             "precision": bench.get("executed_precision", "?"), "pre": f"{bench['pre_ms']:.2f}",
             "infer": f"{infer['median']:.2f}{mark}", "p90": f"{infer['p90']:.2f}", "cv": f"{infer['cv']:.1%}",
             "post": f"{bench['post_ms']:.2f}", "cold": _cold(bench), "rss": f"{bench['peak_rss_mb']:.0f}",
+            "elsewhere": "-" if bench.get("other_load_cores") is None else f"{bench['other_load_cores']:.2f}",
         })
         for entry in bench.get("throughput") or []:
             row[f"ips{entry['batch']}"] = _ips_cell(entry)
@@ -117,6 +118,7 @@ ALL_COLUMNS = [("runtime", "runtime"), ("artifact", "artifact"), ("precision", "
                ("pre", "pre ms"), ("infer", "infer ms"), ("p90", "p90"), ("cv", "cv"), ("post", "post ms"),
                ("ips", "img/s"), ("cold", "cold s (load+1st)"), ("rss", "peak RSS MB"), ("size", "size MB"),
                ("install", "runtime (version, MB)"), ("source", "needs model source"),
+               ("elsewhere", "cores busy elsewhere"),
                ("error", "max abs err vs ref"), ("task", "task agreement"), ("parity", "parity")]
 TEXT_KEYS = ("runtime", "artifact", "precision", "infer", "p90", "ips", "cold", "rss", "size", "install", "parity")
 
@@ -153,16 +155,21 @@ def footnotes(results: dict) -> list[str]:
     rows = [b for b in results["bench"] if b.get("status") == "ok"]
     entries = [e for b in rows for e in b.get("throughput") or []]
     if any(b.get("noisy") for b in rows) or any(e.get("noisy") for e in entries):
+        loads = [b["other_load_cores"] for b in rows if b.get("noisy") and b.get("other_load_cores") is not None]
+        why = f"other processes kept up to {max(loads):.1f} cores busy meanwhile" if loads else "a busy machine?"
         notes.append(f"{NOISY_MARK} noisy: coefficient of variation above bench.noisy_cv={bench_cfg.get('noisy_cv')} "
-                     "(a busy machine?); not exact, measure again before trusting a difference")
+                     f"({why}); not exact, measure again before trusting a difference")
     batch = results.get("inputs", {}).get("batch", 1)
     notes.append(f"infer ms: median (and p90) of one batch of {batch}, one request at a time; "
                  "cold s: load/compile + first inference")
     if entries:
-        measured = sorted({(e["batch"], e.get("mode", "?")) for e in entries})
-        notes.append("img/s bN: images per second at batch N, inference only ("
-                     + "; ".join(f"b{b}: {mode}" for b, mode in measured)
-                     + ", throughput = each runtime's throughput setting, e.g. OpenVINO's THROUGHPUT hint)")
+        latency = sorted({e["batch"] for e in entries if e.get("mode") == "latency"})
+        throughput = sorted({e["batch"] for e in entries if e.get("mode") == "throughput"})
+        parts = [f"{', '.join(f'b{b}' for b in latency)}: one request at a time"] if latency else []
+        if throughput:
+            parts.append(f"{', '.join(f'b{b}' for b in throughput)}: each runtime's throughput setting (OpenVINO: "
+                         "THROUGHPUT hint with its optimal requests in flight; the others: the batch back to back)")
+        notes.append("img/s bN: images per second at batch N, inference only; " + "; ".join(parts))
         reasons = sorted({e["reason"] for e in entries if e.get("status") == "skipped"})
         notes += [f"skip: {reason}" for reason in reasons]
     return notes

@@ -31,6 +31,38 @@ def is_noisy(stats: dict, threshold: float | None) -> bool:
     return threshold is not None and stats.get("cv", 0.0) > threshold
 
 
+class OtherLoad:
+    """Cores that other processes kept busy while a measurement ran (Linux /proc/stat minus our own CPU time):
+    the usual reason for a noisy measurement on a shared machine. `cores` is None where it cannot be read."""
+
+    def __enter__(self):
+        self.cores = None
+        self._start = self._sample()
+        return self
+
+    def __exit__(self, *exc):
+        end = self._sample()
+        if self._start and end and end[0] > self._start[0]:
+            wall, busy, ours = (b - a for a, b in zip(self._start, end, strict=True))
+            self.cores = max(0.0, (busy - ours) / wall)
+        return False
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float] | None:
+        import os
+
+        try:
+            fields = [int(v) for v in open("/proc/stat").readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+        tick = os.sysconf("SC_CLK_TCK")
+        own = os.times()
+        # steal (the hypervisor running other guests) takes cores from us like a neighbour process does
+        busy = (user + nice + system + irq + softirq + steal) / tick
+        return time.monotonic(), busy, own.user + own.system + own.children_user + own.children_system
+
+
 @dataclass
 class LoopResult:
     pre_ms: list[float]

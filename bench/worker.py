@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.timing import summarize, throughput_run, timed_loop
+from bench.timing import OtherLoad, summarize, throughput_run, timed_loop
 from core.artifact import Artifact
 from core.images import load_rgb
 from core.prepost import Processing, preprocess
@@ -50,16 +50,19 @@ def main(request_path: str) -> int:
         "first_infer_s": first - before_first,
     }
     if settings.mode == "throughput":
-        ips = throughput_run(runner, batch, request["warmup"], request["runs"])
+        with OtherLoad() as load_elsewhere:
+            ips = throughput_run(runner, batch, request["warmup"], request["runs"])
         result.update(images_per_s=ips, throughput_ips=ips["median"])
     else:
-        loop = timed_loop(runner, images, proc, request["warmup"], request["runs"])
+        with OtherLoad() as load_elsewhere:
+            loop = timed_loop(runner, images, proc, request["warmup"], request["runs"])
         infer = summarize(loop.infer_ms)
         result.update(pre_ms=summarize(loop.pre_ms)["median"], post_ms=summarize(loop.post_ms)["median"],
                       infer_ms=infer, throughput_ips=len(images) * 1e3 / infer["median"])
         if loop.last and "boxes" in loop.last:  # NMS time grows with the boxes above the threshold
             result["boxes_per_image"] = [len(b) for b in loop.last["boxes"]]
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["other_load_cores"] = load_elsewhere.cores  # other processes' CPU use meanwhile: why a row is noisy
     Path(request["result"]).write_text(json.dumps(result, indent=2))
     return 0
 
