@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from pathlib import Path
 
 RUNTIME_LABEL = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO",
@@ -61,7 +62,7 @@ def table_rows(results: dict) -> list[dict]:
         row = {k: "-" if v is None else v for k, v in row.items()}
         footprint = bench.get("footprint") or (results.get("footprint") or {}).get(bench.get("runtime"), {})
         if footprint:
-            row["install"] = f"{footprint.get('version')}, {footprint['installed_mb']:.0f}"
+            row["install"] = f"{footprint['installed_mb']:.0f} ({footprint.get('version')})"
             row["source"] = "no" if footprint.get("runs_without_source") else "yes"
         if bench.get("status") != "ok":
             rows.append({**row, "runtime": RUNTIME_LABEL.get(bench.get("runtime"), bench.get("runtime") or "?"),
@@ -116,8 +117,8 @@ def _task_cell(task: dict | None) -> str:
 # (key, header): the terminal shows TEXT_KEYS; report.md shows every column
 ALL_COLUMNS = [("runtime", "runtime"), ("artifact", "artifact"), ("precision", "executes in"),
                ("pre", "pre ms"), ("infer", "infer ms"), ("p90", "p90"), ("cv", "cv"), ("post", "post ms"),
-               ("ips", "img/s"), ("cold", "cold s (load+1st)"), ("rss", "peak RSS MB"), ("size", "size MB"),
-               ("install", "runtime (version, MB)"), ("source", "needs model source"),
+               ("ips", "img/s"), ("cold", "cold s"), ("rss", "RSS MB"), ("size", "size MB"),
+               ("install", "runtime MB (ver)"), ("source", "needs model source"),
                ("elsewhere", "cores busy elsewhere"),
                ("error", "max abs err vs ref"), ("task", "task agreement"), ("parity", "parity")]
 TEXT_KEYS = ("runtime", "artifact", "precision", "infer", "p90", "ips", "cold", "rss", "size", "install", "parity")
@@ -155,13 +156,15 @@ def footnotes(results: dict) -> list[str]:
     rows = [b for b in results["bench"] if b.get("status") == "ok"]
     entries = [e for b in rows for e in b.get("throughput") or []]
     if any(b.get("noisy") for b in rows) or any(e.get("noisy") for e in entries):
-        loads = [b["other_load_cores"] for b in rows if b.get("noisy") and b.get("other_load_cores") is not None]
+        noisy = [b for b in rows if b.get("noisy")] + [e.get("measurement") or {} for e in entries if e.get("noisy")]
+        loads = [m["other_load_cores"] for m in noisy if m.get("other_load_cores") is not None]
         why = f"other processes kept up to {max(loads):.1f} cores busy meanwhile" if loads else "a busy machine?"
         notes.append(f"{NOISY_MARK} noisy: coefficient of variation above bench.noisy_cv={bench_cfg.get('noisy_cv')} "
                      f"({why}); not exact, measure again before trusting a difference")
     batch = results.get("inputs", {}).get("batch", 1)
-    notes.append(f"infer ms: median (and p90) of one batch of {batch}, one request at a time; "
-                 "cold s: load/compile + first inference")
+    notes.append(f"infer ms: median (and p90) of one batch of {batch}, one request at a time; cold s: load/compile + "
+                 "first inference; RSS: peak of the runtime's process; runtime MB: installed size of the runtime's "
+                 "packages (bench/footprint.py)")
     if entries:
         latency = sorted({e["batch"] for e in entries if e.get("mode") == "latency"})
         throughput = sorted({e["batch"] for e in entries if e.get("mode") == "throughput"})
@@ -183,7 +186,8 @@ def render_text(results: dict) -> str:
     line = "  ".join(h.ljust(w) for (_, h), w in zip(columns, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(r.get(k, "-").ljust(w) for (k, _), w in zip(columns, widths, strict=True)) for r in rows]
-    out += ["", *footnotes(results), "pre/post ms, cv, parity errors, task agreement, runtime settings: report.md"]
+    notes = [*footnotes(results), "pre/post ms, cv, parity errors, task agreement, runtime settings: report.md"]
+    out += ["", *(textwrap.fill(note, 118, subsequent_indent="  ") for note in notes)]
     return "\n".join(out)
 
 
