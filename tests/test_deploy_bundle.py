@@ -52,8 +52,10 @@ def test_answers_compare_within_tolerance():
     shuffled = {"boxes": [{"xyxy": [20, 20, 40.01, 40], "score": 0.8, "class": 2}, boxes["boxes"][0]]}
     assert compare_answer(boxes, shuffled) == ""
     moved = {"boxes": [boxes["boxes"][0], {"xyxy": [25, 20, 45, 40], "score": 0.8, "class": 2}]}
-    assert compare_answer(boxes, moved) == "1 of 2 boxes match (same class, IoU >= 0.99)"
+    assert compare_answer(boxes, moved).startswith("box {'xyxy': [25, 20, 45, 40], 'score': 0.8, 'class': 2} has no")
     assert compare_answer(boxes, {"boxes": boxes["boxes"][:1]}) == "1 boxes, expected 2"
+    flat = {"boxes": [{"xyxy": [165.4, 400.0, 525.2, 400.0], "score": 0.99, "class": 75}]}  # clipped: zero area
+    assert compare_answer(flat, flat) == ""
 
 
 def test_a_constraint_nobody_meets_fails_the_run_and_keeps_everything(convert, tmp_path):
