@@ -347,6 +347,11 @@ def run(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> int:
                   else "", run_dir)
         raise
     finally:
+        if results["status"] == "running":  # left by an exception of another kind: never leave "running"
+            results["status"] = "failed"
+        for step in results["steps"]:
+            if step["status"] == "running":
+                step["status"] = "interrupted" if results["status"] == "interrupted" else "failed"
         results["artifacts"] = [a.to_dict() for a in graph_run.artifacts.values()]
         results["seconds"] = round(time.perf_counter() - started, 2)
         write_results(results, run_dir)
