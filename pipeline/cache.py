@@ -31,10 +31,23 @@ def step_key(kind: str, options: dict, input_sha: str, step_module, file_hashes:
     for name in getattr(step_module, "CODE", ()):  # modules the step's output depends on (found, not imported)
         spec = importlib.util.find_spec(name)
         source += Path(spec.origin).read_text() if spec and spec.origin else f"<{name} missing>"
-    payload = {"kind": kind, "options": options, "input": input_sha, "files": file_hashes,
+    payload = {"kind": kind, "options": _by_content(options, file_hashes), "input": input_sha,
                "versions": package_versions(getattr(step_module, "PACKAGES", ())),
                "code": hashlib.sha256(source.encode()).hexdigest()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _by_content(options: dict, file_hashes: dict[str, str], where: str = "") -> dict:
+    """Options with every file path replaced by its content hash: a run's calibration.npy lives in that run's
+    own directory, and the same images must give the same key from any run."""
+    out = {}
+    for key, value in options.items():
+        path = f"{where}.{key}" if where else key
+        if isinstance(value, dict):
+            out[key] = _by_content(value, file_hashes, path)
+        else:
+            out[key] = f"sha256:{file_hashes[path]}" if path in file_hashes else value
+    return out
 
 
 def referenced_file_hashes(options: dict) -> dict[str, str]:

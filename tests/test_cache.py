@@ -73,3 +73,12 @@ def test_second_publisher_adopts_the_first_entry(tmp_path):
     a = cache.publish("k", first, [Artifact(name="", format="onnx", path=str(first / "a.onnx")).seal()])
     b = cache.publish("k", second, [Artifact(name="", format="onnx", path=str(second / "a.onnx")).seal()])
     assert a[0].sha256 == b[0].sha256 and not second.exists()
+
+
+def test_int8_steps_hit_the_cache_from_another_run_dir(convert, tmp_path):
+    """The calibration file lives in each run's own dir: its content, not its path, is in the key."""
+    cache = f"cache.dir={tmp_path / 'cache'}"
+    for run in ("a", "b"):
+        proc, results = convert("+graph=openvino", *NO_BENCH, "precision=int8", cache, run_dir=tmp_path / run)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _statuses(results)["openvino"] == "cached" and _statuses(results)["onnx_lowp"] == "cached"
