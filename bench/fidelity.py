@@ -11,6 +11,9 @@ round by round (the order flips every round), so a burst of load from elsewhere 
 Ratio = median over rounds of (ours / theirs), each side a median of `runs` inferences. Goal: 1.00 +/- 0.05.
 
 Without RUN_DIR the pipeline makes the artifacts first (`convert.py +graph=all`, benchmarks off; cached).
+Each runtime's detail line gives the cores other processes kept busy per round: with all cores in use and a
+neighbour on one of them, multi-threaded runtimes swing by 2-10x between rounds and no ratio means much;
+`--threads 1` then still compares like with like.
 """
 from __future__ import annotations
 
