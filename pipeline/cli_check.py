@@ -43,7 +43,10 @@ def check_keys(argv: list[str]) -> None:
     except HydraException:
         return
     first = []
+    mappings = {}  # key -> its override, for dict values: {a: 1} on an existing {} fails for the new key inside
     for override in overrides:
+        if isinstance(override.value(), dict) and not override.is_sweep_override():
+            mappings[override.key_or_group] = override
         if override.key_or_group in ("hydra.run.dir", "hydra.sweep.dir"):
             ensure_writable(str(override.value()), override.key_or_group)  # Hydra's own error is a traceback
         if override.key_or_group.startswith("hydra"):
@@ -59,7 +62,24 @@ def check_keys(argv: list[str]) -> None:
     except (HydraException, OmegaConfBaseException) as error:
         message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
         unknown = re.search(r"Could not override '([^']+)'", message)
+        if unknown and unknown.group(1) in mappings and _exists(unknown.group(1), first, mappings):
+            key, value = unknown.group(1), mappings[unknown.group(1)].input_line.split("=", 1)[1]
+            raise UserError(f"{key}={value}: {value} has keys {key} does not have yet; merge them in with "
+                            f"++{key}={value}") from error
         if unknown:
             raise UserError(f"{unknown.group(1)} is not a config key (a new key is added with "
                             f"+{unknown.group(1)}=VALUE)") from error
         raise UserError(message) from error
+
+
+def _exists(key: str, overrides: list[str], mappings: dict) -> bool:
+    """Whether `key` is in the config composed without the dict override that failed on it."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    others = [line for line in overrides if line != mappings[key].input_line]
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return OmegaConf.select(compose("config", overrides=others), key, default=None) is not None
+    except Exception:  # noqa: BLE001 - another override is at fault: the generic message stands
+        return False

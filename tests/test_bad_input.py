@@ -19,6 +19,9 @@ CASES = {
     "graph.steps.export.exporter=fast": "graph.steps.export.exporter='fast' is not allowed; allowed: auto, legacy",
     "+graph.steps.export.foo=1": "graph.steps.export.foo is not an option of torch_to_onnx; its options:",
     "graph.steps.export.foo=1": "graph.steps.export.foo is not a config key",
+    "bench.runtime.openvino.config={NUM_STREAMS:1}":
+        "has keys bench.runtime.openvino.config does not have yet; merge them in with "
+        "++bench.runtime.openvino.config={NUM_STREAMS:1}",
     "cache.dir=/proc/nope": "cache.dir='/proc/nope' is not writable",
     "hydra.run.dir=/proc/nope": "hydra.run.dir='/proc/nope' is not writable",
 }
