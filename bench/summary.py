@@ -153,7 +153,10 @@ class SweepSummary(Callback):
         rows = build_summary(sweep_dir)
         bad = len({r["job"] for r in rows if r.get("job_status") != "ok"})
         print(f"\nsweep summary: {sweep_dir / 'summary.md'} ({len(rows)} rows; {bad} job(s) not ok)")
-        if finish_sweep(sweep_dir, job_dirs(sweep_dir)):  # +select found no pick: the command says so too
+        no_pick = finish_sweep(sweep_dir, job_dirs(sweep_dir))  # +select: the pick across the jobs
+        # Every job ran and everything is written; the exit code still tells a script (CI) that not all is well,
+        # as a single run's does.
+        if bad or no_pick:
             sys.exit(1)
 
 
