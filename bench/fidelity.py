@@ -253,6 +253,11 @@ def main() -> None:
     if args.child:
         child(args.child)
         return
+    unknown = [r for r in args.runtimes.split(",") if r not in RUNTIMES]
+    if unknown:  # before any conversion runs
+        parser.error(f"--runtimes {','.join(unknown)} is not known; allowed: {', '.join(RUNTIMES)}")
+    if args.run_dir and not (args.run_dir / "results.json").is_file():
+        parser.error(f"{args.run_dir} has no results.json: give a convgraph run directory (or none to make one)")
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = args.run_dir or make_run(args.model, Path(tmp))
         results = json.loads((run_dir / "results.json").read_text())
