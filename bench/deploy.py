@@ -100,18 +100,12 @@ def processing_of(config: dict) -> dict:
 
 
 def runtime_settings(config: dict, runtime: str, artifact: dict) -> dict:
-    """validators.runtimes.Settings (as data) for predict.py: what the latency row was measured with (pipeline.run
-    GraphRun.runtime_settings): threads, the precision asked, this runtime's bench.runtime block, the batch."""
-    from dataclasses import fields
+    """validators.runtimes.Settings (as data) for predict.py: the latency row's (threads, the precision asked, this
+    runtime's bench.runtime block), at the artifact's own batch (0 = dynamic: predict.py feeds one image a call)."""
+    from validators.runtimes import settings_data
 
-    from validators.runtimes import Settings
-
-    bench = config.get("bench") or {}
     batch = artifact["inputs"][0]["shape"][0] if artifact.get("inputs") else 0
-    wanted = {"threads": bench.get("threads") or 0, "precision": artifact["precision"],
-              "options": {runtime: (bench.get("runtime") or {}).get(runtime) or {}}, "batch": max(batch, 0),
-              "mode": "latency"}
-    return {k: v for k, v in wanted.items() if k in {f.name for f in fields(Settings)}}
+    return settings_data(config.get("bench") or {}, runtime, artifact["precision"], max(batch, 0))
 
 
 def verify_images(config: dict, used: list[str]) -> list[str]:

@@ -183,20 +183,17 @@ def child(request_path: str) -> None:
 # ---- parent ---------------------------------------------------------------------------------------------
 
 def measure(runtime: str, artifact: dict, results: dict, args) -> dict:
-    from omegaconf import OmegaConf
-
+    from bench.deploy import processing_of
     from pipeline.child import child_env
-    from pipeline.run import processing_config
+    from validators.runtimes import settings_data
 
     config = results["config"]
-    bench = config.get("bench", {})
+    settings = settings_data(config.get("bench") or {}, runtime, "fp32", results["inputs"]["batch"])
+    settings["threads"] = args.threads or settings["threads"]
     request = {"runtime": runtime, "artifact": artifact, "rounds": args.rounds, "runs": args.runs,
                "warmup": args.warmup, "images": results["inputs"].get("bench_images")
                or results["inputs"]["images"][: results["inputs"]["batch"]],
-               "processing": processing_config(OmegaConf.create(config)),
-               "settings": {"threads": args.threads or bench.get("threads") or 0, "precision": "fp32",
-                            "options": {runtime: (bench.get("runtime") or {}).get(runtime) or {}},
-                            "batch": results["inputs"]["batch"], "mode": "latency"}}
+               "processing": processing_of(config), "settings": settings}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(request, handle)
     try:

@@ -35,7 +35,7 @@ from pipeline.config_check import check_config, check_model_file, source_format
 from pipeline.graph import SOURCE, StepSpec, descendants, resolve_steps, start_from
 from pipeline.locks import exclusive
 from validators.parity import ParityReport, compare
-from validators.runtimes import RUNTIME_OF_FORMAT, batch_refusal
+from validators.runtimes import RUNTIME_OF_FORMAT, batch_refusal, settings_data
 from validators.task_metrics import describe, task_agreement
 
 log = logging.getLogger("convgraph")
@@ -222,10 +222,8 @@ class GraphRun:
         """validators.runtimes.Settings as data: threads, precision, this runtime's block of bench.runtime;
         batch 0 (parity) = whatever batch the inputs have."""
         runtime = RUNTIME_OF_FORMAT.get(artifact.format, artifact.format)
-        options = OmegaConf.to_container(OmegaConf.select(self.cfg, "bench.runtime") or OmegaConf.create({}),
-                                         resolve=True)
-        return {"threads": self.cfg.bench.threads or 0, "precision": artifact.precision,
-                "options": {runtime: options.get(runtime) or {}}, "batch": batch, "mode": mode}
+        return settings_data(OmegaConf.to_container(self.cfg.bench, resolve=True), runtime, artifact.precision,
+                             batch, mode)
 
     # ---- benchmark ---------------------------------------------------------------------------------
     def benchmark(self, artifact: Artifact, image_paths: list[str]) -> None:

@@ -19,9 +19,6 @@ RUNTIME_OF_FORMAT = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openv
                      "tf_savedmodel": "tensorflow", "tflite": "tflite"}
 
 
-MODES = ("latency", "throughput")
-
-
 @dataclass
 class Settings:
     threads: int = 0  # 0 = all cores
@@ -36,6 +33,13 @@ class Settings:
 
     def of(self, runtime: str) -> dict:
         return dict(self.options.get(runtime) or {})
+
+
+def settings_data(bench: dict, runtime: str, precision: str, batch: int = 0, mode: str = "latency") -> dict:
+    """Settings as data for a child process (benchmark worker, fidelity, a deploy bundle), from the `bench` config
+    block: its threads, the precision asked, this runtime's block of bench.runtime, the batch, the mode."""
+    return {"threads": bench.get("threads") or 0, "precision": precision,
+            "options": {runtime: (bench.get("runtime") or {}).get(runtime) or {}}, "batch": batch, "mode": mode}
 
 
 class Runner:
