@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.errors import UserError
+from core.errors import UserError, first_line
 
 
 class TinyCNN(nn.Module):
@@ -84,7 +84,7 @@ def load_weights(model: nn.Module, path: Path) -> None:
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as error:
-        first = str(error).strip().splitlines()[0]
+        first = first_line(error)
         raise UserError(f"model.weights={str(path)!r} does not fit this architecture: {first}") from error
 
 

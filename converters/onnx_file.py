@@ -10,7 +10,7 @@ from pathlib import Path
 
 from converters.onnx_io import opset_of, tensor_specs
 from core.artifact import Artifact
-from core.errors import UserError
+from core.errors import UserError, first_line
 
 PACKAGES = ("onnx",)  # its version is part of this step's cache key
 
@@ -23,7 +23,7 @@ def convert(source: None, options: dict, workdir: Path) -> list[Artifact]:
         model = onnx.load(path)
         onnx.checker.check_model(model)
     except Exception as error:  # protobuf DecodeError, ValidationError, ...: all mean "not a usable ONNX"
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise UserError(f"model.path={path!r} is not a valid ONNX file: {first}") from error
     target = workdir / "model.onnx"
     shutil.copyfile(path, target)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from converters import step_module
 from core.artifact import Artifact
-from core.errors import NotApplicable
+from core.errors import NotApplicable, first_line
 
 
 def main(request_path: str) -> int:
@@ -27,8 +27,7 @@ def main(request_path: str) -> int:
         answer = {"not_applicable": str(reason)}
     except Exception as error:  # every failure is reported to the pipeline, typed
         traceback.print_exc()
-        answer = {"error_type": type(error).__name__, "message": str(error).strip().splitlines()[0]
-                  if str(error).strip() else type(error).__name__}
+        answer = {"error_type": type(error).__name__, "message": first_line(error)}
     Path(request["result"]).write_text(json.dumps(answer, indent=2))
     return 0
 

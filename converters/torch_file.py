@@ -7,7 +7,7 @@ from pathlib import Path
 
 from converters.torch_io import callable_module, load_torch
 from core.artifact import Artifact, TensorSpec
-from core.errors import UserError
+from core.errors import UserError, first_line
 
 PACKAGES = ("torch",)  # its version is part of this step's cache key
 
@@ -20,14 +20,14 @@ def convert(source: None, options: dict, workdir: Path) -> list[Artifact]:
     try:
         model = load_torch(path, loader)
     except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise UserError(f"model.path={path!r} is not a {loader} file: {first}") from error
     batch, size = options["batch"], options["size"]
     try:
         with torch.inference_mode():
             outputs = callable_module(model)(torch.zeros(batch, 3, size, size))
     except Exception as error:
-        first = str(error).strip().splitlines()[0]
+        first = first_line(error)
         raise UserError(f"the model in {path!r} rejects input shape {[batch, 3, size, size]}: {first}") from error
     outputs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
     target = workdir / Path(path).name

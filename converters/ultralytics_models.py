@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from converters.models import calibrate_batchnorm
-from core.errors import UserError
+from core.errors import UserError, first_line
 
 # Set before ultralytics is first imported (its import otherwise probes the network). The pickled model
 # names this module's class first, so unpickling it in a runtime's process sets this before ultralytics loads.
@@ -115,5 +115,5 @@ def load_checkpoint(net: nn.Module, path: Path, name: str) -> None:
     try:
         net.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as error:
-        first = str(error).strip().splitlines()[0]
+        first = first_line(error)
         raise UserError(f"model.weights={str(path)!r} does not fit model.name={name!r}: {first}") from error

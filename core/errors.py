@@ -11,3 +11,10 @@ class StepFailed(Exception):
 
 class NotApplicable(Exception):
     """A step cannot make this combination (e.g. bf16 on onnxruntime): recorded with the reason, not a failure."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message for a one-line report; its type when the message is empty
+    (a bare `assert`)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
