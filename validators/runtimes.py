@@ -147,6 +147,7 @@ class OpenVinoRunner(Runner):
         config.update(options.get("config") or {})  # compile properties verbatim; they win over ours
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
+        self.outputs = list(self.compiled.outputs)  # once: the port lookup is a binding call, not free per inference
         reported = self.compiled.get_property("INFERENCE_PRECISION_HINT")
         self.executed_precision = OV_TYPE_NAMES.get(reported.to_string(), reported.to_string())
         if artifact.precision == "int8":  # quantized layers run int8; the hint covers the rest
@@ -165,7 +166,7 @@ class OpenVinoRunner(Runner):
         # share_inputs: the request reads our array in place (no input copy); the outputs are OpenVINO's own
         # copies already (share_outputs=False), so they are returned as they are, not copied a second time.
         results = self.request.infer({0: batch}, share_inputs=True)
-        return [results[port] for port in self.compiled.outputs]
+        return [results[port] for port in self.outputs]
 
     def run_many(self, batch, count):
         if self.requests <= 1:
