@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bench.report import RUNTIME_LABEL
 from core.errors import UserError
 
-RUNTIMES = ("torch", "onnxruntime", "openvino", "tensorflow", "tflite")
+RUNTIMES = tuple(RUNTIME_LABEL)
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 OBJECTIVES = {"latency": ("median_ms", "min"), "throughput": ("throughput_ips", "max"),
               "footprint": ("footprint_mb", "min")}
@@ -29,8 +30,6 @@ LIMITS = {"max_latency_ms": ("median_ms", "max"), "min_throughput_ips": ("throug
           "max_artifact_mb": ("artifact_mb", "max"), "max_footprint_mb": ("footprint_mb", "max"),
           "max_cold_start_s": ("cold_start_s", "max"), "max_peak_rss_mb": ("peak_rss_mb", "max")}
 SWITCHES = ("require_parity", "without_source", "bundle")
-LABEL = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "tensorflow": "TensorFlow",
-         "tflite": "TensorFlow Lite"}
 
 
 # ---- config ----------------------------------------------------------------------------------------------
@@ -111,8 +110,9 @@ def candidate_rows(results: dict, job: str | None = None,
 
 
 def _runtime_of(fmt: str | None) -> str | None:
-    return {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino", "tf_savedmodel": "tensorflow",
-            "tflite": "tflite"}.get(fmt or "")
+    from validators.runtimes import RUNTIME_OF_FORMAT  # here: config checks import this module before numpy
+
+    return RUNTIME_OF_FORMAT.get(fmt or "")
 
 
 def _mb(value) -> float | None:
@@ -279,7 +279,7 @@ def describe_value(field: str, value, task: str | None = None) -> str:
 
 def label(row: dict) -> str:
     """'openvino (OpenVINO int8, executes int8+fp32)'."""
-    runtime = LABEL.get(row.get("runtime"), row.get("runtime"))
+    runtime = RUNTIME_LABEL.get(row.get("runtime"), row.get("runtime"))
     executes = row.get("executed_precision")
     suffix = f", executes {executes}" if executes and executes != row.get("precision") else ""
     return f"{row['id']} ({runtime} {row.get('precision')}{suffix})"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
+from bench.report import RUNTIME_LABEL
 from core.errors import UserError
 
 # allowed values of the `bench.runtime` keys that are choices (the rest are numbers or verbatim dicts)
@@ -18,7 +19,7 @@ CHOICES = {
     ("tflite", "xnnpack"): (True, False),
 }
 THREAD_KEYS = ("inter_op_threads",)
-RUNTIMES = ("torch", "onnxruntime", "openvino", "tensorflow", "tflite")
+RUNTIMES = tuple(RUNTIME_LABEL)
 
 
 def batch_sizes(value) -> list[int]:

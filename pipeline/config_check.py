@@ -9,7 +9,6 @@ from omegaconf import DictConfig, OmegaConf
 from bench.selection import check_spec
 from bench.settings import check_bench
 from core.errors import UserError
-from core.prepost import TASKS
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -90,6 +89,8 @@ def check_config(cfg: DictConfig) -> None:
         raise UserError(f"input.images={images!r} is not a directory; give a folder of .jpg/.png images")
     if cfg.cache.enabled:
         ensure_writable(cfg.cache.dir, "cache.dir")
+    from core.prepost import TASKS  # here, not at start-up: it loads numpy
+
     if cfg.model.get("task") not in TASKS:
         raise UserError(f"model.task={cfg.model.get('task')!r} has no pre/postprocess; allowed: {', '.join(TASKS)}")
     if cfg.precision not in cfg.validate.tolerances:
