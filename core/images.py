@@ -59,9 +59,14 @@ def load_rgb(path: Path) -> np.ndarray:
 def load_images(folder: str | None, count: int, cycle: bool = True) -> tuple[list[np.ndarray], list[str]]:
     """`count` images with their paths; when the folder holds fewer, cycle through them again or
     (cycle=False, for calibration: repeats add nothing) stop at what there is."""
+    chosen = cycled_paths(folder, count, cycle)
+    return [load_rgb(Path(p)) for p in chosen], chosen
+
+
+def cycled_paths(folder: str | None, count: int, cycle: bool = True) -> list[str]:
+    """The paths load_images reads, without reading them."""
     paths = image_paths(folder)
-    chosen = [paths[i % len(paths)] for i in range(count if cycle else min(count, len(paths)))]
-    return [load_rgb(p) for p in chosen], [str(p) for p in chosen]
+    return [str(paths[i % len(paths)]) for i in range(count if cycle else min(count, len(paths)))]
 
 
 def images_digest(paths: list[str]) -> str:
