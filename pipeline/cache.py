@@ -27,14 +27,21 @@ MANIFEST = "artifacts.json"
 
 
 def step_key(kind: str, options: dict, input_sha: str, step_module, file_hashes: dict[str, str]) -> str:
-    source = inspect.getsource(step_module)
-    for name in getattr(step_module, "CODE", ()):  # modules the step's output depends on (found, not imported)
-        spec = importlib.util.find_spec(name)
-        source += Path(spec.origin).read_text() if spec and spec.origin else f"<{name} missing>"
+    # the step's own code and the modules its output depends on (CODE)
+    source = inspect.getsource(step_module) + module_sources(getattr(step_module, "CODE", ()))
     payload = {"kind": kind, "options": _by_content(options, file_hashes), "input": input_sha,
                "versions": package_versions(getattr(step_module, "PACKAGES", ())),
                "code": hashlib.sha256(source.encode()).hexdigest()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def module_sources(names) -> str:
+    """The source text of modules by name, found, not imported (the orchestrator never imports a runtime)."""
+    source = ""
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        source += Path(spec.origin).read_text() if spec and spec.origin else f"<{name} missing>"
+    return source
 
 
 def _by_content(options: dict, file_hashes: dict[str, str], where: str = "") -> dict:

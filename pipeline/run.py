@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from bench.environment import environment
+from bench.environment import environment, package_versions
 from bench.footprint import RUNTIME_PACKAGES, runtime_footprint
 from bench.plots import plot_timing
 from bench.report import headline, print_table, write_results
@@ -29,7 +29,7 @@ from core.errors import UserError
 from core.images import cycled_paths, images_digest, load_images
 from core.images import image_paths as image_paths_in
 from core.prepost import Processing, preprocess
-from pipeline.cache import ResultMemo, StepCache, content_key, referenced_file_hashes, step_key
+from pipeline.cache import ResultMemo, StepCache, content_key, module_sources, referenced_file_hashes, step_key
 from pipeline.child import run_child
 from pipeline.config_check import check_config, check_model_file, source_format
 from pipeline.graph import SOURCE, StepSpec, descendants, resolve_steps, start_from
@@ -39,6 +39,7 @@ from validators.runtimes import RUNTIME_OF_FORMAT, batch_refusal, settings_data
 from validators.task_metrics import describe, task_agreement
 
 log = logging.getLogger("convgraph")
+OUTPUTS_CODE = ("validators.runtimes", "validators.infer")  # what computes a runtime's outputs on given inputs
 
 
 def processing_config(cfg: DictConfig) -> dict:
@@ -135,7 +136,11 @@ class GraphRun:
         out, info = folder / f"{artifact.name}.npz", folder / f"{artifact.name}.json"
         settings = self.runtime_settings(artifact)
         # A runtime's outputs on fixed inputs are deterministic: computed once per (artifact, inputs, settings).
-        key = content_key("outputs", artifact.sha256, artifact.format, self.inputs_sha, settings)
+        runtime = RUNTIME_OF_FORMAT.get(artifact.format, artifact.format)
+        # ... and of the runtime's version and our adapter's code (a fixed output mapping must not hit old outputs)
+        code = hashlib.sha256(module_sources(OUTPUTS_CODE).encode()).hexdigest()
+        key = content_key("outputs", artifact.sha256, artifact.format, self.inputs_sha, settings,
+                          package_versions(RUNTIME_PACKAGES.get(runtime, ())), code)
         memo = self.outputs_memo.get(key) if self.outputs_memo else None
         if memo:
             shutil.copyfile(memo / "outputs.npz", out)
