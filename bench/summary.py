@@ -69,8 +69,8 @@ def job_rows(job: Path) -> list[dict]:
     return rows
 
 
-def build_summary(sweep_dir: Path) -> list[dict]:
-    rows = [row for job in job_dirs(sweep_dir) for row in job_rows(job)]
+def build_summary(sweep_dir: Path, jobs: list[Path] | None = None) -> list[dict]:
+    rows = [row for job in (job_dirs(sweep_dir) if jobs is None else jobs) for row in job_rows(job)]
     with open(sweep_dir / "summary.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, FIELDS)
         writer.writeheader()
@@ -150,10 +150,11 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        rows = build_summary(sweep_dir)
+        jobs = job_dirs(sweep_dir)
+        rows = build_summary(sweep_dir, jobs)
         bad = len({r["job"] for r in rows if r.get("job_status") != "ok"})
         print(f"\nsweep summary: {sweep_dir / 'summary.md'} ({len(rows)} rows; {bad} job(s) not ok)")
-        no_pick = finish_sweep(sweep_dir, job_dirs(sweep_dir))  # +select: the pick across the jobs
+        no_pick = finish_sweep(sweep_dir, jobs)  # +select: the pick across the jobs
         # Every job ran and everything is written; the exit code still tells a script (CI) that not all is well,
         # as a single run's does.
         if bad or no_pick:
@@ -164,9 +165,11 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or not Path(argv[0]).is_dir():
         print("usage: python -m bench.summary SWEEP_DIR   (a Hydra multirun directory)", file=sys.stderr)
         return 2
-    rows = build_summary(Path(argv[0]))
-    print(f"{Path(argv[0]) / 'summary.md'}: {len(rows)} rows")
-    return finish_sweep(Path(argv[0]), job_dirs(Path(argv[0]))) or 0  # with +select: the pick across jobs
+    sweep_dir = Path(argv[0])
+    jobs = job_dirs(sweep_dir)
+    rows = build_summary(sweep_dir, jobs)
+    print(f"{sweep_dir / 'summary.md'}: {len(rows)} rows")
+    return finish_sweep(sweep_dir, jobs) or 0  # with +select: the pick across jobs
 
 
 if __name__ == "__main__":
