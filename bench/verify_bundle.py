@@ -80,9 +80,8 @@ def compare_all(expected: dict[str, dict], answers: dict[str, dict]) -> list[str
 def expected_answers(bundle: Path, manifest: dict, images: list[str], work: Path) -> dict[str, dict]:
     """The project's adapter on the bundled artifact, in a child process (validators.infer, as parity runs it),
     then the project's postprocess: {image: answer as predict.py prints it}."""
-    from bench.deploy_predict import per_image
     from core.images import load_rgb
-    from core.prepost import Processing, postprocess, preprocess_with_meta
+    from core.prepost import Processing, preprocess_with_meta
     from pipeline.child import run_child
 
     artifact = {**manifest["artifact"], "path": str(bundle / manifest["artifact"]["path"])}
@@ -96,19 +95,14 @@ def expected_answers(bundle: Path, manifest: dict, images: list[str], work: Path
     child = run_child("validators.infer", request, work / "request.json", work / "infer.log", 900)
     if child.failure:
         raise RuntimeError(f"the project's adapter failed on the bundled artifact: {child.last_line()}")
-    with np.load(work / "outputs.npz") as data:
-        outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
-    result = postprocess(outputs, proc, meta)
-    names = [o["name"] for o in artifact["outputs"]]
-    return {image: per_image(result, i, names) for i, image in enumerate(images)}
+    return _answers(work / "outputs.npz", images, proc, meta, manifest)
 
 
 def recorded_answers(manifest: dict) -> dict[str, dict] | None:
     """What the run itself measured for this artifact (its parity outputs on the run's images), or None when
     the run directory is gone."""
-    from bench.deploy_predict import per_image
     from core.images import load_rgb
-    from core.prepost import Processing, postprocess, preprocess_with_meta
+    from core.prepost import Processing, preprocess_with_meta
 
     run_dir = Path(manifest["source"].get("run_dir") or "")
     recorded = run_dir / "parity" / f"{manifest['artifact']['name']}.npz"
@@ -117,7 +111,15 @@ def recorded_answers(manifest: dict) -> dict[str, dict] | None:
         return None
     proc = Processing.from_config(manifest["processing"])
     _, meta = preprocess_with_meta([load_rgb(Path(p)) for p in images], proc, "NCHW")
-    with np.load(recorded) as data:
+    return _answers(recorded, images, proc, meta, manifest)
+
+
+def _answers(outputs_npz: Path, images: list[str], proc, meta: list, manifest: dict) -> dict[str, dict]:
+    """Raw outputs (an .npz of arr_0..) through the project's postprocess: {image: answer as predict.py prints}."""
+    from bench.deploy_predict import per_image
+    from core.prepost import postprocess
+
+    with np.load(outputs_npz) as data:
         outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
     result = postprocess(outputs, proc, meta)
     names = [o["name"] for o in manifest["artifact"]["outputs"]]
