@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -39,7 +38,9 @@ GOAL = 0.05
 
 def make_run(model: str, workdir: Path) -> Path:
     run_dir = workdir / "run"
-    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    from pipeline.child import child_env
+
+    env = child_env()  # onnx2tf finds the interpreter's onnxsim
     command = [sys.executable, "convert.py", "+graph=all", f"model={model}", "bench.enabled=false",
                f"hydra.run.dir={run_dir}"]
     print("$ " + " ".join(command[1:]), flush=True)

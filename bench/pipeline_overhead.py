@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from pipeline.child import child_env  # noqa: E402 - after the path set-up above
 
 GOAL = 1.2
 # pipeline step -> the raw call doing the same conversion
@@ -80,18 +81,12 @@ print(json.dumps({"call_s": calls}))
 """
 
 
-def _env() -> dict:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}  # model.pt unpickles our classes
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])  # onnx2tf -> onnxsim
-    return env
-
-
 def run_ours(model: str, workdir: Path) -> dict:
     run_dir = workdir / f"ours-{time.monotonic_ns()}"
     command = [sys.executable, "convert.py", "+graph=all", f"model={model}", "bench.enabled=false",
                "cache.enabled=false", f"hydra.run.dir={run_dir}"]
     start = time.perf_counter()
-    proc = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True)
+    proc = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True)
     wall = time.perf_counter() - start
     if not (run_dir / "results.json").exists():
         sys.exit(f"convert.py wrote no results.json (exit {proc.returncode}): {proc.stderr[-2000:]}")
@@ -106,7 +101,7 @@ def run_ours(model: str, workdir: Path) -> dict:
 
 def _timed(command: list[str], cwd: Path) -> tuple[float, dict]:
     start = time.perf_counter()
-    proc = subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True)
+    proc = subprocess.run(command, cwd=cwd, env=child_env(), capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"raw call failed ({' '.join(command[:4])}...): {proc.stderr[-2000:]}")
@@ -165,7 +160,7 @@ def main() -> None:
                 if which == "ours":
                     ours_runs.append(run_ours(args.model, workdir))
                 else:
-                    raw_runs.append(run_raw(ours_runs[-1] if ours_runs else run_ours(args.model, workdir), workdir))
+                    raw_runs.append(run_raw(ours_runs[-1], workdir))  # round 1 runs ours first: raw uses its model.pt
     print_report(args.model, ours_runs, raw_runs)
 
 
