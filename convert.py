@@ -10,14 +10,16 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from core.errors import UserError
-from pipeline.cli_check import check_group_choices, check_keys
-from pipeline.config_check import available
+from pipeline.commandline import check_argv, explain
+from pipeline.config import available  # also registers the config's resolvers before Hydra composes
 
-NO_GRAPH_EXIT = 2
 USER_ERROR_EXIT = 2
+# Our own copy of the user's wish: Hydra's composition errors are let through (HYDRA_FULL_ERROR below) so that
+# they can be said in one line; a user who set it still gets every traceback.
+FULL_ERROR = os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
@@ -25,19 +27,22 @@ def main(cfg: DictConfig) -> int:
     if "graph" not in cfg:
         print("no graph chosen: pick one with +graph=NAME, e.g. python convert.py +graph=openvino\n"
               f"available graphs: {', '.join(available('graph'))}", file=sys.stderr)
-        sys.exit(NO_GRAPH_EXIT)
-    from bench.report import record_failure
-    from pipeline.run import run  # after the cheap checks: keeps `--help` and errors fast
+        sys.exit(USER_ERROR_EXIT)
+    from pipeline.results import record_failure
+    from pipeline.run import run_graph  # after the cheap checks: keeps `--help` and errors fast
+    from report.run_end import finish_run
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        code = run(cfg, run_dir, Path(HydraConfig.get().sweep.dir) if multirun else None)
+        results = run_graph(cfg, run_dir, Path(HydraConfig.get().sweep.dir) if multirun else None)
+        select = OmegaConf.to_container(cfg.select, resolve=True) if cfg.get("select") is not None else None
+        code = finish_run(results, run_dir, None if multirun else select)  # a sweep selects across its jobs
     except UserError as error:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if FULL_ERROR:
             raise
         print(f"error: {error}", file=sys.stderr)
-        record_failure(run_dir, cfg, f"{type(error).__name__}: {error}")
+        record_failure(run_dir, cfg.graph.get("name", "?"), cfg.model.get("name", "?"), f"UserError: {error}")
         code = USER_ERROR_EXIT
     except KeyboardInterrupt:
         print(f"interrupted: what finished is kept and recorded in {run_dir / 'results.json'}", file=sys.stderr)
@@ -47,7 +52,8 @@ def main(cfg: DictConfig) -> int:
             raise
         # In a sweep one job's failure must not stop the others: record it, the summary shows it.
         logging.getLogger("convgraph").exception("job failed")
-        record_failure(run_dir, cfg, f"{type(error).__name__}: {error}")
+        record_failure(run_dir, cfg.graph.get("name", "?"), cfg.model.get("name", "?"),
+                       f"{type(error).__name__}: {error}")
         code = 1
     if code and not multirun:
         sys.exit(code)
@@ -59,11 +65,20 @@ def _terminate(signum, frame):
 
 
 if __name__ == "__main__":
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        check_group_choices(sys.argv[1:])
-        check_keys(sys.argv[1:])
+        check_argv(sys.argv[1:])
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)
-    main()
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # composition errors reach us instead of Hydra's multi-line report
+    try:
+        main()
+    except (HydraException, OmegaConfBaseException) as error:
+        if FULL_ERROR:
+            raise
+        print(f"error: {explain(error, sys.argv[1:])}", file=sys.stderr)
+        sys.exit(USER_ERROR_EXIT)

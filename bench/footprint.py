@@ -7,11 +7,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-# The distribution a runtime needs at inference time; its dependencies are followed from metadata.
-RUNTIME_PACKAGES = {"torch": ("torch",), "onnxruntime": ("onnxruntime",), "openvino": ("openvino",),
-                    "tensorflow": ("tensorflow",), "tflite": ("ai-edge-litert",)}
-# An artifact that runs without the Python source of the model (torch eager needs its classes).
-RUNS_WITHOUT_SOURCE = {"torch": False, "onnxruntime": True, "openvino": True, "tensorflow": True, "tflite": True}
+import runtimes
 
 
 def _normal(name: str) -> str:
@@ -58,10 +54,11 @@ def requirement_closure(roots: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-def runtime_footprint(runtime: str) -> dict:
-    """{runtime, version, packages: {name: version}, installed_mb, runs_without_source}."""
-    roots = RUNTIME_PACKAGES[runtime]
-    packages = requirement_closure(roots)
-    size = sum(distribution_bytes(name) for name in packages)
-    return {"runtime": runtime, "version": packages.get(_normal(roots[0])), "packages": packages,
-            "installed_mb": round(size / 2**20, 1), "runs_without_source": RUNS_WITHOUT_SOURCE[runtime]}
+def runtime_footprint(name: str) -> dict:
+    """{runtime, version, packages: {name: version}, installed_mb, runs_without_source}: the distributions the
+    runtime needs at inference time (runtimes registry), their dependencies followed from metadata."""
+    runtime = runtimes.get(name)
+    packages = requirement_closure(runtime.packages)
+    size = sum(distribution_bytes(package) for package in packages)
+    return {"runtime": name, "version": packages.get(_normal(runtime.packages[0])), "packages": packages,
+            "installed_mb": round(size / 2**20, 1), "runs_without_source": runtime.runs_without_source}

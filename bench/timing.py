@@ -32,8 +32,9 @@ def is_noisy(stats: dict, threshold: float | None) -> bool:
 
 
 class OtherLoad:
-    """Cores that other processes kept busy while a measurement ran (Linux /proc/stat minus our own CPU time):
-    the usual reason for a noisy measurement on a shared machine. `cores` is None where it cannot be read."""
+    """Cores that other processes kept busy while a measurement ran (the machine's busy CPU time minus our own,
+    children included): the usual reason for a noisy measurement on a shared machine. `cores` is None where
+    the counters cannot be read."""
 
     def __enter__(self):
         self.cores = None
@@ -49,17 +50,14 @@ class OtherLoad:
 
     @staticmethod
     def _sample() -> tuple[float, float, float] | None:
-        import os
+        import psutil
 
         try:
-            fields = [int(v) for v in open("/proc/stat").readline().split()[1:9]]
-        except (OSError, ValueError):
+            machine, own = psutil.cpu_times(), psutil.Process().cpu_times()
+        except (OSError, psutil.Error):
             return None
-        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-        tick = os.sysconf("SC_CLK_TCK")
-        own = os.times()
         # steal (the hypervisor running other guests) takes cores from us like a neighbour process does
-        busy = (user + nice + system + irq + softirq + steal) / tick
+        busy = sum(getattr(machine, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
         return time.monotonic(), busy, own.user + own.system + own.children_user + own.children_system
 
 

@@ -19,7 +19,8 @@ from bench.timing import OtherLoad, summarize, throughput_run, timed_loop
 from core.artifact import Artifact
 from core.images import load_rgb
 from core.prepost import Processing, preprocess
-from validators.runtimes import Settings, load
+from runtimes import load
+from runtimes.base import Settings
 
 
 def main(request_path: str) -> int:

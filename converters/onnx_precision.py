@@ -6,7 +6,9 @@ fp32 is the input itself and onnxruntime's CPU provider has no bf16 kernels: bot
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -14,8 +16,15 @@ from core.artifact import Artifact
 from core.errors import NotApplicable, StepFailed
 
 PACKAGES = ("onnx", "onnxruntime")  # their versions are part of this step's cache key
-# options and their types or allowed values, checked before anything runs
-OPTIONS = {"precision": ("fp32", "fp16", "bf16", "int8"), "per_channel": bool, "reduce_range": bool}
+
+
+@dataclass(frozen=True)
+class Options:
+    """graph.steps.<name> options (conf/step/onnx_precision.yaml), checked with the config before anything runs."""
+
+    precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
+    per_channel: bool = True  # int8: one scale per output channel of each weight
+    reduce_range: bool = True  # int8: 7-bit weights, avoids u8*s8 saturation on CPUs without VNNI
 
 
 def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:

@@ -1,6 +1,7 @@
 """ONNX -> simplified ONNX with onnxsim; records node counts before/after and whether its check passed."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from converters.onnx_io import opset_of, tensor_specs
@@ -8,8 +9,13 @@ from core.artifact import Artifact
 from core.errors import StepFailed
 
 PACKAGES = ("onnx", "onnxsim")  # their versions are part of this step's cache key
-# options and their types or allowed values, checked before anything runs
-OPTIONS = {"check_n": int}
+
+
+@dataclass(frozen=True)
+class Options:
+    """graph.steps.<name> options (conf/step/onnx_simplify.yaml), checked with the config before anything runs."""
+
+    check_n: int = 3  # onnxsim's own random-input checks of the simplified model
 
 
 def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:

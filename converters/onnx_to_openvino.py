@@ -6,7 +6,9 @@ calibrated on the run's calibration images.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -14,8 +16,14 @@ from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
 PACKAGES = ("openvino", "nncf")  # their versions are part of this step's cache key
-# options and their types or allowed values, checked before anything runs
-OPTIONS = {"precision": ("fp32", "fp16", "bf16", "int8")}
+
+
+@dataclass(frozen=True)
+class Options:
+    """graph.steps.<name> options (conf/step/onnx_to_openvino.yaml), checked with the config before anything runs."""
+
+    precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
+
 
 WEIGHT_PRECISION = {"fp32": False, "bf16": False, "fp16": True, "int8": False}
 

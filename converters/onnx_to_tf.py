@@ -18,8 +18,10 @@ import subprocess
 import sys
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -30,9 +32,17 @@ from core.errors import StepFailed
 PACKAGES = ("onnx2tf", "tensorflow", "tf-keras", "onnx", "onnxsim", "onnx-graphsurgeon", "sng4onnx")
 
 CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
-# options and their types or allowed values, checked before anything runs; `args` goes to onnx2tf verbatim
-# and onnx2tf is the judge of it (a rejected argument fails this step with onnx2tf's own error line)
-OPTIONS = {"verbosity": ("debug", "info", "warn", "error"), "args": list}
+
+
+@dataclass(frozen=True)
+class Options:
+    """graph.steps.<name> options (conf/step/onnx_to_tf.yaml), checked with the config before anything runs."""
+
+    verbosity: Literal["debug", "info", "warn", "error"] = "warn"  # onnx2tf -v
+    # extra onnx2tf CLI arguments, verbatim: onnx2tf is the judge of them (a rejected one fails the step with
+    # onnx2tf's own error line)
+    args: list = field(default_factory=list)
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ABSL_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
 

@@ -8,7 +8,9 @@ its serving signature (output names `output_K`, which the runtime adapter maps o
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -19,8 +21,14 @@ PACKAGES = ("tensorflow",)  # their versions are part of this step's cache key
 
 PRECISIONS = ("fp32", "fp16", "int8")
 WEIGHTS = {"fp32": "float32", "fp16": "float16", "int8": "int8 (activations int8, float32 input/output)"}
-# options and their types or allowed values, checked before anything runs
-OPTIONS = {"precision": (*PRECISIONS, "bf16")}
+
+
+@dataclass(frozen=True)
+class Options:
+    """graph.steps.<name> options (conf/step/tf_to_tflite.yaml), checked with the config before anything runs."""
+
+    precision: Literal["fp32", "fp16", "int8", "bf16"] = "fp32"  # bf16: not applicable (recorded n/a)
+
 
 
 def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:

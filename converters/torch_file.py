@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from converters.torch_io import callable_module, load_torch
 from core.artifact import Artifact, TensorSpec
 from core.errors import UserError, first_line
+from runtimes.torch import callable_module, load_torch
 
 PACKAGES = ("torch",)  # its version is part of this step's cache key
 

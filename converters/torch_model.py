@@ -7,13 +7,14 @@ from core.artifact import Artifact, TensorSpec
 
 PACKAGES = ("torch", "torchvision", "ultralytics")  # their versions are part of this step's cache key
 # the model factory's own code is part of the key too: a changed factory must not reuse an old model.pt
-CODE = ("converters.models", "converters.ultralytics_models", "core.prepost", "core.images")
+CODE = ("models", "models.builtin", "models.torchvision", "models.ultralytics", "models.weights", "core.prepost",
+        "core.images")
 
 
 def convert(source: None, options: dict, workdir: Path) -> list[Artifact]:
     import torch
 
-    from converters.models import build_model
+    from models import build_model
 
     model = build_model(options["model"], options["seed"])
     batch, size = options["batch"], options["size"]

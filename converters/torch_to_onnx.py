@@ -7,16 +7,26 @@ written opset is checked: a file at another opset than asked is an error, never 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from converters.onnx_io import opset_of, tensor_specs
-from converters.torch_io import callable_module, load_torch
 from core.artifact import Artifact
 from core.errors import StepFailed
+from runtimes.torch import callable_module, load_torch
 
 PACKAGES = ("torch", "onnx", "onnxscript")  # their versions are part of this step's cache key
-# options and their types or allowed values, checked before anything runs
-OPTIONS = {"opset": int, "exporter": ("auto", "legacy", "dynamo"), "dynamic_batch": bool}
+
+
+@dataclass(frozen=True)
+class Options:
+    """graph.steps.<name> options (conf/step/torch_to_onnx.yaml), checked with the config before anything runs."""
+
+    opset: int = 17
+    exporter: Literal["auto", "legacy", "dynamo"] = "auto"
+    dynamic_batch: bool = False
+
 
 DYNAMO_MIN_OPSET = 18
 

@@ -41,7 +41,7 @@ class Processing:
         for key in ("mean", "std"):
             if key in flat:
                 known[key] = tuple(float(v) for v in flat[key])
-        if known.get("task", cls.task) not in TASKS:  # the run says it as one line first (config_check)
+        if known.get("task", cls.task) not in TASKS:  # the run says it as one line first (pipeline.config)
             raise ValueError(f"model.task={known['task']!r} has no pre/postprocess; known: {', '.join(TASKS)}")
         return cls(**known)
 

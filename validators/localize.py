@@ -1,9 +1,9 @@
 """Where does a candidate first diverge from its ONNX source? Compare every intermediate tensor.
 
-The source ONNX runs in onnxruntime with every node output exposed as a graph output; the candidate
-exposes the same-named tensors (an ONNX candidate the same way, an OpenVINO IR through Model.add_outputs,
-since the IR keeps ONNX tensor names). Walking the source's nodes in topological order, the first node
-whose output differs beyond the tolerance is reported: name, op type, error.
+The source ONNX runs in onnxruntime with every node output exposed as a graph output; the candidate's runtime
+exposes the same-named tensors (its `tensors` hook in the runtimes registry: ONNX the same way, an OpenVINO IR
+through Model.add_outputs, since the IR keeps ONNX tensor names). Walking the source's nodes in topological
+order, the first node whose output differs beyond the tolerance is reported: name, op type, error.
 
     python -m validators.localize REQUEST.json     (the pipeline runs it in a child process)
 """
@@ -15,53 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+import runtimes
 from core.artifact import Artifact
-
-
-def exposed_onnx(path: str):
-    """The model with every node output added as a graph output (types from shape inference)."""
-    import onnx
-
-    model = onnx.shape_inference.infer_shapes(onnx.load(path))
-    typed = {v.name: v for v in [*model.graph.value_info, *model.graph.output]}
-    present = {o.name for o in model.graph.output}
-    for node in model.graph.node:
-        for name in node.output:
-            if name and name not in present and name in typed:
-                model.graph.output.append(typed[name])
-                present.add(name)
-    return model
-
-
-def onnx_tensors(path: str, batch: np.ndarray) -> dict[str, np.ndarray]:
-    import onnxruntime as ort
-
-    model = exposed_onnx(path)
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    values = session.run(names, {session.get_inputs()[0].name: batch})
-    return dict(zip(names, values, strict=True))
-
-
-def openvino_tensors(ir_dir: str, wanted: list[str], batch: np.ndarray, precision: str) -> dict[str, np.ndarray]:
-    import openvino as ov
-
-    core = ov.Core()
-    model = core.read_model(f"{ir_dir}/model.xml")
-    known = {name for op in model.get_ops() for out in op.outputs() for name in out.get_names()}
-    model.add_outputs([name for name in wanted if name in known])
-    hint = "bf16" if precision == "bf16" else "f32"
-    compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint})
-    results = compiled.create_infer_request().infer({0: batch})
-    out = {}
-    for port in compiled.outputs:
-        for name in port.get_names():
-            if name in wanted:
-                out[name] = np.array(results[port])
-    return out
 
 
 def first_divergence(source_path: str, reference: dict, candidate: dict, atol: float, rtol: float) -> dict:
@@ -87,13 +42,13 @@ def first_divergence(source_path: str, reference: dict, candidate: dict, atol: f
 
 
 def localize(source_path: str, candidate: Artifact, batch: np.ndarray, atol: float, rtol: float) -> dict:
-    reference = onnx_tensors(source_path, batch)
-    if candidate.format == "onnx":
-        tensors = onnx_tensors(candidate.path, batch)
-    elif candidate.format == "openvino":
-        tensors = openvino_tensors(candidate.path, list(reference), batch, candidate.precision)
-    else:
+    """The source ONNX's tensors (onnxruntime) against the same-named tensors of the candidate's runtime."""
+    hook = runtimes.for_format(candidate.format).tensors
+    if hook is None:
         return {"found": False, "reason": f"no intermediate-tensor access for format {candidate.format!r} yet"}
+    source = Artifact(name="source", format="onnx", path=source_path)
+    reference = runtimes.get("onnxruntime").tensors(source, None, batch)
+    tensors = hook(candidate, list(reference), batch, candidate.precision)
     result = first_divergence(source_path, reference, tensors, atol, rtol)
     result["source"] = source_path
     return result

@@ -2,8 +2,8 @@
 
     deploy/
       <artifact>          the pick itself (file or directory), byte-identical: its sha256 is in manifest.json
-      predict.py          python predict.py IMAGE... -> one JSON object per image (bench/deploy_predict.py)
-      core/, validators/  the project's own image reader, pre/post-processing and runtime adapter, copied
+      predict.py          python predict.py IMAGE... -> one JSON object per image (ship/predict.py)
+      core/, runtimes/    the project's own image reader, pre/post-processing and runtime adapters, copied
                           verbatim (one source of truth; each file's sha256 is in manifest.json)
       requirements.txt    the runtime's package closure + numpy + Pillow, pinned to the versions measured
       manifest.json       tensors, runtime settings, preprocessing, the config, the measured figures, the reason
@@ -18,16 +18,21 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-from bench.footprint import RUNTIME_PACKAGES, requirement_closure
+import runtimes
+from bench.footprint import requirement_closure
 from core.artifact import hash_path
+from pipeline.results import BenchRow, RunResults
+from runtimes.base import settings_data
 
 REPO = Path(__file__).resolve().parent.parent
 # What predict.py imports, and what those import (checked by shippable_imports before every bundle).
 SHIPPED = ("core/__init__.py", "core/errors.py", "core/artifact.py", "core/images.py", "core/prepost.py",
-           "validators/__init__.py", "validators/runtimes.py")
-PREDICT = "bench/deploy_predict.py"
+           "runtimes/__init__.py", "runtimes/base.py", "runtimes/matching.py", "runtimes/torch.py",
+           "runtimes/onnxruntime.py", "runtimes/openvino.py", "runtimes/tensorflow.py", "runtimes/tflite.py")
+PREDICT = "ship/predict.py"
 BASE_PACKAGES = ("numpy", "pillow")  # arrays and image reading, whatever the runtime
 THIRD_PARTY_OK = {"numpy", "PIL"}
 
@@ -74,12 +79,12 @@ def shippable_imports(files=(*SHIPPED, PREDICT)) -> list[str]:
 def requirements(runtime: str, measured_version: str | None) -> dict[str, str]:
     """{distribution: version}: the runtime's installed requirement closure plus numpy and Pillow, pinned to
     the versions installed where it was measured (and refused if the runtime changed since)."""
-    roots = (*RUNTIME_PACKAGES[runtime], *BASE_PACKAGES)
+    roots = (*runtimes.get(runtime).packages, *BASE_PACKAGES)
     closure = requirement_closure(roots)
     missing = [r for r in roots if r not in closure]
     if missing:
         raise BundleError(f"{', '.join(missing)} not installed here: cannot pin what the bundle needs")
-    version = closure[RUNTIME_PACKAGES[runtime][0]]
+    version = closure[runtimes.get(runtime).packages[0]]
     if measured_version and not str(measured_version).startswith(version):
         raise BundleError(f"{runtime} {version} is installed now but {measured_version} was measured: rerun the "
                           "benchmark before bundling")
@@ -90,22 +95,11 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def processing_of(config: dict) -> dict:
-    """The processing dict the benchmark was given (pipeline.run.processing_config), from a recorded config."""
-    from omegaconf import OmegaConf
-
-    from pipeline.run import processing_config
-
-    return processing_config(OmegaConf.create(config))
-
-
-def runtime_settings(config: dict, runtime: str, artifact: dict) -> dict:
-    """validators.runtimes.Settings (as data) for predict.py: the latency row's (threads, the precision asked, this
+def runtime_settings(config: dict, runtime: str, artifact) -> dict:
+    """runtimes.base.Settings (as data) for predict.py: the latency row's (threads, the precision asked, this
     runtime's bench.runtime block), at the artifact's own batch (0 = dynamic: predict.py feeds one image a call)."""
-    from validators.runtimes import settings_data
-
-    batch = artifact["inputs"][0]["shape"][0] if artifact.get("inputs") else 0
-    return settings_data(config.get("bench") or {}, runtime, artifact["precision"], max(batch, 0))
+    batch = artifact.inputs[0].shape[0] if artifact.inputs else 0
+    return settings_data(config.get("bench") or {}, runtime, artifact.precision, max(batch, 0))
 
 
 def verify_images(config: dict, used: list[str]) -> list[str]:
@@ -116,7 +110,7 @@ def verify_images(config: dict, used: list[str]) -> list[str]:
     return list(dict.fromkeys([*used, *pool]))
 
 
-def write_bundle(out: Path, pick: dict, results: dict, decision: dict) -> Path:
+def write_bundle(out: Path, pick: dict, results: RunResults, decision: dict) -> Path:
     """Write `out` (replacing a previous bundle there) for the picked candidate row of `results`."""
     if pick["format"] == "torch":
         raise BundleError("a PyTorch eager artifact needs the model's Python source and torch: nothing to ship "
@@ -124,9 +118,9 @@ def write_bundle(out: Path, pick: dict, results: dict, decision: dict) -> Path:
     problems = shippable_imports()
     if problems:
         raise BundleError("the shipped modules would need more than the runtime: " + "; ".join(problems))
-    artifact = next(a for a in results["artifacts"] if a["name"] == pick["artifact"])
-    bench = next(b for b in results["bench"] if b["artifact"] == pick["artifact"] and b.get("status") == "ok")
-    pins = requirements(pick["runtime"], bench.get("version"))
+    artifact = results.artifact(pick["artifact"])
+    bench = next(b for b in results.ok_bench() if b.artifact == pick["artifact"])
+    pins = requirements(pick["runtime"], bench.version)
     # Built aside and moved into place whole: a failure half-way never leaves a bundle that looks complete.
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -142,12 +136,13 @@ def write_bundle(out: Path, pick: dict, results: dict, decision: dict) -> Path:
     return out
 
 
-def _fill(partial: Path, pick: dict, artifact: dict, bench: dict, pins: dict, results: dict, decision: dict) -> None:
-    source = Path(artifact["path"])
+def _fill(partial: Path, pick: dict, artifact, bench: BenchRow, pins: dict, results: RunResults,
+          decision: dict) -> None:
+    source = Path(artifact.path)
     target = partial / source.name
     (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
-    if hash_path(target)[0] != artifact["sha256"]:
-        raise BundleError(f"{source} no longer hashes as measured (sha256 {artifact['sha256'][:12]}...)")
+    if hash_path(target)[0] != artifact.sha256:
+        raise BundleError(f"{source} no longer hashes as measured (sha256 {artifact.sha256[:12]}...)")
     modules = {}
     for file in SHIPPED:
         (partial / file).parent.mkdir(parents=True, exist_ok=True)
@@ -155,24 +150,25 @@ def _fill(partial: Path, pick: dict, artifact: dict, bench: dict, pins: dict, re
         modules[file] = _sha(partial / file)
     shutil.copy2(REPO / PREDICT, partial / "predict.py")
     modules["predict.py"] = _sha(partial / "predict.py")
-    config = results["config"]
+    config = results.config
+    record = {k: v for k, v in asdict(artifact).items() if k != "path"}
+    environment = results.environment.model_dump() if results.environment else {}
     manifest = {
         "bundle_format": 1,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "model": results.get("model"), "graph": results.get("graph"),
-        "artifact": {**{k: artifact[k] for k in ("name", "format", "precision", "inputs", "outputs", "meta",
-                                                 "sha256", "bytes")}, "path": target.name},
-        "runtime": {"name": pick["runtime"], "version": bench.get("version"), "layout": bench.get("layout"),
-                    "executed_precision": bench.get("executed_precision"),
+        "model": results.model, "graph": results.graph,
+        "artifact": {**record, "path": target.name},
+        "runtime": {"name": pick["runtime"], "version": bench.version, "layout": bench.layout,
+                    "executed_precision": bench.executed_precision,
                     "settings": runtime_settings(config, pick["runtime"], artifact)},
-        "processing": processing_of(config),
+        "processing": results.processing,
         "requirements": pins,
         "files": modules,
         "selection": {k: decision.get(k) for k in ("objective", "reason", "front", "tied_with", "best_rejected")}
         | {"constraints": decision["constraints"], "measured": _measured(pick)},
-        "source": {"run_dir": results.get("run_dir"), "job": pick.get("job"), "inputs": results.get("inputs"),
-                   "environment": {k: (results.get("environment") or {}).get(k) for k in ("cpu", "python", "host")}},
-        "verify": {"images": verify_images(config, (results.get("inputs") or {}).get("images") or [])},
+        "source": {"run_dir": results.run_dir, "job": pick.get("job"), "inputs": results.inputs.model_dump(),
+                   "environment": {k: environment.get(k) for k in ("cpu", "python", "host")}},
+        "verify": {"images": verify_images(config, results.inputs.images)},
         "config": config,
     }
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -189,7 +185,7 @@ def _measured(pick: dict) -> dict:
 
 
 def requirements_text(pick: dict, pins: dict[str, str]) -> str:
-    roots = [*RUNTIME_PACKAGES[pick["runtime"]], *BASE_PACKAGES]
+    roots = [*runtimes.get(pick["runtime"]).packages, *BASE_PACKAGES]
     lines = [f"# {pick['runtime']} and what the bundled code reads images and arrays with, pinned to the versions",
              "# installed where the artifact was measured; below them, their own dependencies as installed there.",
              *[f"{name}=={pins[name]}" for name in roots], "", "# dependencies of the above",
@@ -224,8 +220,8 @@ def readme(manifest: dict) -> str:
         f"{runtime.get('layout') or 'NCHW'}); outputs "
         + ", ".join(f"`{o['name']}` {o['shape']}" for o in artifact["outputs"]),
         f"- preprocessing ({task}): `{json.dumps(manifest['processing'])}`",
-        "- `predict.py`, `core/`, `validators/runtimes.py`: the same image reading, pre/post-processing and runtime "
-        "adapter the benchmark measured, copied verbatim (sha256 of each in manifest.json)",
+        "- `predict.py`, `core/`, `runtimes/`: the same image reading, pre/post-processing and runtime "
+        "adapters the benchmark measured, copied verbatim (sha256 of each in manifest.json)",
         "- `requirements.txt`: the runtime, numpy and Pillow (and their dependencies) at the measured versions",
         "- `manifest.json`: all of the above, the constraints, the config and the measured figures", "",
         f"## Measured where it was picked ({cpu}, batch {m.get('batch')})", "",

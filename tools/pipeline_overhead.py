@@ -1,6 +1,6 @@
 """What the toolkit costs on top of the libraries: `+graph=all` per step next to the raw library calls.
 
-    python bench/pipeline_overhead.py [--model yolov8n] [--repeat 1]
+    python tools/pipeline_overhead.py [--model yolov8n] [--repeat 1]
 
 In one invocation: `convert.py +graph=all model=M bench.enabled=false cache.enabled=false` (every step
 converts; parity checks run but are not conversion time), then the same conversions as raw library calls with
@@ -24,11 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from tabulate import tabulate
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from pipeline.child import child_env  # noqa: E402 - after the path set-up above
+from pipeline.results import load_results  # noqa: E402
 
 GOAL = 1.2
 # pipeline step -> the raw call doing the same conversion
@@ -90,13 +93,13 @@ def run_ours(model: str, workdir: Path) -> dict:
     wall = time.perf_counter() - start
     if not (run_dir / "results.json").exists():
         sys.exit(f"convert.py wrote no results.json (exit {proc.returncode}): {proc.stderr[-2000:]}")
-    results = json.loads((run_dir / "results.json").read_text())
-    steps = {s["name"]: s for s in results["steps"]}
-    failed = [f"{n}: {s.get('error')}" for n, s in steps.items() if n in RAW_CALLS and s["status"] != "ok"]
+    results = load_results(run_dir)
+    steps = {s.name: s for s in results.steps}
+    failed = [f"{n}: {s.error}" for n, s in steps.items() if n in RAW_CALLS and s.status != "ok"]
     if failed:
         sys.exit("pipeline steps did not convert: " + "; ".join(failed))
     return {"results": results, "run_dir": run_dir, "wall_s": wall,
-            "steps": {n: steps[n]["seconds"] for n in RAW_CALLS}, "model_s": steps["model"]["seconds"]}
+            "steps": {n: steps[n].seconds for n in RAW_CALLS}, "model_s": steps["model"].seconds}
 
 
 def _timed(command: list[str], cwd: Path) -> tuple[float, dict]:
@@ -115,14 +118,14 @@ def run_raw(ours: dict, workdir: Path) -> dict:
 
     folder = workdir / f"raw-{time.monotonic_ns()}"
     (folder / "ir").mkdir(parents=True)
-    artifacts = {a["name"]: a for a in ours["results"]["artifacts"]}
-    export_meta = artifacts["export"]["meta"]
+    artifacts = {a.name: a for a in ours["results"].artifacts}
+    export_meta = artifacts["export"].meta
     python = sys.executable
     wall, inside = {}, {}
-    wall["export"], out = _timed([python, "-c", RAW_EXPORT, artifacts["model"]["path"], str(export_meta["opset"]),
-                                  "1" if export_meta.get("dynamic_batch") else "0",
-                                  json.dumps(artifacts["model"]["inputs"][0]["shape"]),
-                                  json.dumps([o["name"] for o in artifacts["model"]["outputs"]])], folder)
+    model = artifacts["model"]
+    wall["export"], out = _timed([python, "-c", RAW_EXPORT, model.path, str(export_meta["opset"]),
+                                  "1" if export_meta.get("dynamic_batch") else "0", json.dumps(model.inputs[0].shape),
+                                  json.dumps([o.name for o in model.outputs])], folder)
     inside["export"] = out.get("call_s")
     wall["simplify"], out = _timed([python, "-c", RAW_SIMPLIFY], folder)
     inside["simplify"] = out.get("call_s")
@@ -171,18 +174,19 @@ def print_report(model: str, ours_runs: list[dict], raw_runs: list[dict]) -> Non
 
     print(f"\nmodel {model}, +graph=all, cold (cache.enabled=false); {len(ours_runs)} pipeline run(s), "
           f"{len(raw_runs)} raw run(s), medians; seconds")
-    print(f"{'step':<12} {'ours (step process)':>20}   {'raw call':<28} {'raw process':>11} {'inside call':>11} "
-          f"{'ours/raw':>8}")
+    rows = []
     total_ours = total_raw = total_inside = 0.0
     for step, call in RAW_CALLS.items():
         ours = median([r["steps"][step] for r in ours_runs])
         raw = median([r["wall"][step] for r in raw_runs])
         inside = median([r["inside"][step] for r in raw_runs])
         total_ours, total_raw, total_inside = total_ours + ours, total_raw + raw, total_inside + (inside or 0)
-        print(f"{step:<12} {ours:20.1f}   {call:<28} {raw:11.1f} {inside or 0:11.1f} {ours / raw:8.2f}")
+        rows.append([step, f"{ours:.1f}", call, f"{raw:.1f}", f"{inside or 0:.1f}", f"{ours / raw:.2f}"])
     ratio = total_ours / total_raw
-    print(f"{'total':<12} {total_ours:20.1f}   {'':<28} {total_raw:11.1f} {total_inside:11.1f} {ratio:8.2f}"
-          f"   goal <= {GOAL}: {'ok' if ratio <= GOAL else 'NOT MET'}")
+    rows.append(["total", f"{total_ours:.1f}", "", f"{total_raw:.1f}", f"{total_inside:.1f}",
+                 f"{ratio:.2f}   goal <= {GOAL}: {'ok' if ratio <= GOAL else 'NOT MET'}"])
+    print(tabulate(rows, headers=["step", "ours (step process)", "raw call", "raw process", "inside call",
+                                  "ours/raw"], tablefmt="simple", disable_numparse=True))
     tflite = median([r["tflite_process_s"] for r in raw_runs])
     print(f"(raw TFLite: one process converted fp32 and fp16, {tflite:.1f} s, split by call time; "
           f"the pipeline runs them as two steps, two processes)")

@@ -1,4 +1,4 @@
-"""Compute one artifact's outputs in this (child) process: `python -m validators.infer REQUEST.json`.
+"""Compute one artifact's outputs in this (child) process: `python -m runtimes.infer REQUEST.json`.
 
 Each runtime runs in its own process (TensorFlow next to torch crashed here). Reads the canonical NCHW
 inputs from an .npz, writes the outputs to an .npz and runtime facts to a JSON.
@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from core.artifact import Artifact
-from validators.runtimes import Settings, load, to_layout
+from runtimes import load
+from runtimes.base import Settings, to_layout
 
 
 def main(request_path: str) -> int:

@@ -1,6 +1,6 @@
 """What a sweep costs against one job: wall time of a cold 6-job sweep / wall time of one cold job.
 
-    python bench/sweep_cost.py [--model resnet18] [--launcher basic|joblib]
+    python tools/sweep_cost.py [--model resnet18] [--launcher basic|joblib]
 
 Both start from an empty conversion cache, run in this one invocation, and use the same bench settings.
 The sweep is opset=13,17 x precision=fp32,fp16,int8 on the openvino graph. Goal: ratio below 3 (the

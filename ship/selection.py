@@ -1,18 +1,17 @@
 """Which artifact to ship: rank the benchmarked candidates on every measured axis, mark the Pareto front,
 apply the constraints (`select.*` in config) and pick the best on the objective, with the reason in one line.
 
-Pure functions on candidate rows (plain dicts). candidate_rows() builds them from a results.json; the
-installed size of each runtime comes from bench.footprint unless the row already carries it.
+Pure functions on candidate rows (plain dicts). candidate_rows() builds them from a run's results; the
+installed size of each runtime comes from bench.footprint unless the row already carries it. The `select`
+config was checked with the rest of the config (pipeline.config.Select).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.report import RUNTIME_LABEL
-from core.errors import UserError
+import runtimes
+from pipeline.results import RunResults
 
-RUNTIMES = tuple(RUNTIME_LABEL)
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 OBJECTIVES = {"latency": ("median_ms", "min"), "throughput": ("throughput_ips", "max"),
               "footprint": ("footprint_mb", "min")}
 # The axes every candidate is ranked on and the Pareto front is built from: key -> (label, better).
@@ -29,90 +28,56 @@ LIMITS = {"max_latency_ms": ("median_ms", "max"), "min_throughput_ips": ("throug
           "min_agreement": ("agreement", "min"), "max_parity_error": ("parity_error", "max"),
           "max_artifact_mb": ("artifact_mb", "max"), "max_footprint_mb": ("footprint_mb", "max"),
           "max_cold_start_s": ("cold_start_s", "max"), "max_peak_rss_mb": ("peak_rss_mb", "max")}
-SWITCHES = ("require_parity", "without_source", "bundle")
-
-
-# ---- config ----------------------------------------------------------------------------------------------
-def check_spec(spec: dict) -> dict:
-    """The `select` config node, checked: each bad value is one line naming the key and what is allowed."""
-    known = {"objective", "runtimes", "precisions", "tie_within", *LIMITS, *SWITCHES}
-    unknown = sorted(set(spec) - known)
-    if unknown:
-        raise UserError(f"select.{unknown[0]} is not a selection key; known: {', '.join(sorted(known))}")
-    if spec.get("objective") not in OBJECTIVES:
-        raise UserError(f"select.objective={spec.get('objective')!r} is not allowed; allowed: {', '.join(OBJECTIVES)}")
-    for key in LIMITS:
-        value = spec.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
-            raise UserError(f"select.{key}={value!r} is not allowed; give a number >= 0 or null")
-    for key, allowed in (("runtimes", RUNTIMES), ("precisions", PRECISIONS)):
-        values = spec.get(key)
-        if values is None:
-            continue
-        if isinstance(values, str) or not all(v in allowed for v in values):
-            raise UserError(f"select.{key}={values!r} is not allowed; give a list of: {', '.join(allowed)}")
-    tie = spec.get("tie_within", 0.0)
-    if isinstance(tie, bool) or not isinstance(tie, int | float) or not 0 <= tie < 1:
-        raise UserError(f"select.tie_within={tie!r} is not allowed; give a fraction in [0, 1)")
-    return spec
 
 
 # ---- candidates from a results.json ----------------------------------------------------------------------
-def candidate_rows(results: dict, job: str | None = None,
+def candidate_rows(results: RunResults, job: str | None = None,
                    footprint: Callable[[str], dict] | None = None) -> list[dict]:
     """One row per benchmarked artifact (failed ones too: reported, never picked). Throughput is the best
     images/s of the latency row and of the batch sizes it was also measured at (bench row `throughput`);
     installed size from the row's `footprint`, else measured here (bench.footprint)."""
     if footprint is None:
         from bench.footprint import runtime_footprint as footprint
-    parity = {p["artifact"]: p for p in results.get("parity", [])}
-    artifacts = {a["name"]: a for a in results.get("artifacts", [])}
-    has_task = any((p.get("task") or {}).get("agreement") is not None for p in parity.values())
+    has_task = results.has_task()
+    task_kind = next((p.task.task for p in results.parity if p.task), None)
     rows = []
-    for bench in results.get("bench", []):
-        name = bench["artifact"]
-        artifact = artifacts.get(name, {})
+    for bench in results.bench:
+        name = bench.artifact
+        artifact = results.artifact(name)
         row = {"id": f"{job}/{name}" if job else name, "job": job, "artifact": name,
-               "runtime": bench.get("runtime") or _runtime_of(artifact.get("format")),
-               "format": artifact.get("format"), "precision": bench.get("precision") or artifact.get("precision"),
-               "executed_precision": bench.get("executed_precision"), "version": bench.get("version"),
-               "sha256": artifact.get("sha256"), "path": artifact.get("path"), "batch": bench.get("batch"),
-               "artifact_mb": _mb(artifact.get("bytes")), "reused_from": bench.get("reused_from"),
-               "noisy": bench.get("noisy"), "task": None}
-        if bench.get("status") != "ok":
-            rows.append({**row, "status": "failed", "error": bench.get("error") or "benchmark failed"})
+               "runtime": bench.runtime or (runtimes.for_format(artifact.format).name if artifact else None),
+               "format": artifact.format if artifact else None,
+               "precision": bench.precision or (artifact.precision if artifact else None),
+               "executed_precision": bench.executed_precision, "version": bench.version,
+               "sha256": artifact.sha256 if artifact else None, "path": artifact.path if artifact else None,
+               "batch": bench.batch, "artifact_mb": _mb(artifact.bytes if artifact else None),
+               "reused_from": bench.reused_from, "noisy": bench.noisy, "task": None}
+        if not bench.ok:
+            rows.append({**row, "status": "failed", "error": bench.error or "benchmark failed"})
             continue
-        check = parity.get(name)
+        check = results.parity_of(name)
         if check is None:  # the reference itself: it agrees with itself by definition
             agreement, error, passed = (1.0 if has_task else None), 0.0, True
         else:
-            errors = [o["max_abs"] for o in check.get("outputs", []) if o.get("max_abs") is not None]
-            agreement = (check.get("task") or {}).get("agreement")
-            row["task"] = (check.get("task") or {}).get("task")
-            error, passed = (max(errors) if errors else None), bool(check.get("passed"))
-        foot = bench.get("footprint") or (footprint(row["runtime"]) if row["runtime"] in RUNTIMES else {})
+            agreement, error, passed = check.agreement, check.worst_abs(), check.passed
+            row["task"] = check.task.task if check.task else None
+        foot = bench.footprint.model_dump() if bench.footprint else (
+            footprint(row["runtime"]) if row["runtime"] in runtimes.NAMES else {})
         installed = foot.get("installed_mb")
-        measured = [(bench.get("throughput_ips"), bench.get("batch"))] + [
-            (t["images_per_s"], t.get("batch")) for t in bench.get("throughput") or []
-            if t.get("status") == "ok" and t.get("images_per_s") is not None]
+        measured = [(bench.throughput_ips, bench.batch)] + [
+            (t.images_per_s, t.batch) for t in bench.throughput or []
+            if t.status == "ok" and t.images_per_s is not None]
         best_ips, best_batch = max(measured, key=lambda t: t[0] or 0.0)
-        row.update(status="ok", median_ms=bench["infer_ms"]["median"], p90_ms=bench["infer_ms"].get("p90"),
-                   throughput_ips=best_ips, throughput_batch=best_batch, cold_start_s=bench.get("load_s"),
-                   peak_rss_mb=bench.get("peak_rss_mb"), agreement=agreement, parity_error=error,
+        row.update(status="ok", median_ms=bench.infer_ms.median, p90_ms=bench.infer_ms.p90,
+                   throughput_ips=best_ips, throughput_batch=best_batch, cold_start_s=bench.load_s,
+                   peak_rss_mb=bench.peak_rss_mb, agreement=agreement, parity_error=error,
                    parity_passed=passed, installed_mb=installed,
                    runs_without_source=foot.get("runs_without_source"),
                    footprint_mb=_sum(installed, row["artifact_mb"]))
         row["quality"] = agreement if has_task else (None if error is None else -error)  # higher is better
-        row["task"] = row["task"] or next(((p.get("task") or {}).get("task") for p in parity.values()
-                                            if p.get("task")), None)
+        row["task"] = row["task"] or task_kind
         rows.append(row)
     return rows
-
-
-def _runtime_of(fmt: str | None) -> str | None:
-    from validators.runtimes import RUNTIME_OF_FORMAT  # here: config checks import this module before numpy
-
-    return RUNTIME_OF_FORMAT.get(fmt or "")
 
 
 def _mb(value) -> float | None:
@@ -279,7 +244,7 @@ def describe_value(field: str, value, task: str | None = None) -> str:
 
 def label(row: dict) -> str:
     """'openvino (OpenVINO int8, executes int8+fp32)'."""
-    runtime = RUNTIME_LABEL.get(row.get("runtime"), row.get("runtime"))
+    runtime = runtimes.label(row.get("runtime"))
     executes = row.get("executed_precision")
     suffix = f", executes {executes}" if executes and executes != row.get("precision") else ""
     return f"{row['id']} ({runtime} {row.get('precision')}{suffix})"

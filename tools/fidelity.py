@@ -1,8 +1,8 @@
 """Does our timing module measure what the runtimes' own tools measure? Ratio of medians, same artifact and input.
 
-    python bench/fidelity.py [RUN_DIR] [--model resnet18] [--rounds 12] [--runs 20] [--threads N]
+    python tools/fidelity.py [RUN_DIR] [--model resnet18] [--rounds 12] [--runs 20] [--threads N]
 
-For ONNX Runtime, OpenVINO, TFLite and PyTorch, in one run: our path (validators.runtimes.load with the
+For ONNX Runtime, OpenVINO, TFLite and PyTorch, in one run: our path (runtimes.load with the
 pipeline's settings, timed by bench.timing.timed_loop) against a bare loop over the runtime's own API
 (session.run / infer_request.infer / set_tensor + invoke + get_tensor / model(x), its own session with the
 same thread count, everything else at the runtime's defaults); for OpenVINO also against
@@ -27,12 +27,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from tabulate import tabulate
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-# runtime -> (artifact format, precision) it is measured on
-RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino", "tflite": "tflite", "torch": "torch"}
+import runtimes  # noqa: E402 - after the path set-up above
+from pipeline.results import load_results  # noqa: E402
+
+# the runtimes with a bare loop of their own API (runtimes registry), measured on their fp32 artifact
+RUNTIMES = [name for name, runtime in runtimes.REGISTRY.items() if runtime.bare_loop is not None]
 GOAL = 0.05
 
 
@@ -50,62 +55,18 @@ def make_run(model: str, workdir: Path) -> Path:
     return run_dir
 
 
-def pick_artifacts(results: dict) -> dict[str, dict]:
+def pick_artifacts(results) -> dict[str, dict]:
     """The fp32 artifact each runtime runs in the table (the simplified ONNX: the last fp32 ONNX)."""
     chosen = {}
-    for artifact in results["artifacts"]:
-        for runtime, fmt in RUNTIMES.items():
-            if artifact["format"] == fmt and artifact.get("precision", "fp32") == "fp32":
-                if fmt != "tflite" or runtime not in chosen:  # tflite: the fp32 file, not a later one
-                    chosen[runtime] = artifact
+    for artifact in results.artifacts:
+        runtime = runtimes.for_format(artifact.format).name
+        if runtime in RUNTIMES and artifact.precision == "fp32":
+            if runtime != "tflite" or runtime not in chosen:  # tflite: the fp32 file, not a later one
+                chosen[runtime] = artifact.to_dict()
     return chosen
 
 
 # ---- child: one runtime, our path vs its bare loop (and benchmark_app) ------------------------------------
-
-def bare_loop(runtime: str, artifact, x, threads: int):
-    """The minimal code a user writes with the runtime's own API: returns a zero-argument inference call."""
-    if runtime == "onnxruntime":
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        session = ort.InferenceSession(artifact.path, options, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return lambda: session.run(None, {name: x})
-    if runtime == "openvino":
-        import openvino as ov
-
-        compiled = ov.Core().compile_model(f"{artifact.path}/model.xml", "CPU", {
-            "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"})
-        request = compiled.create_infer_request()
-        return lambda: request.infer({0: x})
-    if runtime == "tflite":
-        from ai_edge_litert.interpreter import Interpreter
-
-        interpreter = Interpreter(model_path=artifact.path, num_threads=threads)
-        interpreter.allocate_tensors()
-        index = interpreter.get_input_details()[0]["index"]
-        outputs = [d["index"] for d in interpreter.get_output_details()]
-
-        def invoke():
-            interpreter.set_tensor(index, x)
-            interpreter.invoke()
-            return [interpreter.get_tensor(i) for i in outputs]
-        return invoke
-    if runtime == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-        model = torch.load(artifact.path, weights_only=False).eval()
-        tensor = torch.from_numpy(x)
-
-        def forward():
-            with torch.inference_mode():
-                return model(tensor)
-        return forward
-    raise ValueError(runtime)
-
 
 def benchmark_app(artifact, threads: int, runs: int, batch_shape: list[int], config: Path) -> float:
     """OpenVINO's own tool, latency hint: its reported median latency in ms.
@@ -133,7 +94,7 @@ def child(request_path: str) -> None:
     from core.artifact import Artifact
     from core.images import load_rgb
     from core.prepost import Processing, preprocess
-    from validators.runtimes import Settings, load
+    from runtimes.base import Settings
 
     request = json.loads(Path(request_path).read_text())
     runtime, rounds, runs, warmup = request["runtime"], request["rounds"], request["runs"], request["warmup"]
@@ -141,9 +102,9 @@ def child(request_path: str) -> None:
     proc = Processing.from_config(request["processing"])
     images = [load_rgb(Path(p)) for p in request["images"]]
     settings = Settings(**request["settings"])
-    runner = load(artifact, settings)
+    runner = runtimes.load(artifact, settings)
     x = preprocess(images, proc, runner.layout)
-    bare = bare_loop(runtime, artifact, x, settings.n_threads)
+    bare = runtimes.get(runtime).bare_loop(artifact, x, settings.n_threads)
 
     def bare_samples(count: int) -> list[float]:
         samples = []
@@ -183,22 +144,19 @@ def child(request_path: str) -> None:
 
 # ---- parent ---------------------------------------------------------------------------------------------
 
-def measure(runtime: str, artifact: dict, results: dict, args) -> dict:
-    from bench.deploy import processing_of
+def measure(runtime: str, artifact: dict, results, args) -> dict:
     from pipeline.child import child_env
-    from validators.runtimes import settings_data
+    from runtimes.base import settings_data
 
-    config = results["config"]
-    settings = settings_data(config.get("bench") or {}, runtime, "fp32", results["inputs"]["batch"])
+    settings = settings_data(results.config.get("bench") or {}, runtime, "fp32", results.inputs.batch)
     settings["threads"] = args.threads or settings["threads"]
     request = {"runtime": runtime, "artifact": artifact, "rounds": args.rounds, "runs": args.runs,
-               "warmup": args.warmup, "images": results["inputs"].get("bench_images")
-               or results["inputs"]["images"][: results["inputs"]["batch"]],
-               "processing": processing_of(config), "settings": settings}
+               "warmup": args.warmup, "images": results.inputs.bench_images, "processing": results.processing,
+               "settings": settings}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(request, handle)
     try:
-        proc = subprocess.run([sys.executable, "-m", "bench.fidelity", "--child", handle.name], cwd=REPO,
+        proc = subprocess.run([sys.executable, "-m", "tools.fidelity", "--child", handle.name], cwd=REPO,
                               env=child_env(), capture_output=True, text=True)
     finally:
         for leftover in (Path(handle.name), Path(handle.name).with_suffix(".benchmark_app.json")):
@@ -213,12 +171,11 @@ def ratio(ours: list[float], theirs: list[float]) -> float:
     return statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
 
 
-def report(measured: list[dict]) -> list[str]:
-    lines = [f"{'runtime':<12} {'artifact':<12} {'ours ms':>8} {'vs':<14} {'theirs ms':>9} {'ratio':>6} "
-             f"{'rounds in goal':>14}  verdict", "-" * 92]
+def report(measured: list[dict]) -> str:
+    lines = []
     for m in measured:
         if "error" in m:
-            lines.append(f"{m['runtime']:<12} failed: {m['error']}")
+            lines.append([m["runtime"], "failed", "", "", "", "", "", m["error"]])
             continue
         ours = m["medians"]["ours"]
         for other in ("bare", "benchmark_app"):
@@ -230,9 +187,10 @@ def report(measured: list[dict]) -> list[str]:
             inside = sum(abs(r - 1) <= GOAL for r in per_round)
             verdict = "ok" if abs(value - 1) <= GOAL else "OUT OF RANGE"
             label = "bare loop" if other == "bare" else "benchmark_app"
-            lines.append(f"{m['runtime']:<12} {m['artifact']:<12} {statistics.median(ours):8.2f} {label:<14} "
-                         f"{statistics.median(theirs):9.2f} {value:6.3f} {inside:>7}/{len(per_round):<6}  {verdict}")
-    return lines
+            lines.append([m["runtime"], m["artifact"], f"{statistics.median(ours):.2f}", label,
+                          f"{statistics.median(theirs):.2f}", f"{value:.3f}", f"{inside}/{len(per_round)}", verdict])
+    return tabulate(lines, headers=["runtime", "artifact", "ours ms", "vs", "theirs ms", "ratio", "rounds in goal",
+                                    "verdict"], tablefmt="simple", disable_numparse=True)
 
 
 def main() -> None:
@@ -258,7 +216,7 @@ def main() -> None:
         parser.error(f"{args.run_dir} has no results.json: give a convgraph run directory (or none to make one)")
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = args.run_dir or make_run(args.model, Path(tmp))
-        results = json.loads((run_dir / "results.json").read_text())
+        results = load_results(run_dir)
         artifacts = pick_artifacts(results)
         measured = []
         for runtime in args.runtimes.split(","):
@@ -267,11 +225,11 @@ def main() -> None:
                 continue
             print(f"measuring {runtime} ({artifacts[runtime]['name']}) ...", flush=True)
             measured.append(measure(runtime, artifacts[runtime], results, args))
-    cpu = results["environment"]["cpu"]
-    print(f"\nmodel {results['model']}, batch {results['inputs']['batch']}, {cpu['model']} "
-          f"({cpu.get('cores_available', cpu['cores'])} cores), {args.rounds} rounds x {args.runs} runs per variant, "
+    cpu = results.environment.cpu
+    print(f"\nmodel {results.model}, batch {results.inputs.batch}, {cpu.model} "
+          f"({cpu.cores_available or cpu.cores} cores), {args.rounds} rounds x {args.runs} runs per variant, "
           f"alternating; ratio = median over rounds of ours / theirs")
-    print("\n".join(report(measured)))
+    print(report(measured))
     for m in measured:
         if "medians" in m:
             cvs = {k: f"{statistics.median(v):.1%}" for k, v in m["cv"].items() if k != "benchmark_app"}

@@ -1,7 +1,7 @@
 """YOLO detectors through the `ultralytics` package (the `yolo` extra).
 
 Ultralytics is AGPL-3.0: only this module imports it, and only when a model config says `source: ultralytics`
-(converters.models dispatches here). Core, pre/postprocess, parity and the benchmark never import it.
+(models/__init__.py dispatches here). Core, pre/postprocess, parity and the benchmark never import it.
 
 The network is built from its architecture config (`yolov8n.yaml`, `yolov8s.yaml`, ...; no download) with the
 run's seed; `model.weights=PATH` loads a real checkpoint. The saved module is fused, in eval mode, and its
@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from converters.models import calibrate_batchnorm
 from core.errors import UserError, first_line
+from models.weights import calibrate_batchnorm
 
 # Set before ultralytics is first imported (its import otherwise probes the network). The pickled model
 # names this module's class first, so unpickling it in a runtime's process sets this before ultralytics loads.

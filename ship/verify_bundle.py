@@ -1,12 +1,12 @@
 """Check a deploy bundle the way its receiver will use it:
 
-    python -m bench.verify_bundle RUN_DIR/deploy [--images IMAGE...] [--venv DIR] [--keep]
+    python -m ship.verify_bundle RUN_DIR/deploy [--images IMAGE...] [--venv DIR] [--keep]
 
 1. the artifact still hashes as manifest.json says; the shipped modules are compared with the project's own
 2. a fresh virtual environment (python -m venv) gets `pip install -r requirements.txt` and nothing else
 3. predict.py runs there, on the images the run used and the rest of the folder they came from
 4. its answers must equal what the project computes for that artifact here (the same adapter and the same
-   pre/post-processing, in a child process: validators.infer) and, for the run's own images, what the run
+   pre/post-processing, in a child process: runtimes.infer) and, for the run's own images, what the run
    recorded (parity/ARTIFACT.npz): same top-k classes with probabilities within 1e-4, or the same boxes
    (one to one: same class, corners within 0.5 px, scores within 1e-3)
 5. prints the environment's installed size and its pip list; torch (or tensorflow, unless the pick is TF) or
@@ -78,7 +78,7 @@ def compare_all(expected: dict[str, dict], answers: dict[str, dict]) -> list[str
 
 # ---- what the project computes for the same artifact and images ------------------------------------------
 def expected_answers(bundle: Path, manifest: dict, images: list[str], work: Path) -> dict[str, dict]:
-    """The project's adapter on the bundled artifact, in a child process (validators.infer, as parity runs it),
+    """The project's adapter on the bundled artifact, in a child process (runtimes.infer, as parity runs it),
     then the project's postprocess: {image: answer as predict.py prints it}."""
     from core.images import load_rgb
     from core.prepost import Processing, preprocess_with_meta
@@ -92,7 +92,7 @@ def expected_answers(bundle: Path, manifest: dict, images: list[str], work: Path
     np.savez(work / "inputs.npz", input=inputs)
     request = {"artifact": artifact, "settings": manifest["runtime"]["settings"], "inputs": str(work / "inputs.npz"),
                "outputs": str(work / "outputs.npz"), "info": str(work / "info.json")}
-    child = run_child("validators.infer", request, work / "request.json", work / "infer.log", 900)
+    child = run_child("runtimes.infer", request, work / "request.json", work / "infer.log", 900)
     if child.failure:
         raise RuntimeError(f"the project's adapter failed on the bundled artifact: {child.last_line()}")
     return _answers(work / "outputs.npz", images, proc, meta, manifest)
@@ -116,8 +116,8 @@ def recorded_answers(manifest: dict) -> dict[str, dict] | None:
 
 def _answers(outputs_npz: Path, images: list[str], proc, meta: list, manifest: dict) -> dict[str, dict]:
     """Raw outputs (an .npz of arr_0..) through the project's postprocess: {image: answer as predict.py prints}."""
-    from bench.deploy_predict import per_image
     from core.prepost import postprocess
+    from ship.predict import per_image
 
     with np.load(outputs_npz) as data:
         outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
@@ -238,7 +238,7 @@ def print_report(report: dict, manifest: dict) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.verify_bundle", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ship.verify_bundle", description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", type=Path, help="a deploy/ directory (manifest.json inside)")
     parser.add_argument("--images", nargs="+", help="images to check on (default: the run's, see manifest.json)")
     parser.add_argument("--venv", type=Path, help="create the environment here (default: a temporary dir)")

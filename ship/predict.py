@@ -1,11 +1,11 @@
 """Run the bundled model on images: `python predict.py IMAGE...` prints one JSON object per image.
 
-This file is the `predict.py` of a deploy bundle (bench/deploy.py copies it there). It imports only what the
+This file is the `predict.py` of a deploy bundle (ship/deploy.py copies it there). It imports only what the
 bundle ships next to it, which is the project's own code, copied verbatim:
   core/images.py        the image reader the benchmark used (Pillow, RGB)
   core/prepost.py       the pre- and post-processing the benchmark timed (numpy)
-  validators/runtimes.py the runtime adapter the benchmark measured through; it imports only the runtime of
-                        the bundled artifact, when the artifact is loaded
+  runtimes/             the runtime adapters the benchmark measured through; only the runtime of the bundled
+                        artifact is imported, when the artifact is loaded
 and takes everything else from manifest.json (artifact file, tensors, runtime settings, preprocessing).
 
 Classification: {"image", "top_k": [{"class", "probability"}, ...]}; detection: {"image", "boxes":
@@ -20,7 +20,8 @@ from pathlib import Path
 from core.artifact import Artifact
 from core.images import load_rgb
 from core.prepost import Processing, postprocess, preprocess_with_meta
-from validators.runtimes import Settings, load
+from runtimes import load
+from runtimes.base import Settings
 
 HERE = Path(__file__).resolve().parent
 

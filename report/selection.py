@@ -1,14 +1,12 @@
-"""The selection as a user sees it: the ranking table, the one-line pick, the plot; and the two entry points that
-record it and write the deploy bundle: finish_run (end of a run) and finish_sweep (a sweep's summary)."""
+"""The selection as a user sees it: the ranking table, the one-line pick, the plot (ship.selection decides)."""
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
-from bench.selection import AXES, OBJECTIVES, candidate_rows, check_spec, select, unique
+from tabulate import tabulate
 
-log = logging.getLogger("convgraph")
+from ship.selection import AXES, OBJECTIVES
 
 COLUMNS = [("rank", "#"), ("id", "candidate"), ("runtime", "runtime"), ("precision", "precision"),
            ("median_ms", "median ms"), ("throughput_ips", "img/s"), ("quality", "agreement"),
@@ -53,22 +51,18 @@ def table(decision: dict) -> tuple[list[str], list[list[str]]]:
 
 def render_text(decision: dict) -> str:
     heads, rows = table(decision)
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(heads)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     objective = decision["objective"]
     return "\n".join([
         f"Selection ({objective}: {AXES.get(OBJECTIVES[objective][0], ('footprint',))[0]}; ranked best first, "
-        f"* = Pareto front over {', '.join(label for label, _ in AXES.values())})", *lines, "",
+        f"* = Pareto front over {', '.join(label for label, _ in AXES.values())})",
+        tabulate(rows, headers=heads, tablefmt="simple", disable_numparse=True), "",
         f"Pareto front: {', '.join(decision['front']) or '-'}", decision["reason"]])
 
 
 def render_markdown(decision: dict, picture: str | None) -> str:
     heads, rows = table(decision)
     lines = [f"# Selection: {decision['objective']}", "", decision["reason"], "",
-             "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+             tabulate(rows, headers=heads, tablefmt="github", disable_numparse=True)]
     constraints = {k: v for k, v in decision["constraints"].items() if v is not None}
     lines += ["", f"Constraints: `{json.dumps(constraints)}`", ""]
     if picture:
@@ -144,69 +138,18 @@ def plot(decision: dict, path: Path) -> Path | None:
     return path
 
 
-# ---- entry points ----------------------------------------------------------------------------------------
-def _recorded(decision: dict) -> dict:
-    """What results.json keeps: the decision without the duplicated pick row."""
-    return {k: v for k, v in decision.items() if k != "pick_row"}
-
-
-def _report(decision: dict, out_dir: Path, name: str = "selection") -> None:
-    picture = plot(decision, out_dir / f"{name}.png")
+# ---- what a run or a sweep shows of its decision ---------------------------------------------------------------
+def publish(decision: dict, out_dir: Path) -> None:
+    """selection.md and selection.png in out_dir (the plot's path recorded in the decision); the table, the
+    reason and the bundle printed."""
+    picture = plot(decision, out_dir / "selection.png")
     decision["plot"] = str(picture) if picture else None
-    (out_dir / f"{name}.md").write_text(render_markdown(decision, decision["plot"]))
+    (out_dir / "selection.md").write_text(render_markdown(decision, decision["plot"]))
     print()
     print(render_text(decision))
     if picture:
         print(f"selection plot: {picture}")
-
-
-def _bundle(decision: dict, results: dict, out_dir: Path) -> None:
-    """deploy/ for the pick; a pick that cannot be bundled is recorded as such (and fails the run)."""
-    from bench.deploy import BundleError, write_bundle
-
-    try:
-        bundle = write_bundle(out_dir / "deploy", decision["pick_row"], results, decision)
-    except BundleError as error:
-        decision["bundle_error"] = str(error)
-        print(f"deploy bundle NOT written: {error}")
-        return
-    decision["bundle"] = str(bundle)
-    print(f"deploy bundle: {bundle}  (check it: python -m bench.verify_bundle {bundle})")
-
-
-def finish_run(results: dict, spec: dict, run_dir: Path) -> int:
-    """End of a run: decide, plot, bundle, record `selection` in results.json. 0 = a pick (and its bundle)."""
-    from bench.report import write_results
-
-    decision = select(candidate_rows(results), check_spec(spec))
-    _report(decision, run_dir)
-    if decision["status"] == "picked" and spec.get("bundle", True):
-        _bundle(decision, results, run_dir)
-    results["selection"] = _recorded(decision)
-    write_results(results, run_dir)
-    return 0 if decision["status"] == "picked" and "bundle_error" not in decision else 1
-
-
-def finish_sweep(sweep_dir: Path, jobs: list[Path]) -> int | None:
-    """Across a sweep's jobs (their results.json): one selection in the sweep dir (selection.json / .md /
-    .png, deploy/). None when no job asked for a selection (+select)."""
-    loaded = {}
-    for job in jobs:
-        try:
-            loaded[job.name] = json.loads((job / "results.json").read_text())
-        except (FileNotFoundError, ValueError):
-            continue
-    specs = [r["config"]["select"] for r in loaded.values() if (r.get("config") or {}).get("select")]
-    if not specs:
-        return None
-    spec = check_spec(specs[0])
-    if any(s != spec for s in specs[1:]):
-        log.warning("sweep jobs have different select settings; the first job's apply to the sweep: %s", spec)
-    rows = unique([row for name, results in loaded.items() for row in candidate_rows(results, job=name)])
-    decision = select(rows, spec)
-    _report(decision, sweep_dir)
-    if decision["status"] == "picked" and spec.get("bundle", True):
-        _bundle(decision, loaded[decision["pick_row"]["job"]], sweep_dir)
-    (sweep_dir / "selection.json").write_text(json.dumps(_recorded(decision), indent=2, default=str))
-    return 0 if decision["status"] == "picked" and "bundle_error" not in decision else 1
-
+    if decision.get("bundle"):
+        print(f"deploy bundle: {decision['bundle']}  (check it: python -m ship.verify_bundle {decision['bundle']})")
+    elif decision.get("bundle_error"):
+        print(f"deploy bundle NOT written: {decision['bundle_error']}")

@@ -1,0 +1,53 @@
+"""Small built-in models, so tests convert in seconds and exercise what real models make converters get wrong."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.errors import UserError
+from models.weights import finish
+
+
+class TinyCNN(nn.Module):
+    """conv-bn-relu x2, global pool, linear: enough structure to exercise export, fusing and layouts."""
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        )
+        self.head = nn.Linear(16, num_classes)
+
+    def forward(self, x):
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+class TinyHead(nn.Module):
+    """A head that reshapes, transposes and concatenates: where NCHW -> NHWC conversions go wrong.
+
+    Outputs: tokens [N, H*W + 1, 6] (a conv map flattened to rows, plus a pooled row) and the map itself
+    [N, 6, H, W] (4-D: a converter that leaves it NHWC must be undone by the runtime adapter).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.proj = nn.Conv2d(8, 6, 1)
+        self.pooled = nn.Linear(8, 6)
+
+    def forward(self, x):
+        features = self.stem(x)
+        fmap = self.proj(features)
+        tokens = fmap.reshape(fmap.shape[0], fmap.shape[1], -1).transpose(1, 2)
+        pooled = self.pooled(features.mean(dim=(2, 3))).unsqueeze(1)
+        return torch.cat([tokens, pooled], dim=1), fmap
+
+
+BUILTIN = {"tiny_cnn": TinyCNN, "tiny_head": TinyHead}
+
+
+def build(cfg: dict, seed: int) -> nn.Module:
+    if cfg["name"] not in BUILTIN:
+        raise UserError(f"model.name={cfg['name']!r} is not a built-in model; known: {', '.join(BUILTIN)}")
+    return finish(BUILTIN[cfg["name"]](), cfg)

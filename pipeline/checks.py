@@ -1,0 +1,146 @@
+"""The check after every step: the candidate's outputs against the reference's on the same inputs (tensor
+parity and the task's agreement), and, when it fails, where it first diverges.
+
+A runtime's outputs run in a child process (runtimes.infer) and are memoised by content: the artifact, the
+inputs, the settings, the runtime's version and the adapter's own code.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+import runtimes
+from bench.environment import package_versions
+from core.artifact import Artifact
+from pipeline.cache import ResultMemo, content_key, module_sources
+from pipeline.child import run_child
+from pipeline.context import RunContext, read_json
+from pipeline.inputs import processing_config
+from pipeline.results import ParityEntry
+from validators.parity import compare
+from validators.task_metrics import describe, task_agreement
+
+log = logging.getLogger("convgraph")
+# what computes a runtime's outputs on given inputs: a change to it must not reuse memoised outputs
+OUTPUTS_CODE = ("runtimes", "runtimes.base", "runtimes.matching", "runtimes.infer", "runtimes.torch",
+                "runtimes.onnxruntime", "runtimes.openvino", "runtimes.tensorflow", "runtimes.tflite")
+
+
+class ParityChecks:
+    def __init__(self, ctx: RunContext, inputs: Path, inputs_sha: str, memo: ResultMemo | None):
+        self.ctx, self.inputs, self.inputs_sha, self.memo = ctx, inputs, inputs_sha, memo
+        self.reference: Artifact | None = None
+        self.reference_outputs: list[np.ndarray] | None = None
+        self.artifacts: dict[str, Artifact] = {}
+        self.parents: dict[str, str] = {}  # artifact -> the artifact it was converted from
+
+    def set_reference(self, artifact: Artifact) -> None:
+        outputs, _, error = self.outputs_of(artifact)
+        if error:
+            raise RuntimeError(f"the reference model could not run: {error}")
+        self.reference, self.reference_outputs = artifact, outputs
+        self.artifacts[artifact.name] = artifact
+
+    def outputs_of(self, artifact: Artifact) -> tuple[list[np.ndarray] | None, dict, str]:
+        """(outputs, runtime facts, '') or (None, {}, why it could not run)."""
+        folder = self.ctx.folder("parity")
+        out, info = folder / f"{artifact.name}.npz", folder / f"{artifact.name}.json"
+        settings = self.ctx.runtime_settings(artifact)
+        runtime = runtimes.for_format(artifact.format)
+        code = hashlib.sha256(module_sources(OUTPUTS_CODE).encode()).hexdigest()
+        key = content_key("outputs", artifact.sha256, artifact.format, self.inputs_sha, settings,
+                          package_versions(runtime.packages), code)
+        memo = self.memo.get(key) if self.memo else None
+        if memo:
+            shutil.copyfile(memo / "outputs.npz", out)
+            shutil.copyfile(memo / "info.json", info)
+        else:
+            request = {"artifact": artifact.to_dict(), "settings": settings, "inputs": str(self.inputs),
+                       "outputs": str(out), "info": str(info)}
+            child = run_child("runtimes.infer", request, folder / f"{artifact.name}.request.json",
+                              self.ctx.log_path(f"parity.{artifact.name}"), self.ctx.cfg.bench.timeout_s)
+            if child.failure or not out.exists():
+                why = child.failure or "wrote no outputs"
+                return None, {}, f"runtime {why}: {child.last_line()} (log: {child.log})"
+            if self.memo:
+                named = folder / "outputs.npz", folder / "info.json"
+                shutil.copyfile(out, named[0])
+                shutil.copyfile(info, named[1])
+                self.memo.put(key, list(named), str(self.ctx.run_dir))
+        with np.load(out) as data:
+            outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
+        return outputs, read_json(info) or {}, ""
+
+    def tolerance(self, precision: str) -> dict:
+        """validate.tolerances[precision], with the model's own override (e.g. pixels) on top."""
+        tol = OmegaConf.to_container(self.ctx.cfg.validate.tolerances[precision])
+        override = OmegaConf.select(self.ctx.cfg, f"model.tolerances.{precision}")
+        tol.update(OmegaConf.to_container(override) if override else {})
+        return tol
+
+    def check(self, artifact: Artifact, parent: str) -> ParityEntry:
+        """Compare `artifact` (converted from `parent`) with the reference; the entry is recorded."""
+        self.artifacts[artifact.name], self.parents[artifact.name] = artifact, parent
+        reference = self.reference
+        outputs, info, error = self.outputs_of(artifact)
+        tol = self.tolerance(artifact.precision)
+        if error:
+            entry = ParityEntry(artifact=artifact.name, reference=reference.name, precision=artifact.precision,
+                                passed=False, error=error)
+            log.error("[%s] parity not run: %s", artifact.name, error)
+        else:
+            report = compare(artifact.name, reference.name, artifact.precision, self.reference_outputs,
+                             outputs, [o.name for o in reference.outputs], tol)
+            # Task view (same objects / classes found?) through the deploy postprocess; can fail parity too.
+            task = task_agreement(self.reference_outputs, outputs, processing_config(self.ctx.cfg),
+                                  OmegaConf.to_container(self.ctx.cfg.validate.task), artifact.precision)
+            passed = report.passed and (task is None or task["passed"])
+            entry = ParityEntry(artifact=artifact.name, reference=reference.name, precision=artifact.precision,
+                                passed=passed, outputs=report.outputs, tolerance=tol, task=task,
+                                executed_precision=info.get("executed_precision"))
+            agreement = f"; {describe(task)}" if task else ""
+            if passed:
+                log.info("[%s] parity passed (max abs %.3g vs %s%s)", artifact.name, entry.worst_abs() or 0.0,
+                         reference.name, agreement)
+            else:
+                log.error("[%s] parity FAILED: %s%s", artifact.name, report.failure_line() or "task agreement "
+                          f"below {(task or {}).get('min_agreement')}", agreement)
+            if not passed or self.ctx.cfg.validate.localize:
+                entry.divergence = self.localize(artifact, tol)
+        self.ctx.results.parity.append(entry)
+        return entry
+
+    def localize(self, artifact: Artifact, tol: dict) -> dict:
+        """First node whose output diverges, against the nearest ONNX ancestor (validators.localize)."""
+        source = self.onnx_ancestor(artifact.name)
+        if source is None:
+            return {"found": False, "reason": "no ONNX ancestor that passed parity to compare tensors with"}
+        if tol.get("atol") is None:
+            return {"found": False, "reason": f"{artifact.precision} has no per-tensor tolerance (judged by cosine)"}
+        folder = self.ctx.folder("parity")
+        result = folder / f"{artifact.name}.localize.json"
+        request = {"source": source.path, "artifact": artifact.to_dict(), "inputs": str(self.inputs),
+                   "atol": tol["atol"], "rtol": tol["rtol"], "result": str(result)}
+        child = run_child("validators.localize", request, folder / f"{artifact.name}.localize.request.json",
+                          self.ctx.log_path(f"localize.{artifact.name}"), self.ctx.cfg.bench.timeout_s)
+        found = read_json(result) or {"found": False, "reason": f"localization {child.failure or 'wrote nothing'}"}
+        found["against"] = source.name
+        if found.get("found"):
+            log.error("[%s] first divergence vs %s: node %r (%s), max abs %.3g", artifact.name, source.name,
+                      found["node"], found["op_type"], found["max_abs"])
+        return found
+
+    def onnx_ancestor(self, name: str) -> Artifact | None:
+        """The nearest ONNX ancestor that passed parity: the last point known to be right."""
+        passed = {p.artifact for p in self.ctx.results.parity if p.passed}
+        parent = self.parents.get(name)
+        while parent is not None and parent in self.artifacts:
+            if self.artifacts[parent].format == "onnx" and parent in passed:
+                return self.artifacts[parent]
+            parent = self.parents.get(parent)
+        return None

@@ -1,0 +1,107 @@
+"""Benchmark one artifact: the latency row (input.batch, one request at a time), then images/s at each
+bench.batch size. Each measurement is a bench.worker child process under the machine-wide lock, so that no
+two runtimes are timed on the same cores; within one sweep an identical measurement is made once."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+from filelock import FileLock
+
+import runtimes
+from bench.footprint import runtime_footprint
+from bench.settings import batch_sizes, mode_for, throughput_plan
+from bench.timing import is_noisy
+from core.artifact import Artifact
+from core.images import cycled_paths
+from pipeline.cache import ResultMemo, content_key
+from pipeline.child import run_child
+from pipeline.context import RunContext, read_json
+from pipeline.inputs import processing_config
+from pipeline.results import BenchRow, Footprint, Measurement, ThroughputEntry
+
+log = logging.getLogger("convgraph")
+
+
+def headline(row: Measurement) -> str:
+    """One measurement in a log line."""
+    if row.mode == "throughput":
+        return f"{row.images_per_s.median:.1f} images/s at batch {row.batch}"
+    return f"{row.infer_ms.median:.2f} ms median inference"
+
+
+class Benchmarks:
+    def __init__(self, ctx: RunContext, memo: ResultMemo | None):
+        self.ctx, self.memo = ctx, memo  # memo: measurements shared by the jobs of one sweep
+
+    def benchmark(self, artifact: Artifact, image_paths: list[str]) -> BenchRow:
+        cfg, results = self.ctx.cfg, self.ctx.results
+        row = BenchRow(**self._measure(artifact, image_paths, "latency").model_dump(exclude_unset=True))
+        results.bench.append(row)
+        runtime = runtimes.for_format(artifact.format).name
+        if runtime not in results.footprint:
+            results.footprint[runtime] = Footprint(**runtime_footprint(runtime))
+        whole = results.footprint[runtime]
+        row.footprint = Footprint(version=whole.version, installed_mb=whole.installed_mb,
+                                  runs_without_source=whole.runs_without_source)
+        if not row.ok:
+            return row
+        row.noisy = is_noisy(row.infer_ms.model_dump(), cfg.bench.noisy_cv)
+        row.throughput = []
+        for size, how in throughput_plan(batch_sizes(cfg.bench.batch), cfg.input.batch):
+            entry = ThroughputEntry(batch=size, mode=mode_for(size), status="ok")
+            refusal = runtimes.batch_refusal(artifact, size)
+            if how == "latency row":
+                entry.images_per_s, entry.noisy, entry.source = row.throughput_ips, row.noisy, "latency row"
+            elif refusal:
+                entry.status, entry.reason = "skipped", refusal
+                log.info("[bench] %s batch %d: skipped (%s)", artifact.name, size, refusal)
+            else:
+                paths = cycled_paths(cfg.input.images, size)  # the worker decodes them
+                measured = self._measure(artifact, paths, mode_for(size), f"{artifact.name}.b{size}")
+                if measured.status == "ok":
+                    entry.images_per_s = measured.images_per_s.median
+                    entry.noisy = is_noisy(measured.images_per_s.model_dump(), cfg.bench.noisy_cv)
+                    entry.measurement = measured
+                else:
+                    entry.status, entry.error, entry.log = "failed", measured.error, measured.log
+            row.throughput.append(entry)
+        return row
+
+    def _measure(self, artifact: Artifact, image_paths: list[str], mode: str, tag: str = "") -> Measurement:
+        """One bench.worker process under the machine-wide lock -> its measurement (status ok / failed)."""
+        cfg = self.ctx.cfg
+        tag = tag or artifact.name
+        folder = self.ctx.folder("bench")
+        result = folder / f"{tag}.json"
+        request = {"artifact": artifact.to_dict(),
+                   "settings": self.ctx.runtime_settings(artifact, len(image_paths), mode),
+                   "images": image_paths, "processing": processing_config(cfg),
+                   "warmup": cfg.bench.warmup, "runs": cfg.bench.runs, "result": str(result)}
+        # Within one sweep the same artifact with the same settings is measured once (reused_from says so).
+        key = content_key("bench", artifact.sha256, {k: v for k, v in request.items()
+                                                      if k not in ("artifact", "result")})
+        reused = self.memo.get(key) if self.memo else None
+        if reused:
+            origin = json.loads((reused / "artifacts.json").read_text())["origin"]
+            row = Measurement(**{**json.loads((reused / "measurement.json").read_text()), "artifact": artifact.name,
+                                 "reused_from": origin, "status": "ok"})
+            log.info("[bench] %s: %s (reused from %s)", tag, headline(row), origin)
+            return row
+        log.info("[bench] %s (%s, %s) ...", tag, artifact.format, mode)
+        with FileLock(cfg.bench.lock_file):
+            child = run_child("bench.worker", request, folder / f"{tag}.request.json",
+                              self.ctx.log_path(f"bench.{tag}"), cfg.bench.timeout_s)
+        answer = read_json(result)
+        if child.failure or not answer:
+            error = f"{child.failure or 'wrote no result'}: {child.last_line()}"
+            log.error("[bench] %s failed: %s (log: %s)", tag, error, child.log)
+            return Measurement(artifact=artifact.name, runtime=runtimes.for_format(artifact.format).name,
+                               status="failed", error=error, log=str(child.log))
+        if self.memo:
+            shutil.copyfile(result, folder / "measurement.json")
+            self.memo.put(key, [folder / "measurement.json"], str(self.ctx.run_dir))
+        row = Measurement(**answer, status="ok")
+        log.info("[bench] %s: %s", tag, headline(row))
+        return row

@@ -1,0 +1,226 @@
+"""The config schema: the type and the allowed values of every key of a composed config (pipeline.config checks
+a config against it and says each mistake in one line).
+
+Options that belong to one part are declared there and only gathered here: each runtime's `Options`
+(`bench.runtime.<name>`, runtimes/<name>.py) and each step's `Options` (`graph.steps.<name>`, converters/<kind>.py).
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+import runtimes
+from bench.settings import batch_sizes
+from core.errors import UserError
+from core.prepost import TASKS
+
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+
+
+def custom(line: str) -> PydanticCustomError:
+    """An error whose message is already the whole line the user sees."""
+    return PydanticCustomError("convgraph", line)
+
+
+def _no_bool(value):
+    if isinstance(value, bool):
+        raise PydanticCustomError("bool_not_number", "a boolean is not a number")
+    return value
+
+
+Precision = Literal["fp32", "fp16", "bf16", "int8"]
+RuntimeName = Literal[runtimes.NAMES]
+Task = Literal[TASKS]
+Number = Annotated[float, BeforeValidator(_no_bool)]
+NonNegative = Annotated[float, BeforeValidator(_no_bool), Field(ge=0)]
+Positive = Annotated[float, BeforeValidator(_no_bool), Field(gt=0)]
+
+
+def AtLeast(n: int):  # noqa: N802 - reads as a type
+    return Annotated[StrictInt, Field(ge=n)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def options_of(dataclass: type):
+    """A part's Options dataclass as a config field: ints must be ints (not true/false), unknown keys refused."""
+    ints = {f.name for f in fields(dataclass) if f.type in (int, "int")}
+
+    def check(data):
+        for key in ints & set(data if isinstance(data, dict) else ()):
+            if isinstance(data[key], bool) or not isinstance(data[key], int):
+                raise PydanticCustomError("option_int", "give an integer", {"field": key, "value": data[key]})
+        return data
+
+    dataclass.__pydantic_config__ = {"extra": "forbid"}
+    return Annotated[dataclass, BeforeValidator(check)]
+
+
+# ---- the parts of the config ---------------------------------------------------------------------------------
+class Tolerance(Strict):
+    atol: Number | None = None
+    rtol: Number | None = None
+    cosine: Number | None = None
+
+
+class TaskCheck(Strict):
+    conf: Number
+    iou: Number
+    max_det: AtLeast(1)
+    match_iou: Number
+    top_k: AtLeast(1)
+    min_agreement: dict[Precision, Number | None]
+
+
+class Validate(Strict):
+    tolerances: dict[Precision, Tolerance]
+    task: TaskCheck
+    localize: StrictBool
+    fail_run_on_mismatch: StrictBool
+
+
+def _folder(key: str):
+    def check(value):
+        if value is not None and not Path(value).is_dir():
+            raise custom(f"{key}={value!r} is not a directory; give a folder of .jpg/.png images")
+        return value
+    return Annotated[str | None, BeforeValidator(check)]
+
+
+class Inputs(Strict):
+    images: _folder("input.images")
+    batch: AtLeast(1)
+    count: AtLeast(1) | None
+    size: AtLeast(8)
+
+
+class Calibration(Strict):
+    images: _folder("calibration.images")
+    count: AtLeast(1)
+
+
+def _batches(value):
+    try:
+        batch_sizes(value)
+    except UserError as error:
+        raise custom(str(error)) from None
+    return value
+
+
+RuntimeOptions = create_model("RuntimeOptions", __config__=ConfigDict(extra="forbid"), **{
+    name: (options_of(runtime.options), Field(default_factory=runtime.options))
+    for name, runtime in runtimes.REGISTRY.items()})
+
+
+class Bench(Strict):
+    enabled: StrictBool
+    warmup: AtLeast(0)
+    runs: AtLeast(1)
+    threads: AtLeast(1) | None
+    batch: Annotated[Any, BeforeValidator(_batches)]
+    noisy_cv: Positive | None
+    runtime: RuntimeOptions
+    timeout_s: Positive
+    reuse_in_sweep: StrictBool
+    lock_file: str
+
+
+class Cache(Strict):
+    enabled: StrictBool
+    dir: str
+
+
+class Model(Strict):
+    name: str
+    source: Literal["builtin", "torchvision", "ultralytics", "onnx_file", "torch_file"]
+    task: Task
+    size: AtLeast(8) | None = None
+    weights: str | None = None
+    path: str | None = None
+    outputs: list[str] = Field(default_factory=list)
+    preprocess: dict[str, Any] = Field(default_factory=dict)
+    postprocess: dict[str, Any] | None = None
+    tolerances: dict[Precision, Tolerance] | None = None
+    classes: AtLeast(1) | None = None
+    opset: StrictInt | None = None
+
+
+class Select(Strict):
+    objective: Literal["latency", "throughput", "footprint"]
+    max_latency_ms: NonNegative | None = None
+    min_throughput_ips: NonNegative | None = None
+    min_agreement: NonNegative | None = None
+    max_parity_error: NonNegative | None = None
+    max_artifact_mb: NonNegative | None = None
+    max_footprint_mb: NonNegative | None = None
+    max_cold_start_s: NonNegative | None = None
+    max_peak_rss_mb: NonNegative | None = None
+    runtimes: list[RuntimeName] | None = None
+    precisions: list[Precision] | None = None
+    require_parity: StrictBool = True
+    without_source: StrictBool = True
+    tie_within: Annotated[float, BeforeValidator(_no_bool), Field(ge=0, lt=1)] = 0.03
+    bundle: StrictBool = True
+
+
+class Graph(Strict):
+    name: str = "?"
+    steps: dict[str, Any] = Field(default_factory=dict)
+
+
+class Config(Strict):
+    model: Model
+    opset: StrictInt
+    precision: Precision
+    seed: StrictInt
+    input: Inputs
+    validate_: Validate = Field(alias="validate")
+    bench: Bench
+    steps: dict[Literal["timeout_s"], Positive]
+    limits: dict[Literal["min_opset", "max_opset"], StrictInt]
+    cache: Cache
+    calibration: Calibration
+    graph: Graph | None = None
+    select: Select | None = None
+
+    @model_validator(mode="after")
+    def _across_keys(self):
+        low, high = self.limits["min_opset"], self.limits["max_opset"]
+        if not low <= self.opset <= high:
+            raise custom(f"opset={self.opset!r} is out of range; allowed: {low}..{high}")
+        if self.precision not in self.validate_.tolerances:
+            raise custom(f"validate.tolerances has no entry for precision={self.precision!r}")
+        if self.model.weights and not Path(self.model.weights).is_file():
+            raise custom(f"model.weights={self.model.weights!r}: no such file")
+        if self.cache.enabled:
+            problem = unwritable(self.cache.dir)
+            if problem:
+                raise custom(f"cache.dir={self.cache.dir!r} is not writable: {problem}")
+        return self
+
+
+def unwritable(folder: str) -> str:
+    """'' when a file can be written in `folder` (created if needed), else why not."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return ""

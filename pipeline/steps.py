@@ -1,0 +1,103 @@
+"""Run one conversion step: from the cache when its key is known, else in its own child process
+(converters.run_step) in a private work dir that is published whole or not at all."""
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from converters import step_module
+from core.artifact import Artifact
+from core.errors import UserError
+from pipeline.cache import StepCache, referenced_file_hashes, step_key
+from pipeline.child import run_child
+from pipeline.context import RunContext, read_json
+from pipeline.graph import StepSpec
+from pipeline.results import StepRecord
+
+log = logging.getLogger("convgraph")
+
+
+class StepRunner:
+    def __init__(self, ctx: RunContext, cache: StepCache | None, calibration: Path | None = None):
+        self.ctx, self.cache, self.calibration = ctx, cache, calibration
+
+    def run(self, spec: StepSpec, source: Artifact | None) -> list[Artifact] | None:
+        """The step's artifacts (named after the step), or None when it failed or does not apply (recorded)."""
+        record = StepRecord(name=spec.name, kind=spec.kind, input=spec.input, status="running",
+                            log=str(self.ctx.log_path(spec.name)))
+        self.ctx.results.steps.append(record)
+        if spec.options.get("precision") == "int8" and self.calibration:
+            spec.options["calibration"] = str(self.calibration)
+        key = step_key(spec.kind, spec.options, source.sha256 if source else "", step_module(spec.kind),
+                       referenced_file_hashes(spec.options))
+        record.cache_key = key
+        cached = self.cache.lookup(key) if self.cache else None
+        if cached:
+            record.status, record.seconds = "cached", 0.0
+            log.info("[%s] %s: cached", spec.name, spec.kind)
+            return self._adopt(spec, record, cached)
+        workdir = self.cache.reserve(key) if self.cache else self._private_workdir(spec.name)
+        log.info("[%s] %s ...", spec.name, spec.kind)
+        request = {"kind": spec.kind, "options": spec.options, "workdir": str(workdir),
+                   "input": source.to_dict() if source else None, "result": str(workdir / "result.json")}
+        child = run_child("converters.run_step", request, workdir / "request.json", Path(record.log),
+                          spec.timeout_s)
+        record.seconds = round(child.seconds, 3)
+        answer = read_json(workdir / "result.json") or {}
+        if "not_applicable" in answer:
+            shutil.rmtree(workdir, ignore_errors=True)
+            record.status, record.reason = "n/a", answer["not_applicable"]
+            log.info("[%s] not applicable: %s", spec.name, record.reason)
+            return None
+        error = child.failure or answer.get("message") or ("" if answer else "wrote no result")
+        if error:
+            shutil.rmtree(workdir, ignore_errors=True)  # nothing half-written survives as an artifact
+            record.status, record.error = "failed", error
+            record.error_type = answer.get("error_type", "ChildProcess")
+            if record.error_type == "UserError":  # bad input (weights, file): the run's one-line answer
+                raise UserError(error)
+            log.error("[%s] failed after %.1fs: %s (log: %s)", spec.name, child.seconds, error, record.log)
+            return None
+        made = [Artifact.from_dict(data) for data in answer["artifacts"]]
+        if self.cache:
+            made = self.cache.publish(key, workdir, made)
+        else:
+            final = self.ctx.run_dir / "steps" / spec.name
+            workdir.rename(final)
+            for artifact in made:
+                artifact.path = artifact.path.replace(str(workdir), str(final), 1)
+        record.status = "ok"
+        log.info("[%s] ok in %.1fs -> %s (%.2f MB)", spec.name, child.seconds, made[0].format,
+                 made[0].bytes / 2**20)
+        return self._adopt(spec, record, made)
+
+    def not_applicable(self, spec: StepSpec, reason: str) -> None:
+        self.ctx.results.steps.append(StepRecord(name=spec.name, kind=spec.kind, input=spec.input, status="n/a",
+                                                 seconds=0.0, reason=reason))
+
+    def skipped(self, spec: StepSpec, because: str, status: str = "skipped") -> None:
+        """A step whose input failed (skipped) or did not apply (n/a)."""
+        why = f"input {because!r} " + ("failed" if status == "skipped" else "not applicable")
+        record = StepRecord(name=spec.name, kind=spec.kind, input=spec.input, status=status, seconds=0.0)
+        if status == "skipped":
+            record.error = why
+        else:
+            record.reason = why
+        self.ctx.results.steps.append(record)
+        (log.warning if status == "skipped" else log.info)("[%s] %s: %s", spec.name, status, why)
+
+    @staticmethod
+    def _adopt(spec: StepSpec, record: StepRecord, made: list[Artifact]) -> list[Artifact]:
+        """Name the step's artifacts after the step (extras: step.suffix) and record the primary."""
+        for i, artifact in enumerate(made):
+            artifact.name = spec.name if i == 0 else f"{spec.name}.{artifact.name}"
+        record.artifact = made[0].name
+        return made
+
+    def _private_workdir(self, name: str) -> Path:
+        workdir = self.ctx.run_dir / "steps" / f".{name}.partial"
+        for stale in (workdir, workdir.with_name(name)):
+            shutil.rmtree(stale, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        return workdir

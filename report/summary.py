@@ -1,0 +1,141 @@
+"""One summary for a sweep: summary.csv, summary.md and plots, built from the jobs' results.json
+(report.sweep writes it when a multirun ends, and rebuilds it later from the job directories)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from tabulate import tabulate
+
+import runtimes
+from pipeline.results import RunResults, load_results
+
+FIELDS = ["job", "overrides", "job_status", "artifact", "runtime", "precision", "executes_in", "median_ms",
+          "p90_ms", "speedup_vs_torch", "max_abs_err", "min_cosine", "parity", "task_agreement", "size_mb",
+          "error"]
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """Every job directory of a sweep: those Hydra wrote an overrides.yaml into."""
+    jobs = {p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")}
+    return sorted(jobs, key=lambda p: (len(p.parts), int(p.name) if p.name.isdigit() else p.name))
+
+
+def _overrides(job: Path) -> str:
+    lines = (job / ".hydra" / "overrides.yaml").read_text().splitlines()
+    return " ".join(line.removeprefix("- ").strip() for line in lines if line.startswith("- "))
+
+
+def load_jobs(jobs: list[Path]) -> dict[Path, RunResults | None]:
+    """Each job's results (None where the job wrote none, or one that cannot be read)."""
+    loaded = {}
+    for job in jobs:
+        try:
+            loaded[job] = load_results(job / "results.json")
+        except (FileNotFoundError, ValueError):
+            loaded[job] = None
+    return loaded
+
+
+def job_rows(job: Path, results: RunResults | None) -> list[dict]:
+    base = {"job": job.name, "overrides": _overrides(job)}
+    if results is None:
+        return [{**base, "job_status": "failed", "error": "the job wrote no results.json"}]
+    base["job_status"] = results.status
+    rows = []
+    for bench in results.bench:
+        check, artifact = results.parity_of(bench.artifact), results.artifact(bench.artifact)
+        row = {**base, "artifact": bench.artifact, "runtime": runtimes.label(bench.runtime),
+               "precision": bench.precision, "executes_in": bench.executed_precision,
+               "size_mb": round(artifact.bytes / 2**20, 3) if artifact else None}
+        if bench.ok:
+            speedup = results.speedup(bench)
+            row.update(median_ms=round(bench.infer_ms.median, 3), p90_ms=round(bench.infer_ms.p90, 3),
+                       speedup_vs_torch=round(speedup, 3) if speedup else None)
+        else:
+            row["error"] = bench.error
+        if check:
+            row.update(max_abs_err=check.worst_abs(), min_cosine=check.min_cosine(),
+                       parity="passed" if check.passed else "FAILED", task_agreement=check.agreement)
+        rows.append(row)
+    failed_steps = [f"{s.name}: {s.error}" for s in results.steps if s.status == "failed"]
+    if not rows or failed_steps or results.error:
+        rows.append({**base, "error": results.error or "; ".join(failed_steps) or "no benchmark rows"})
+    return rows
+
+
+def build_summary(sweep_dir: Path, jobs: dict[Path, RunResults | None]) -> list[dict]:
+    rows = [row for job, results in jobs.items() for row in job_rows(job, results)]
+    with open(sweep_dir / "summary.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, FIELDS)
+        writer.writeheader()
+        writer.writerows({k: row.get(k) for k in FIELDS} for row in rows)
+    (sweep_dir / "summary.md").write_text(render_markdown(rows, sweep_dir))
+    plot(rows, sweep_dir)
+    return rows
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.2f}"
+    return str(value)
+
+
+def render_markdown(rows: list[dict], sweep_dir: Path) -> str:
+    columns = ["overrides", "job_status", "runtime", "precision", "executes_in", "median_ms", "speedup_vs_torch",
+               "max_abs_err", "min_cosine", "task_agreement", "parity", "size_mb", "error"]
+    jobs = {row["job"] for row in rows}
+    failed = {row["job"] for row in rows if row.get("job_status") != "ok"}
+    lines = [f"# Sweep summary: {sweep_dir}", "",
+             f"{len(jobs)} jobs, {len(failed)} not ok. Latency = median inference ms; speed-up vs PyTorch eager "
+             "in the same job.", "",
+             tabulate([[_cell(row.get(c)) for c in columns] for row in rows], headers=columns, tablefmt="github",
+                      disable_numparse=True)]
+    lines += ["", "![latency per runtime and precision](latency_by_runtime.png)", "",
+              "![latency against parity error](latency_vs_error.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], sweep_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    timed = [r for r in rows if r.get("median_ms") is not None]
+    if not timed:
+        return
+    labels = [f"{r['runtime']}\n{r['precision']} | {r['overrides']}" for r in timed]
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(timed) + 1.5))
+    colours = {name: f"C{i}" for i, name in enumerate(sorted({r["runtime"] for r in timed}))}
+    ax.barh(range(len(timed)), [r["median_ms"] for r in timed], color=[colours[r["runtime"]] for r in timed])
+    ax.set_yticks(range(len(timed)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("median inference latency (ms)")
+    ax.set_title("Latency per runtime and precision")
+    fig.tight_layout()
+    fig.savefig(sweep_dir / "latency_by_runtime.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    markers = {"fp32": "o", "fp16": "s", "bf16": "D", "int8": "^"}
+    for r in timed:
+        err = r.get("max_abs_err")
+        if err is None:
+            continue
+        ax.scatter(max(err, 1e-9), r["median_ms"], color=colours[r["runtime"]],
+                   marker=markers.get(r["precision"], "x"), s=50)
+    for name, colour in colours.items():
+        ax.scatter([], [], color=colour, label=name)
+    for precision, marker in markers.items():
+        ax.scatter([], [], color="grey", marker=marker, label=precision)
+    ax.set_xscale("log")
+    ax.set_xlabel("max abs error vs PyTorch (log)")
+    ax.set_ylabel("median inference latency (ms)")
+    ax.set_title("Latency against parity error (lower left is better)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(sweep_dir / "latency_vs_error.png", dpi=110)
+    plt.close(fig)

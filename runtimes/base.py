@@ -1,0 +1,102 @@
+"""What every runtime module provides, and the pieces they share.
+
+A runtime module (runtimes/onnxruntime.py, ...) defines its `Options` (the `bench.runtime.<name>` block, a
+dataclass the config schema validates), a `Runner` and a module-level `RUNTIME = Runtime(...)` that the
+registry (runtimes/__init__.py) collects. Nothing outside runtimes/ keeps a table per runtime.
+
+Like core/, this package imports only the standard library and numpy at module level: a runtime is imported
+inside its Runner when an artifact is loaded, so a deploy bundle ships these files with only its own runtime.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from core.artifact import Artifact
+
+
+@dataclass
+class Settings:
+    """What a Runner runs with, as data (a child process, a deploy bundle): threads, the precision asked for,
+    the `bench.runtime` blocks, the batch and the mode."""
+
+    threads: int = 0  # 0 = all cores
+    precision: str = "fp32"  # what the runtime is asked to execute in
+    options: dict = field(default_factory=dict)  # per runtime: {"onnxruntime": {...}, "openvino": {...}, ...}
+    batch: int = 0  # 0 = any; else a dynamic batch axis is fixed to this at load (static shapes run faster)
+    mode: str = "latency"  # latency: one request at a time; throughput: the runtime's throughput setting
+
+    @property
+    def n_threads(self) -> int:
+        return self.threads or os.cpu_count() or 1
+
+    def of(self, runtime: Runtime):
+        """This runtime's options block as its Options dataclass (defaults filled in)."""
+        given = dict(self.options.get(runtime.name) or {})
+        known = {f.name for f in fields(runtime.options)}
+        return runtime.options(**{k: v for k, v in given.items() if k in known})
+
+
+def settings_data(bench: dict, runtime: str, precision: str, batch: int = 0, mode: str = "latency") -> dict:
+    """Settings as data for a child process (benchmark worker, fidelity, a deploy bundle), from the `bench` config
+    block: its threads, the precision asked, this runtime's block of bench.runtime, the batch, the mode."""
+    return {"threads": bench.get("threads") or 0, "precision": precision,
+            "options": {runtime: (bench.get("runtime") or {}).get(runtime) or {}}, "batch": batch, "mode": mode}
+
+
+class Runner:
+    """One loaded artifact: `runner(batch)` maps one input batch (in `layout`) to the outputs in the reference's
+    order and layout. Subclasses set what they applied (`applied`) and what the runtime executes in."""
+
+    layout = "NCHW"
+    executed_precision = "fp32"
+    runtime = ""
+    version = ""
+    requests = 1  # inferences the runtime wants in flight at once (OpenVINO's throughput hint: more than 1)
+    applied: dict = {}
+
+    def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def run_many(self, batch: np.ndarray, count: int) -> None:
+        """`count` inferences on the same batch, as many in flight as the runtime wants (throughput)."""
+        for _ in range(count):
+            self(batch)
+
+    def info(self) -> dict:
+        return {"runtime": self.runtime, "version": self.version, "executed_precision": self.executed_precision,
+                "layout": self.layout, "settings": dict(self.applied)}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything the rest of convgraph asks about one runtime."""
+
+    name: str  # the key in bench.runtime, select.runtimes, results.json
+    label: str  # for people: tables, plots, the bundle's README
+    format: str  # the artifact format it runs (core.artifact.FORMATS)
+    packages: tuple[str, ...]  # distributions it needs at inference time (footprint, the bundle's requirements)
+    runner: Callable[[Artifact, Settings], Runner]
+    options: type  # dataclass of its `bench.runtime.<name>` block
+    runs_without_source: bool = True  # False: the model's Python classes are needed (PyTorch eager)
+    # fidelity check: (artifact, batch, threads) -> a zero-argument call of the minimal loop over its own API
+    bare_loop: Callable | None = None
+    # localisation: (artifact, tensor names, batch, precision) -> {name: array} of intermediate tensors
+    tensors: Callable | None = None
+    takes_any_batch: Callable[[Artifact], bool] = lambda artifact: False
+
+
+def positive(name: str, value, minimum: int = 1) -> None:
+    """For an Options dataclass's __post_init__: an int (not a bool) >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r} is not allowed; give an integer >= {minimum}")
+
+
+def to_layout(batch: np.ndarray, layout: str) -> np.ndarray:
+    """Canonical NCHW batch -> the layout a runner wants."""
+    if layout == "NHWC" and batch.ndim == 4:
+        return np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
+    return batch

@@ -1,0 +1,100 @@
+"""ONNX Runtime, CPU execution provider, on .onnx files."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from core.artifact import Artifact
+from runtimes.base import Runner, Runtime, Settings, positive
+
+EXECUTION_MODES = {"sequential": "ORT_SEQUENTIAL", "parallel": "ORT_PARALLEL"}  # ort.ExecutionMode
+OPTIMIZATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",  # ort.GraphOptimizationLevel
+                       "extended": "ORT_ENABLE_EXTENDED", "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}
+
+
+@dataclass(frozen=True)
+class Options:
+    """bench.runtime.onnxruntime"""
+
+    graph_optimization_level: Literal["disable", "basic", "extended", "layout", "all"] = "all"
+    execution_mode: Literal["sequential", "parallel"] = "sequential"
+    inter_op_threads: int = 1  # threads of the parallel execution mode
+    session_config: dict = field(default_factory=dict)  # session config entries, verbatim
+
+    def __post_init__(self):
+        positive("inter_op_threads", self.inter_op_threads)
+
+
+class OnnxRuntimeRunner(Runner):
+    runtime = "onnxruntime"
+
+    def __init__(self, artifact: Artifact, settings: Settings):
+        import onnxruntime as ort
+
+        options = settings.of(RUNTIME)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = settings.n_threads
+        opts.inter_op_num_threads = options.inter_op_threads
+        opts.execution_mode = getattr(ort.ExecutionMode, EXECUTION_MODES[options.execution_mode])
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                                OPTIMIZATION_LEVELS[options.graph_optimization_level])
+        for key, value in options.session_config.items():  # e.g. session.intra_op.allow_spinning
+            opts.add_session_config_entry(str(key), str(value))
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(artifact.path, opts, providers=["CPUExecutionProvider"])
+        self.version = ort.__version__
+        self.input_name = self.session.get_inputs()[0].name
+        self.executed_precision = artifact.precision
+        self.applied = {"intra_op_threads": opts.intra_op_num_threads, "inter_op_threads": opts.inter_op_num_threads,
+                        "execution_mode": options.execution_mode,
+                        "graph_optimization_level": options.graph_optimization_level,
+                        "session_config": dict(options.session_config)}
+
+    def __call__(self, batch):
+        return self.session.run(None, {self.input_name: batch})
+
+
+def bare_loop(artifact: Artifact, x, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(artifact.path, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda: session.run(None, {name: x})
+
+
+def exposed_onnx(path: str):
+    """The model with every node output added as a graph output (types from shape inference)."""
+    import onnx
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(path))
+    typed = {v.name: v for v in [*model.graph.value_info, *model.graph.output]}
+    present = {o.name for o in model.graph.output}
+    for node in model.graph.node:
+        for name in node.output:
+            if name and name not in present and name in typed:
+                model.graph.output.append(typed[name])
+                present.add(name)
+    return model
+
+
+def intermediate_tensors(artifact: Artifact, wanted: list[str] | None, batch: np.ndarray,
+                         precision: str = "fp32") -> dict[str, np.ndarray]:
+    """Every node output of an ONNX file (graph optimisation off: each tensor kept), for localisation."""
+    import onnxruntime as ort
+
+    model = exposed_onnx(artifact.path)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs() if wanted is None or o.name in wanted]
+    values = session.run(names, {session.get_inputs()[0].name: batch})
+    return dict(zip(names, values, strict=True))
+
+
+RUNTIME = Runtime(name="onnxruntime", label="ONNX Runtime", format="onnx", packages=("onnxruntime",),
+                  runner=OnnxRuntimeRunner, options=Options, bare_loop=bare_loop, tensors=intermediate_tensors)

@@ -1,0 +1,114 @@
+"""OpenVINO, CPU plugin, on an IR directory (model.xml + model.bin).
+
+Without an explicit precision hint a bf16-capable CPU silently executes in bf16: the Runner always says what
+it wants (INFERENCE_PRECISION_HINT) and records what the plugin reports it executes in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from core.artifact import Artifact
+from runtimes.base import Runner, Runtime, Settings
+
+TYPE_NAMES = {"f32": "fp32", "f16": "fp16", "bf16": "bf16"}
+PRECISION_HINT = {"fp32": "f32", "fp16": "f32", "bf16": "bf16", "int8": "f32"}
+Hint = Literal["LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """bench.runtime.openvino"""
+
+    latency_hint: Hint = "LATENCY"  # PERFORMANCE_HINT for batch 1 / the latency row
+    throughput_hint: Hint = "THROUGHPUT"  # for batch > 1
+    config: dict = field(default_factory=dict)  # compile properties verbatim (they win), e.g. {NUM_STREAMS: 1}
+
+
+class OpenVinoRunner(Runner):
+    runtime = "openvino"
+
+    def __init__(self, artifact: Artifact, settings: Settings):
+        import openvino as ov
+
+        self.version = ov.__version__
+        options = settings.of(RUNTIME)
+        core = ov.Core()
+        model = core.read_model(f"{artifact.path}/model.xml")
+        port = model.inputs[0]
+        shape = port.get_partial_shape()
+        if settings.batch and len(model.inputs) == 1 and shape.rank.is_static and shape[0].is_dynamic:
+            shape[0] = settings.batch  # what benchmark_app -shape does: a static batch compiles to faster code
+            model.reshape({port: shape})
+        hint = options.latency_hint if settings.mode == "latency" else options.throughput_hint
+        config = {"PERFORMANCE_HINT": hint, "INFERENCE_NUM_THREADS": settings.n_threads,
+                  "INFERENCE_PRECISION_HINT": PRECISION_HINT[settings.precision]}
+        config.update(options.config)  # compile properties verbatim; they win over ours
+        self.compiled = core.compile_model(model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.outputs = list(self.compiled.outputs)  # once: the port lookup is a binding call, not free per inference
+        reported = self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+        self.executed_precision = TYPE_NAMES.get(reported, reported)
+        if artifact.precision == "int8":  # quantized layers run int8; the hint covers the rest
+            self.executed_precision = f"int8+{self.executed_precision}"
+        self.requests = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) \
+            if settings.mode == "throughput" else 1
+        self.applied = {"PERFORMANCE_HINT": str(self.compiled.get_property("PERFORMANCE_HINT")),
+                        "INFERENCE_NUM_THREADS": int(self.compiled.get_property("INFERENCE_NUM_THREADS")),
+                        "NUM_STREAMS": int(self.compiled.get_property("NUM_STREAMS")),
+                        "INFERENCE_PRECISION_HINT": reported, "infer_requests": self.requests,
+                        "input_shape": str(self.compiled.inputs[0].get_partial_shape()),
+                        "config": dict(options.config)}
+        self._queue = None
+
+    def __call__(self, batch):
+        # share_inputs: the request reads our array in place (no input copy); the outputs are OpenVINO's own
+        # copies already (share_outputs=False), so they are returned as they are, not copied a second time.
+        results = self.request.infer({0: batch}, share_inputs=True)
+        return [results[port] for port in self.outputs]
+
+    def run_many(self, batch, count):
+        if self.requests <= 1:
+            return super().run_many(batch, count)
+        import openvino as ov
+
+        if self._queue is None:
+            self._queue = ov.AsyncInferQueue(self.compiled, self.requests)
+        for _ in range(count):
+            self._queue.start_async({0: batch}, share_inputs=True)
+        self._queue.wait_all()
+
+
+def bare_loop(artifact: Artifact, x, threads: int):
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(f"{artifact.path}/model.xml", "CPU", {
+        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+    return lambda: request.infer({0: x})
+
+
+def intermediate_tensors(artifact: Artifact, wanted: list[str], batch: np.ndarray,
+                         precision: str = "fp32") -> dict[str, np.ndarray]:
+    """The IR keeps ONNX tensor names: expose those asked for (Model.add_outputs), for localisation."""
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(f"{artifact.path}/model.xml")
+    known = {name for op in model.get_ops() for out in op.outputs() for name in out.get_names()}
+    model.add_outputs([name for name in wanted if name in known])
+    hint = "bf16" if precision == "bf16" else "f32"
+    compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint})
+    results = compiled.create_infer_request().infer({0: batch})
+    out = {}
+    for port in compiled.outputs:
+        for name in port.get_names():
+            if name in wanted:
+                out[name] = np.array(results[port])
+    return out
+
+
+RUNTIME = Runtime(name="openvino", label="OpenVINO", format="openvino", packages=("openvino",),
+                  runner=OpenVinoRunner, options=Options, bare_loop=bare_loop, tensors=intermediate_tensors)

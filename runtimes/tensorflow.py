@@ -1,0 +1,55 @@
+"""TensorFlow, eager, on a SavedModel's serving signature (onnx2tf's output: NHWC, tensors renamed; the
+Runner maps them back onto the reference through runtimes.matching)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.artifact import Artifact
+from runtimes.base import Runtime, Settings, positive
+from runtimes.matching import MappedRunner, TensorMatchError, apply_plans, input_layout, match_outputs, shape_of
+
+
+@dataclass(frozen=True)
+class Options:
+    """bench.runtime.tensorflow"""
+
+    inter_op_threads: int = 1
+
+    def __post_init__(self):
+        positive("inter_op_threads", self.inter_op_threads)
+
+
+class TensorFlowRunner(MappedRunner):
+    """The SavedModel's serving signature, called eagerly with one tensor."""
+
+    runtime = "tensorflow"
+
+    def __init__(self, artifact: Artifact, settings: Settings):
+        import tensorflow as tf
+
+        # Before anything runs: TF fixes its thread pools at first use.
+        inter = settings.of(RUNTIME).inter_op_threads
+        tf.config.threading.set_intra_op_parallelism_threads(settings.n_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+        self.applied = {"intra_op_threads": settings.n_threads, "inter_op_threads": inter}
+        self.tf, self.version = tf, tf.__version__
+        self.model = tf.saved_model.load(artifact.path)  # kept: the signature does not own the variables
+        if "serving_default" not in self.model.signatures:
+            raise TensorMatchError(f"{artifact.name}: the SavedModel has no serving_default signature "
+                                   f"(it has {list(self.model.signatures)})")
+        self.function = self.model.signatures["serving_default"]
+        inputs = self.function.structured_input_signature[1]
+        if len(inputs) != 1:
+            raise TensorMatchError(f"{artifact.name}: the TF adapters take one input; it has {list(inputs)}")
+        self.input_name, spec = next(iter(inputs.items()))
+        self.layout = input_layout(artifact, self.input_name, shape_of(spec.shape))
+        outputs = {n: shape_of(s.shape) for n, s in self.function.structured_outputs.items()}
+        self.reference, self.plans = artifact.outputs, match_outputs(artifact.name, artifact.outputs, outputs)
+
+    def __call__(self, batch):
+        result = self.function(**{self.input_name: self.tf.constant(batch)})
+        return apply_plans(self.plans, {name: tensor.numpy() for name, tensor in result.items()})
+
+
+RUNTIME = Runtime(name="tensorflow", label="TensorFlow", format="tf_savedmodel", packages=("tensorflow",),
+                  runner=TensorFlowRunner, options=Options)
