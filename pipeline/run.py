@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from bench.environment import environment
+from bench.settings import batch_sizes
 from converters import SOURCE_STEP
 from core.artifact import Artifact
 from pipeline import config
@@ -35,6 +36,8 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
     when everything converted, passed and was measured."""
     prepare_model_file(cfg)
     absolutize_paths(cfg)
+    # bench.batch before resolving: a resolver reads it (the export's dynamic_batch) and would bury its one line
+    batch_sizes(cfg.bench.batch)
     config.validate(OmegaConf.to_container(cfg, resolve=True))
     steps = start_from(resolve_steps(OmegaConf.to_container(cfg.graph.steps, resolve=True), cfg.steps.timeout_s),
                        config.source_format(cfg.model))
