@@ -3,7 +3,7 @@ benchmark's threads (there is no SLURM here: the sbatch header submitit would su
 from hydra import compose, initialize_config_dir
 from submitit.slurm.slurm import _make_sbatch_string
 
-from pipeline.config_check import CONF_DIR
+from pipeline.config import CONF_DIR
 
 
 def _launcher(*overrides):
