@@ -4,8 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from bench.report import NOISY_MARK, render_markdown, render_text
 from bench.timing import is_noisy, summarize
+from pipeline.results import RunResults
+from report.run_report import NOISY_MARK, render_markdown, render_text
 
 
 def test_percentiles_and_median_interpolate_linearly():
@@ -46,18 +47,19 @@ def test_noisy_threshold_edges():
     assert not is_noisy({"cv": 5.0}, None)  # null threshold: never marked
 
 
-def _results(noisy: bool) -> dict:
+def _results(noisy: bool) -> RunResults:
     row = {"artifact": "simplify", "runtime": "onnxruntime", "status": "ok", "executed_precision": "fp32",
            "pre_ms": 1.0, "post_ms": 0.5, "infer_ms": summarize([10.0, 11.0, 30.0] if noisy else [10.0, 10.1, 9.9]),
            "throughput_ips": 100.0, "compile_s": 0.2, "first_infer_s": 0.05, "peak_rss_mb": 120.0, "noisy": noisy,
            "footprint": {"version": "1.32.0", "installed_mb": 148.0, "runs_without_source": True},
            "throughput": [{"batch": 1, "mode": "latency", "status": "ok", "images_per_s": 100.0, "noisy": noisy},
                           {"batch": 4, "mode": "throughput", "status": "skipped", "reason": "input batch fixed at 1"}]}
-    return {"graph": "openvino", "model": "tiny_cnn", "status": "ok", "run_dir": "/tmp/x", "precision": "fp32",
-            "opset": 17, "inputs": {"batch": 1, "size": 32}, "parity": [], "steps": [],
-            "artifacts": [{"name": "simplify", "bytes": 2**20}], "bench": [row],
-            "environment": {"cpu": {"model": "cpu", "cores": 2, "flags": ["avx2"]}},
-            "config": {"bench": {"noisy_cv": 0.1}}}
+    return RunResults.model_validate({
+        "graph": "openvino", "model": "tiny_cnn", "status": "ok", "run_dir": "/tmp/x", "precision": "fp32",
+        "opset": 17, "inputs": {"batch": 1, "size": 32}, "parity": [], "steps": [],
+        "artifacts": [{"name": "simplify", "format": "onnx", "path": "/tmp/x/model.onnx", "bytes": 2**20}],
+        "bench": [row], "environment": {"host": "h", "cpu": {"model": "cpu", "cores": 2, "flags": ["avx2"]}},
+        "config": {"bench": {"noisy_cv": 0.1}}})
 
 
 def test_noisy_rows_are_marked_with_a_footnote():
@@ -68,4 +70,8 @@ def test_noisy_rows_are_marked_with_a_footnote():
     quiet = render_text(_results(noisy=False))
     assert NOISY_MARK not in quiet and "noisy:" not in quiet and "10.00 " in quiet
     markdown = render_markdown(_results(noisy=True))  # the secondary columns live in report.md
-    assert "| cv |" in markdown and "| pre ms |" in markdown and f"| 11.00{NOISY_MARK} |" in markdown
+    table = [line for line in markdown.splitlines() if line.startswith("| runtime") or line.startswith("| ONNX")]
+    header, row = ([cell.strip() for cell in line.strip("|").split("|")] for line in table)
+    cells = dict(zip(header, row, strict=True))
+    assert cells["cv"] == "66.3%" and cells["pre ms"] == "1.00" and cells["infer ms"] == f"11.00{NOISY_MARK}"
+    assert cells["img/s b4"] == "skip" and cells["needs model source"] == "no"

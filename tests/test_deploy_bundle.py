@@ -1,21 +1,25 @@
 """The deploy bundle: the shipped modules need nothing beyond numpy and Pillow at import time; answers are
-compared with tolerances; a constraint nobody meets fails the run with results.json intact; and (slow) the tiny
-model's bundle verified end to end in a fresh virtual environment."""
+compared with tolerances; the ALL run's pick (fp32 ONNX Runtime) is bundled with only what it needs and
+(slow) verified end to end in a fresh virtual environment; a constraint nobody meets fails the run with
+results.json and every artifact intact."""
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from bench.deploy import SHIPPED, module_level_imports, shippable_imports
-from bench.verify_bundle import compare_answer
-from tests.conftest import FAST, REPO
+from pipeline.results import load_results
+from report.run_end import finish_run
+from ship.deploy import PREDICT, SHIPPED, module_level_imports, shippable_imports
+from ship.verify_bundle import compare_answer
+from tests.conftest import REPO
 
 HEAVY = ("torch", "torchvision", "tensorflow", "openvino", "onnxruntime", "ai_edge_litert", "ultralytics", "onnx",
-         "hydra", "omegaconf", "bench", "pipeline", "converters")
+         "hydra", "omegaconf", "pydantic", "tabulate", "matplotlib", "bench", "pipeline", "converters", "models",
+         "validators", "ship", "report", "tools")
 
 
 def test_shipped_modules_import_only_numpy_pillow_and_each_other():
@@ -23,7 +27,9 @@ def test_shipped_modules_import_only_numpy_pillow_and_each_other():
     # and for real: with every runtime, framework and the rest of this project made unimportable
     blocked = "; ".join(f"sys.modules[{name!r}] = None" for name in HEAVY)
     modules = [f.removesuffix(".py").replace("/", ".").removesuffix(".__init__") for f in SHIPPED]
-    code = f"import sys; {blocked}; " + "; ".join(f"import {m}" for m in modules)
+    # predict.py is imported as the bundle holds it: a top-level module next to core/ and runtimes/
+    code = (f"import sys; sys.path.insert(0, 'ship'); {blocked}; " + "; ".join(f"import {m}" for m in modules)
+            + "; import predict")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
@@ -58,41 +64,50 @@ def test_answers_compare_within_tolerance():
     assert compare_answer(flat, flat) == ""
 
 
-def test_a_constraint_nobody_meets_fails_the_run_and_keeps_everything(convert, tmp_path):
-    proc, results = convert("+graph=openvino", *FAST, "+select=latency", "select.max_latency_ms=0.0001")
-    assert proc.returncode == 1, proc.stderr[-2000:]
-    assert "no pick: none of the 3 candidates meets the constraints" in proc.stdout
-    assert results["status"] == "ok" and len(results["bench"]) == 3  # the conversion and benchmarks are kept
-    selection = results["selection"]
-    assert selection["status"] == "none" and selection["pick"] is None
+# ---- the ALL run's selection and bundle ---------------------------------------------------------------------------
+@pytest.mark.xdist_group("all_run")
+def test_the_pick_and_its_reason_are_recorded_and_printed(all_run):
+    selection = all_run.results.selection
+    assert selection["status"] == "picked" and selection["pick"] == "simplify"  # the one fp32 ONNX Runtime row
     failed = {c["id"]: c["failed"] for c in selection["candidates"]}
-    assert all(any(f.startswith("max_latency_ms=0.0001 (") for f in why) for why in failed.values())
+    assert failed["simplify"] == [] and set(failed) == {b.artifact for b in all_run.results.bench}
+    assert failed["onnx_lowp"] == ["precisions=['fp32'] (made at int8)"]
+    assert "runtimes=['onnxruntime'] (runtime openvino)" in failed["openvino"]
     assert "without_source (needs the model's Python source)" in failed["model"]
-    run = tmp_path / "run"
-    assert (run / "selection.png").is_file() and not (run / "deploy").exists()
+    reason = selection["reason"]
+    assert reason.startswith("pick: simplify (ONNX Runtime fp32): fastest that meets every constraint")
+    assert f"best rejected: {selection['best_rejected']} (" in reason and reason in all_run.stdout
+    assert (all_run.dir / "selection.png").stat().st_size > 0 and (all_run.dir / "selection.md").is_file()
+    assert selection["bundle"] == str(all_run.dir / "deploy")
 
 
-def test_a_bad_select_value_is_one_line_before_anything_runs(convert):
-    proc, _ = convert("+graph=openvino", *FAST, "+select=latency", "select.runtimes=[onnx]")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: select.runtimes=['onnx'] is not allowed")
-
-
-@pytest.mark.slow
-def test_tiny_bundle_runs_in_a_fresh_venv_without_torch(convert, tmp_path):
-    """One runtime only (ONNX Runtime: the smallest closure that runs the tiny model), so CI stays fast."""
-    proc, results = convert("+graph=openvino", *FAST, "+select=latency", "select.runtimes=[onnxruntime]")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert results["selection"]["pick"] == "simplify"
-    deploy = tmp_path / "run" / "deploy"
+@pytest.mark.xdist_group("all_run")
+def test_the_bundle_holds_the_pick_and_only_what_it_needs(all_run):
+    deploy = all_run.dir / "deploy"
     assert sorted(p.name for p in deploy.iterdir()) == ["README.md", "core", "manifest.json", "model.onnx",
-                                                       "predict.py", "requirements.txt", "validators"]
+                                                       "predict.py", "requirements.txt", "runtimes"]
     requirements = (deploy / "requirements.txt").read_text()
     assert "onnxruntime==" in requirements and "numpy==" in requirements and "pillow==" in requirements
     assert "torch" not in requirements and "openvino" not in requirements and "tensorflow" not in requirements
     for file in SHIPPED:  # verbatim copies: one source of truth
-        assert (deploy / file).read_bytes() == (REPO / file).read_bytes()
-    check = subprocess.run([sys.executable, "-m", "bench.verify_bundle", str(deploy)], cwd=REPO,
+        assert (deploy / file).read_bytes() == (REPO / file).read_bytes(), file
+    assert (deploy / "predict.py").read_bytes() == (REPO / PREDICT).read_bytes()
+    manifest = json.loads((deploy / "manifest.json").read_text())
+    simplify = all_run.artifact("simplify")
+    assert manifest["artifact"]["sha256"] == simplify.sha256 and manifest["artifact"]["path"] == "model.onnx"
+    assert (deploy / "model.onnx").read_bytes() == open(simplify.path, "rb").read()
+    assert manifest["runtime"]["name"] == "onnxruntime" and manifest["selection"]["objective"] == "latency"
+    assert manifest["runtime"]["settings"]["options"] == {"onnxruntime": all_run.data["config"]["bench"]["runtime"]
+                                                          ["onnxruntime"]}
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("all_run")
+def test_the_bundle_runs_in_a_fresh_venv_without_torch(all_run, tmp_path):
+    """ONNX Runtime: a small closure that runs the tiny model."""
+    deploy = tmp_path / "deploy"
+    shutil.copytree(all_run.dir / "deploy", deploy)  # verification.json goes into the bundle: a copy of ours
+    check = subprocess.run([sys.executable, "-m", "ship.verify_bundle", str(deploy)], cwd=REPO,
                            capture_output=True, text=True, timeout=900)
     assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
     assert "PASSED" in check.stdout and "installed size:" in check.stdout
@@ -101,20 +116,26 @@ def test_tiny_bundle_runs_in_a_fresh_venv_without_torch(convert, tmp_path):
     assert "onnxruntime" in names and not names & {"torch", "openvino", "tensorflow", "convgraph"}
     assert report["checks"]["equals_project_adapter"] == "ok"
     assert report["checks"]["equals_run_record"].startswith("ok")
+    assert report["checks"]["artifact_sha256"] == "ok" and report["passed"] is True
 
 
-def test_a_sweep_selects_once_across_its_jobs(tmp_path, cache_dir):
-    sweep = tmp_path / "sweep"
-    env = {**os.environ, "CONVGRAPH_CACHE": str(cache_dir)}
-    proc = subprocess.run([sys.executable, "convert.py", "-m", "+graph=openvino", *FAST, "precision=fp32,int8",
-                           "+select=latency", "select.runtimes=[openvino]", "select.bundle=false",
-                           f"hydra.sweep.dir={sweep}"], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    selection = json.loads((sweep / "selection.json").read_text())
-    ids = [c["id"] for c in selection["candidates"]]
-    assert {"0/openvino", "1/openvino"} <= set(ids)  # both jobs' OpenVINO IRs compete
-    assert len([i for i in ids if i.endswith("/simplify")]) == 1  # the same fp32 ONNX measured once
-    assert selection["pick"] in ("0/openvino", "1/openvino") and selection["reason"] in proc.stdout
-    assert not (sweep / "0" / "deploy").exists() and not (sweep / "deploy").exists()  # bundle=false
-    assert all("selection" not in json.loads((sweep / j / "results.json").read_text()) for j in ("0", "1"))
+@pytest.mark.xdist_group("all_run")
+def test_a_constraint_nobody_meets_fails_the_run_and_keeps_everything(all_run, tmp_path, capsys):
+    """What convert.py does after the pipeline (report.run_end.finish_run: its return value is the exit code),
+    on the ALL run's results with a limit no candidate meets."""
+    results = load_results(all_run.dir)
+    spec = {**all_run.data["config"]["select"], "runtimes": None, "precisions": None, "max_latency_ms": 0.0001}
+    code = finish_run(results, tmp_path, spec)
+    assert code == 1
+    out = capsys.readouterr().out
+    candidates = len(results.bench)
+    assert f"no pick: none of the {candidates} candidates meets the constraints" in out
+    saved = load_results(tmp_path)  # results.json, written again with the decision
+    assert saved.status == "ok" and len(saved.bench) == candidates == 8  # conversions and benchmarks kept
+    selection = saved.selection
+    assert selection["status"] == "none" and selection["pick"] is None
+    failed = {c["id"]: c["failed"] for c in selection["candidates"]}
+    assert all(any(f.startswith("max_latency_ms=0.0001 (") for f in why) for why in failed.values())
+    assert "without_source (needs the model's Python source)" in failed["model"]
+    assert (tmp_path / "selection.png").is_file() and (tmp_path / "report.md").is_file()
+    assert not (tmp_path / "deploy").exists()

@@ -1,9 +1,18 @@
 """The TF adapters' mapping of a runtime's tensors onto the reference's: by name, by onnx2tf's positional
 names, by shape; NHWC undone; anything ambiguous is an error naming the artifact and the outputs."""
+import numpy as np
 import pytest
 
 from core.artifact import Artifact, TensorSpec
-from validators.runtimes import TensorMatchError, input_layout, match_outputs, orientations
+from runtimes.matching import (
+    OutputPlan,
+    TensorMatchError,
+    apply_plans,
+    channels_last,
+    input_layout,
+    match_outputs,
+    orientations,
+)
 
 REF = [TensorSpec("tokens", [1, 257, 6]), TensorSpec("fmap", [1, 6, 16, 16], "NCHW")]
 
@@ -53,3 +62,12 @@ def test_dynamic_batch_fits_and_input_layout():
     assert input_layout(artifact, "input", [1, 3, 32, 32]) == "NCHW"  # e.g. onnx2tf -k input
     with pytest.raises(TensorMatchError, match="in no layout"):
         input_layout(artifact, "input", [1, 32, 32, 4])
+
+
+def test_channels_last_shapes_and_plans_applied():
+    assert channels_last([1, 6, 16, 16]) == [1, 16, 16, 6] and channels_last([1, 3, 10]) == [1, 10, 3]
+    assert channels_last([1, 10]) == [1, 10]  # no channel axis to move
+    nhwc = np.arange(2 * 4 * 5 * 3).reshape(2, 4, 5, 3)
+    tokens = np.ones((2, 7))
+    back, same = apply_plans([OutputPlan("a", (0, 3, 1, 2)), OutputPlan("b", None)], {"a": nhwc, "b": tokens})
+    assert back.shape == (2, 3, 4, 5) and back[1, 2, 3, 4] == nhwc[1, 3, 4, 2] and same is tokens

@@ -3,30 +3,21 @@ import shutil
 
 import numpy as np
 import onnx
+import pytest
 from onnx import numpy_helper
 
 from core.artifact import Artifact
-from pipeline.child import run_child
-from tests.conftest import FAST
+from tests.conftest import infer
 from validators.parity import compare, compare_output
 
 FP32 = {"atol": 1e-4, "rtol": 1e-3, "cosine": 0.99999}
 
 
-def _outputs_of(artifact: Artifact, inputs, tmp_path) -> list[np.ndarray]:
-    request = {"artifact": artifact.to_dict(), "settings": {"threads": 1, "precision": "fp32"},
-               "inputs": str(inputs), "outputs": str(tmp_path / "out.npz"), "info": str(tmp_path / "info.json")}
-    child = run_child("validators.infer", request, tmp_path / "req.json", tmp_path / "infer.log", 300)
-    assert not child.failure, (tmp_path / "infer.log").read_text()
-    with np.load(tmp_path / "out.npz") as data:
-        return [data[k] for k in sorted(data.files)]
-
-
-def test_one_changed_weight_fails_parity(convert, tmp_path):
-    proc, results = convert("+graph=openvino", *FAST, "bench.enabled=false")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    run_dir = tmp_path / "run"
-    good = Artifact.from_dict(next(a for a in results["artifacts"] if a["name"] == "simplify"))
+@pytest.mark.xdist_group("all_run")
+def test_one_changed_weight_fails_parity(all_run, tmp_path):
+    """The ALL run's simplified ONNX with one kernel value moved, through runtimes.infer (what the parity check
+    runs), against the run's reference outputs."""
+    good = all_run.artifact("simplify")
     broken_path = tmp_path / "broken.onnx"
     shutil.copy(good.path, broken_path)
     model = onnx.load(str(broken_path))
@@ -37,16 +28,17 @@ def test_one_changed_weight_fails_parity(convert, tmp_path):
     onnx.save(model, str(broken_path))
     broken = Artifact.from_dict({**good.to_dict(), "name": "broken", "path": str(broken_path)})
 
-    reference = np.load(run_dir / "parity" / "model.npz")["arr_0"]
-    report = compare("broken", "model", "fp32", [reference], _outputs_of(broken, run_dir / "inputs.npz", tmp_path),
-                     ["logits"], FP32)
+    reference = all_run.recorded_outputs("model")
+    inputs = all_run.dir / "inputs.npz"
+    report = compare("broken", "model", "fp32", reference, infer(broken, inputs, tmp_path / "b")[0], ["logits"], FP32)
     assert not report.passed
     line = report.failure_line()
     assert line.startswith("broken: output 'logits'") and "max abs error" in line
-    # and the unbroken artifact, through the same path, passes
-    same = compare("simplify", "model", "fp32", [reference], _outputs_of(good, run_dir / "inputs.npz", tmp_path),
-                   ["logits"], FP32)
+    # and the unbroken artifact, through the same path, passes, with the outputs the run recorded for it
+    outputs = infer(good, inputs, tmp_path / "g")[0]
+    same = compare("simplify", "model", "fp32", reference, outputs, ["logits"], FP32)
     assert same.passed, same.failure_line()
+    np.testing.assert_allclose(outputs[0], all_run.recorded_outputs("simplify")[0], rtol=1e-5, atol=1e-6)
 
 
 def test_transposed_output_fails_even_when_shapes_agree():

@@ -1,23 +1,13 @@
 """Selection on constructed rows: the Pareto front, each constraint, ties, the empty and the no-pick cases, the
-one-line reason; rows built from a results.json; the select config group agrees with the code."""
+one-line reason; rows built from a results.json. (The select config block: test_config.py; a real run's
+decision: test_deploy_bundle.py.)"""
 from __future__ import annotations
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from bench.selection import (
-    LIMITS,
-    SWITCHES,
-    candidate_rows,
-    check_spec,
-    dominates,
-    pareto_front,
-    select,
-    unique,
-    violations,
-)
-from core.errors import UserError
-from pipeline.config_check import CONF_DIR
+from bench.timing import summarize
+from pipeline.results import RunResults
+from ship.selection import LIMITS, candidate_rows, dominates, pareto_front, select, unique, violations
 
 NO_LIMITS = {"objective": "latency", "require_parity": True, "without_source": True, "tie_within": 0.0}
 
@@ -141,21 +131,31 @@ def test_empty_and_nothing_eligible():
 
 
 def test_rows_from_results_json():
-    results = {
-        "artifacts": [{"name": "model", "format": "torch", "bytes": 2**20, "sha256": "a", "precision": "fp32"},
-                      {"name": "simplify", "format": "onnx", "bytes": 2**21, "sha256": "b", "precision": "fp32"},
-                      {"name": "tf", "format": "tf_savedmodel", "bytes": 2**20, "sha256": "c", "precision": "fp32"}],
-        "parity": [{"artifact": "simplify", "passed": True, "outputs": [{"max_abs": 3e-6}, {"max_abs": 1e-6}],
-                    "task": {"task": "classification", "agreement": 0.9}},
-                   {"artifact": "tf", "passed": True, "outputs": [{"max_abs": 1e-6}], "task": None}],
-        "bench": [{"artifact": "model", "runtime": "torch", "status": "ok", "infer_ms": {"median": 9.0, "p90": 10},
+    def artifact(name, fmt, mb, sha):
+        return {"name": name, "format": fmt, "path": f"/runs/{name}", "bytes": mb * 2**20, "sha256": sha,
+                "precision": "fp32"}
+
+    def output(max_abs):
+        return {"name": "logits", "shape": [1, 10], "max_abs": max_abs, "passed": True}
+
+    results = RunResults.model_validate({
+        "graph": "all", "model": "tiny_cnn",
+        "artifacts": [artifact("model", "torch", 1, "a"), artifact("simplify", "onnx", 2, "b"),
+                      artifact("tf", "tf_savedmodel", 1, "c")],
+        "parity": [{"artifact": "simplify", "reference": "model", "precision": "fp32", "passed": True,
+                    "outputs": [output(3e-6), output(1e-6)],
+                    "task": {"task": "classification", "agreement": 0.9, "passed": True}},
+                   {"artifact": "tf", "reference": "model", "precision": "fp32", "passed": True,
+                    "outputs": [output(1e-6)], "task": None}],
+        "bench": [{"artifact": "model", "runtime": "torch", "status": "ok", "infer_ms": summarize([9.0, 9.0, 10.0]),
                    "throughput_ips": 111.0, "load_s": 2.0, "peak_rss_mb": 700.0, "precision": "fp32"},
                   {"artifact": "simplify", "runtime": "onnxruntime", "status": "ok", "precision": "fp32",
-                   "infer_ms": {"median": 2.0, "p90": 2.5}, "throughput_ips": 500.0, "load_s": 0.1, "batch": 1,
+                   "infer_ms": summarize([2.0, 2.0, 2.5]), "throughput_ips": 500.0, "load_s": 0.1, "batch": 1,
                    "peak_rss_mb": 90.0, "footprint": {"installed_mb": 140.0, "runs_without_source": True},
-                   "throughput": [{"batch": 4, "status": "ok", "images_per_s": 800.0},  # bench.batch=[1,4]
-                                  {"batch": 8, "status": "skipped", "reason": "static batch"}]},
-                  {"artifact": "tf", "status": "failed", "error": "crashed"}]}
+                   "throughput": [{"batch": 4, "mode": "throughput", "status": "ok", "images_per_s": 800.0},
+                                  {"batch": 8, "mode": "throughput", "status": "skipped",
+                                   "reason": "static batch"}]},  # bench.batch=[1,4,8]
+                  {"artifact": "tf", "status": "failed", "error": "crashed"}]})
 
     def footprint(runtime):
         return {"installed_mb": {"torch": 4000.0, "onnxruntime": 150.0}[runtime],
@@ -165,6 +165,7 @@ def test_rows_from_results_json():
     assert model["agreement"] == 1.0 and model["parity_error"] == 0.0 and model["runs_without_source"] is False
     assert simplify["agreement"] == 0.9 and simplify["parity_error"] == 3e-6
     assert simplify["footprint_mb"] == 142.0  # the row's own footprint wins over a fresh measurement
+    assert model["installed_mb"] == 4000.0  # a row without one: measured (here: the function given)
     assert simplify["cold_start_s"] == 0.1 and simplify["artifact_mb"] == 2.0
     assert (simplify["throughput_ips"], simplify["throughput_batch"]) == (800.0, 4)
     assert (model["throughput_ips"], model["throughput_batch"]) == (111.0, None)
@@ -172,23 +173,3 @@ def test_rows_from_results_json():
     job_rows = candidate_rows(results, job="3", footprint=footprint)
     assert [r["id"] for r in job_rows] == ["3/model", "3/simplify", "3/tf"]
     assert len(unique(job_rows + candidate_rows(results, job="4", footprint=footprint))) == 3
-
-
-def test_spec_errors_are_one_line_naming_the_key():
-    for bad, key in [({"objective": "speed"}, "select.objective"), ({"max_latency_ms": -1}, "select.max_latency_ms"),
-                     ({"runtimes": ["onnx"]}, "select.runtimes"), ({"runtimes": "openvino"}, "select.runtimes"),
-                     ({"tie_within": 1.5}, "select.tie_within"), ({"max_latncy_ms": 3}, "select.max_latncy_ms")]:
-        with pytest.raises(UserError, match=key.replace(".", r"\.")):
-            check_spec({**NO_LIMITS, **bad})
-
-
-@pytest.mark.parametrize("objective", ["latency", "throughput", "footprint"])
-def test_select_group_composes_and_matches_the_code(objective):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=["+graph=openvino", "select.max_footprint_mb=300",
-                                           "select.runtimes=[openvino,onnxruntime]", f"+select={objective}"])
-        assert "select" not in compose("config", overrides=["+graph=openvino"])  # off unless asked for
-    spec = dict(cfg.select)
-    assert spec["objective"] == objective and spec["max_footprint_mb"] == 300 and spec["bundle"] is True
-    assert set(spec) == {"objective", "runtimes", "precisions", "tie_within", *LIMITS, *SWITCHES}
-    check_spec({**spec, "runtimes": list(spec["runtimes"])})

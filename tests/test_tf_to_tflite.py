@@ -1,43 +1,48 @@
 """tf_to_tflite: one TFLite file per precision from the SavedModel artifact, judged by that precision's
-tolerance; a precision it does not make is refused by name before anything runs. (The tiny_cnn conversions
-are shared with test_onnx_to_tf through the session cache.)"""
+tolerance (the ALL run made fp32, fp16 and int8); bf16 is not applicable, recorded before TensorFlow loads.
+(An unknown precision is refused with the config: test_config.py.)"""
 from pathlib import Path
 
-from tests.conftest import FAST
+import pytest
+
+from converters import tf_to_tflite
+from core.errors import NotApplicable
+
+pytestmark = pytest.mark.xdist_group("all_run")
 
 
-def test_fp32_and_fp16_files_with_their_tolerances(convert):
-    proc, results = convert("+graph=tflite", *FAST, "bench.enabled=false")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    artifacts = {a["name"]: a for a in results["artifacts"]}
-    parity = {p["artifact"]: p for p in results["parity"]}
-    tolerances = results["config"]["validate"]["tolerances"]
+def test_fp32_and_fp16_files_with_their_tolerances(all_run):
+    tolerances = all_run.data["config"]["validate"]["tolerances"]
     for name, precision, weights in (("tflite_fp32", "fp32", "float32"), ("tflite_fp16", "fp16", "float16")):
-        artifact = artifacts[name]
-        assert artifact["format"] == "tflite" and artifact["precision"] == precision
-        assert artifact["meta"]["weights"] == weights and Path(artifact["path"]).suffix == ".tflite"
-        assert parity[name]["passed"] and parity[name]["tolerance"] == tolerances[precision]
-        assert parity[name]["executed_precision"] == "fp32"  # XNNPACK computes fp16-weight models in fp32
+        artifact = all_run.artifact(name)
+        assert artifact.format == "tflite" and artifact.precision == precision
+        assert artifact.meta["weights"] == weights and Path(artifact.path).suffix == ".tflite"
+        check = all_run.parity(name)
+        assert check.passed and check.tolerance == tolerances[precision]
+        assert check.executed_precision == "fp32"  # XNNPACK computes fp16-weight models in fp32
     # fp16 weights differ from fp32 ones, but stay far inside the fp16 tolerance
-    fp16_error = max(o["max_abs"] for o in parity["tflite_fp16"]["outputs"])
+    fp16_error = all_run.parity("tflite_fp16").worst_abs()
     assert 0 < fp16_error < tolerances["fp16"]["atol"]
+    sizes = {name: Path(all_run.artifact(name).path).stat().st_size for name in ("tflite_fp16", "tflite_fp32")}
+    assert sizes["tflite_fp16"] < sizes["tflite_fp32"]
 
 
-def test_bf16_is_not_applicable_and_an_unknown_precision_is_refused(convert):
-    proc, results = convert("+graph=tflite", *FAST, "graph.steps.tflite_fp16.precision=bf16", "bench.enabled=false")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    step = next(s for s in results["steps"] if s["name"] == "tflite_fp16")
-    assert step["status"] == "n/a" and "bf16" in step["reason"]
-    proc, _ = convert("+graph=tflite", *FAST, "graph.steps.tflite_fp16.precision=int4")
-    assert proc.returncode == 2
-    assert "graph.steps.tflite_fp16.precision='int4' is not allowed; allowed: fp32, fp16, int8, bf16" in proc.stderr
+def test_int8_is_full_integer_and_passes_by_cosine(all_run):
+    artifact = all_run.artifact("tflite_int8")
+    assert artifact.precision == "int8" and artifact.meta["weights"].startswith("int8")
+    check = all_run.parity("tflite_int8")
+    assert check.passed and check.executed_precision == "int8"
+    assert check.tolerance["atol"] is None and check.outputs[0].cosine >= check.tolerance["cosine"]
+    assert all_run.bench("tflite_int8").executed_precision == "int8"
 
 
-def test_int8_is_full_integer_and_passes_by_cosine(convert):
-    proc, results = convert("+graph=tflite", *FAST, "precision=int8", "bench.enabled=false")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    artifact = next(a for a in results["artifacts"] if a["name"] == "tflite_int8")
-    assert artifact["precision"] == "int8" and artifact["meta"]["weights"].startswith("int8")
-    check = next(p for p in results["parity"] if p["artifact"] == "tflite_int8")
-    assert check["passed"] and check["executed_precision"] == "int8"
-    assert check["tolerance"]["atol"] is None and check["outputs"][0]["cosine"] >= check["tolerance"]["cosine"]
+def test_bf16_is_not_applicable(all_run, tmp_path):
+    with pytest.raises(NotApplicable, match="bf16"):
+        tf_to_tflite.convert(all_run.artifact("tf"), {"precision": "bf16"}, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_int8_step_applies_only_at_precision_int8(all_run):
+    """tflite_int8 carries when_precision: [int8] in the graph; the ALL run is int8, so it ran."""
+    assert all_run.steps()["tflite_int8"].status in ("ok", "cached")
+    assert all_run.data["config"]["graph"]["steps"]["tflite_int8"]["when_precision"] == ["int8"]
