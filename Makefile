@@ -1,5 +1,7 @@
 # `make demo`: set everything up (when .venv is missing) and run the main job on the built-in default.
-# `make test`: same setup, then the test suite.
+# `make test`: same setup, then the whole test suite (slow tests included), on every core (pytest-xdist; the
+#              options are pytest's addopts in pyproject.toml).
+# `make lint`: ruff, and lint-imports (the layer contracts in pyproject.toml).
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -23,6 +25,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean-cache:
 	rm -rf $${CONVGRAPH_CACHE:-$$HOME/.cache/convgraph}
