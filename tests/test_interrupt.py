@@ -28,18 +28,31 @@ def _hanging_child(pid: int) -> psutil.Process | None:
     return None
 
 
+def _as_in_a_terminal():
+    """Ctrl-C's default action, as in a user's shell. An ignored SIGINT is inherited: once convert.py started
+    with SIGINT and SIGQUIT ignored (the mark of C's system() running in another thread of the test worker when
+    it forked; libtorch calls it) and never stopped."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.cli
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_signal_stops_the_run_and_keeps_what_finished(tmp_path, cache_dir, signum):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "convert.py", *GRAPH, f"hydra.run.dir={run_dir}"], cwd=REPO,
-                            env=cli_env(cache_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=cli_env(cache_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_in_a_terminal)
     deadline = time.time() + 300
     while (child := _hanging_child(proc.pid)) is None:
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
         time.sleep(0.2)
     proc.send_signal(signum)
-    out, err = proc.communicate(timeout=120)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # it did not stop: do not leave it (and its step) running
+            for process in [*psutil.Process(proc.pid).children(recursive=True), proc]:
+                process.kill()
     assert proc.returncode == 130, err[-2000:]
     assert err.strip().splitlines()[-1] == (f"interrupted: what finished is kept and recorded in "
                                             f"{run_dir / 'results.json'}")
