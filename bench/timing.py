@@ -1,17 +1,18 @@
 """The shared timing module: every runtime is measured by these loops.
 
 Preprocess (numpy, same code for all), inference (the runtime adapter) and postprocess (numpy, same code for
-all) are timed separately. Warm-up iterations are discarded. summarize() gives min / median / p90 / p99 and
-the coefficient of variation; is_noisy() flags a measurement too spread to be presented as exact.
+all) are timed separately; the caller (bench/worker.py) says what pre- and postprocessing are. Warm-up
+iterations are discarded. summarize() gives min / median / p90 / p99 and the coefficient of variation;
+is_noisy() flags a measurement too spread to be presented as exact.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-
-from core.prepost import Processing, postprocess, preprocess_with_meta
 
 
 def summarize(samples_ms: list[float] | np.ndarray) -> dict:
@@ -69,10 +70,12 @@ class LoopResult:
     last: dict | None = None  # the last postprocess result (post time depends on what it found)
 
 
-def timed_loop(runner, images: list[np.ndarray], proc: Processing, warmup: int, runs: int) -> LoopResult:
-    """Preprocess, inference and postprocess, each timed `runs` times after its own warm-up, in three phases.
+def timed_loop(runner, prepare: Callable[[], tuple[dict, Any]], finish: Callable[[list, Any], dict | None],
+               warmup: int, runs: int) -> LoopResult:
+    """Preprocess (`prepare()` -> the runner's inputs and what postprocess needs), inference (the runner) and
+    postprocess (`finish(outputs, meta)`), each timed `runs` times after its own warm-up, in three phases.
 
-    Inference runs back to back on the prepared batch, as the runtimes' own tools (benchmark_app, a bare
+    Inference runs back to back on the prepared inputs, as the runtimes' own tools (benchmark_app, a bare
     loop) time it: with pre/post in between, the runtime's worker threads go to sleep between inferences and
     on a loaded machine waking them dominates (PyTorch, 2 threads, tiny_cnn: 0.24 ms back to back, 47 ms with
     1 ms gaps while another process held the second core), and preprocessing evicts the weights from cache.
@@ -82,36 +85,37 @@ def timed_loop(runner, images: list[np.ndarray], proc: Processing, warmup: int, 
     side = min(warmup, 2)  # numpy pre/post need little warm-up
     for i in range(side + runs):
         t0 = clock()
-        batch, meta = preprocess_with_meta(images, proc, runner.layout)  # meta: letterbox placement per image
+        inputs, meta = prepare()
         if i >= side:
             result.pre_ms.append((clock() - t0) * 1e3)
     for i in range(warmup + runs):
         t0 = clock()
-        outputs = runner(batch)
+        outputs = runner(inputs)
         t1 = clock()
         if i >= warmup:
             result.infer_ms.append((t1 - t0) * 1e3)
     for i in range(side + runs):
         t0 = clock()
-        result.last = postprocess(outputs, proc, meta)
+        result.last = finish(outputs, meta)
         if i >= side:
             result.post_ms.append((clock() - t0) * 1e3)
     return result
 
 
-def throughput_run(runner, batch: np.ndarray, warmup: int, runs: int, rounds: int = 5) -> dict:
-    """Images per second with the runtime's throughput setting: `runs` inferences on one prepared batch, split
-    into rounds that each keep `runner.requests` inferences in flight; summarize() over the rounds' images/s.
+def throughput_run(runner, inputs: dict[str, np.ndarray], warmup: int, runs: int, rounds: int = 5) -> dict:
+    """Samples per second with the runtime's throughput setting: `runs` inferences on one prepared batch, split
+    into rounds that each keep `runner.requests` inferences in flight; summarize() over the rounds' samples/s.
 
     Inference only, as the latency numbers are: pre/postprocess are the same numpy code for every runtime."""
     clock = time.perf_counter
     in_flight = max(1, int(getattr(runner, "requests", 1)))
     rounds = max(1, min(rounds, runs))
     per_round = -(-max(runs // rounds, 1) // in_flight) * in_flight  # whole waves of requests
-    runner.run_many(batch, max(warmup, in_flight))
+    batch = len(next(iter(inputs.values())))
+    runner.run_many(inputs, max(warmup, in_flight))
     images_per_s = []
     for _ in range(rounds):
         start = clock()
-        runner.run_many(batch, per_round)
-        images_per_s.append(len(batch) * per_round / (clock() - start))
+        runner.run_many(inputs, per_round)
+        images_per_s.append(batch * per_round / (clock() - start))
     return {**summarize(images_per_s), "requests_in_flight": in_flight, "inferences_per_round": per_round}

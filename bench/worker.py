@@ -15,27 +15,46 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from bench.timing import OtherLoad, summarize, throughput_run, timed_loop
 from core.artifact import Artifact
+from core.feeds import Feed, make_inputs
 from core.images import load_rgb
-from core.prepost import Processing, preprocess
+from core.prepost import Processing, postprocess
 from runtimes import load
 from runtimes.base import Settings
+
+
+def load_feeds(request: dict):
+    """(feeds, photos, data rows): what the inputs of one batch are made from, read before anything is timed."""
+    feeds = [Feed(**f) for f in request["feeds"]]
+    images = [load_rgb(Path(p)) for p in request.get("images") or []]
+    data, arrays_for = {}, [f for f in feeds if f.kind == "data"]
+    if arrays_for:  # the first samples of the input set, cycled when it holds fewer than one batch
+        with np.load(request["data"]) as arrays:
+            rows = np.arange(request["rows"]) % len(arrays[arrays_for[0].name])
+            data = {f.name: arrays[f.name][rows] for f in arrays_for}
+    return feeds, images, data
 
 
 def main(request_path: str) -> int:
     request = json.loads(Path(request_path).read_text())
     artifact = Artifact.from_dict(request["artifact"])
     proc = Processing.from_config(request["processing"])
-    images = [load_rgb(Path(p)) for p in request["images"]]
+    feeds, images, data = load_feeds(request)
     settings = Settings(**request["settings"])
 
     start = time.perf_counter()
     runner = load(artifact, settings)
     loaded = time.perf_counter()
-    batch = preprocess(images, proc, runner.layout)
+
+    def prepare():
+        return make_inputs(feeds, proc, images, data, runner.layouts)
+
+    inputs, _ = prepare()
     before_first = time.perf_counter()
-    runner(batch)
+    runner(inputs)
     first = time.perf_counter()
 
     result = {
@@ -43,7 +62,7 @@ def main(request_path: str) -> int:
         "artifact": artifact.name,
         "format": artifact.format,
         "precision": artifact.precision,
-        "batch": len(images),
+        "batch": request["rows"],
         "mode": settings.mode,
         "threads": settings.n_threads,
         "load_s": loaded - start + first - before_first,
@@ -52,14 +71,15 @@ def main(request_path: str) -> int:
     }
     if settings.mode == "throughput":
         with OtherLoad() as load_elsewhere:
-            ips = throughput_run(runner, batch, request["warmup"], request["runs"])
+            ips = throughput_run(runner, inputs, request["warmup"], request["runs"])
         result.update(images_per_s=ips, throughput_ips=ips["median"])
     else:
         with OtherLoad() as load_elsewhere:
-            loop = timed_loop(runner, images, proc, request["warmup"], request["runs"])
+            loop = timed_loop(runner, prepare, lambda outputs, meta: postprocess(outputs, proc, meta),
+                              request["warmup"], request["runs"])
         infer = summarize(loop.infer_ms)
         result.update(pre_ms=summarize(loop.pre_ms)["median"], post_ms=summarize(loop.post_ms)["median"],
-                      infer_ms=infer, throughput_ips=len(images) * 1e3 / infer["median"])
+                      infer_ms=infer, throughput_ips=request["rows"] * 1e3 / infer["median"])
         if loop.last and "boxes" in loop.last:  # NMS time grows with the boxes above the threshold
             result["boxes_per_image"] = [len(b) for b in loop.last["boxes"]]
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

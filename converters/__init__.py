@@ -20,6 +20,7 @@ STEP_INPUTS: dict[str, tuple[str, ...] | None] = {
 
 # model.source -> the source step that makes the graph's first artifact
 SOURCE_STEP = {"builtin": "torch_model", "torchvision": "torch_model", "ultralytics": "torch_model",
+               "transformers": "torch_model",
                "onnx_file": "onnx_file", "torch_file": "torch_file"}
 
 

@@ -28,7 +28,5 @@ def convert(source: None, options: dict, workdir: Path) -> list[Artifact]:
     target = workdir / "model.onnx"
     shutil.copyfile(path, target)
     inputs, outputs = tensor_specs(model)
-    if len(inputs) != 1:
-        raise UserError(f"model.path={path!r} has {len(inputs)} inputs; convgraph handles one image input")
     return [Artifact(name="model", format="onnx", path=str(target), inputs=inputs, outputs=outputs,
                      meta={"opset": opset_of(model), "nodes": len(model.graph.node), "origin": path})]

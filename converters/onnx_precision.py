@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
+from converters.samples import calibration
 from core.artifact import Artifact
 from core.errors import NotApplicable, StepFailed
 
@@ -56,16 +55,14 @@ def _to_fp16(source: Artifact, path: Path) -> None:
 def _quantize_int8(source: Artifact, path: Path, options: dict) -> dict:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    samples = np.load(options["calibration"])
-    name = source.inputs[0].name
+    samples = calibration(options)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.batches = iter(samples[i : i + 1] for i in range(len(samples)))
+            self.samples = iter(samples)
 
         def get_next(self):
-            batch = next(self.batches, None)
-            return None if batch is None else {name: batch}
+            return next(self.samples, None)
 
     # Without VNNI, u8 x s8 products can saturate: reduce_range keeps weights to 7 bits (ORT's advice).
     reduce_range = bool(options.get("reduce_range", True))

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from converters.onnx_io import opset_of, tensor_specs
+from converters.samples import feeds_of
 from core.artifact import Artifact
 from core.errors import StepFailed
 
@@ -24,7 +25,8 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
 
     model = onnx.load(source.path)
     before = len(model.graph.node)
-    simplified, check_ok = onnxsim.simplify(model, check_n=int(options.get("check_n", 3)))
+    shapes = input_shapes(source, options)
+    simplified, check_ok = onnxsim.simplify(model, check_n=int(options.get("check_n", 3)), **shapes)
     if not check_ok:
         raise StepFailed("onnxsim's own check of the simplified model failed")
     path = workdir / "model.onnx"
@@ -33,4 +35,18 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     return [Artifact(name="", format="onnx", path=str(path), inputs=inputs, outputs=outputs,
                      meta={**source.meta, "opset": opset_of(simplified), "nodes_before": before,
                            "nodes": len(simplified.graph.node), "onnxsim_check": check_ok,
-                           "onnxsim": onnxsim.__version__})]
+                           "onnxsim": onnxsim.__version__, **({"onnxsim_shapes": shapes} if shapes else {})})]
+
+
+def input_shapes(source: Artifact, options: dict) -> dict:
+    """onnxsim refuses inputs with dynamic dimensions unless it is given their shapes: the run's bound shapes.
+    Only a dynamic batch that the run keeps (bench.batch) stays dynamic (onnxsim then checks at the bound
+    shape); any other dynamic dimension is fixed, so the converters after it see a static model."""
+    dynamic = {s.name: s.shape for s in source.inputs if any(d < 0 for d in s.shape)}
+    if not dynamic:
+        return {}
+    bound = {f.name: list(f.shape) for f in feeds_of(options) if f.name in dynamic}
+    batch_only = all(all(d > 0 for d in shape[1:]) for shape in dynamic.values())
+    if options.get("dynamic_batch") and batch_only:
+        return {"test_input_shapes": bound}
+    return {"overwrite_input_shapes": bound}

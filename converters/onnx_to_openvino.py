@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
+from converters.samples import calibration, feeds_of
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
@@ -36,7 +35,10 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
         raise StepFailed(f"precision={precision!r} is not produced by this step; it makes "
                          f"{', '.join(WEIGHT_PRECISION)}")
     model = ov.convert_model(source.path)
-    meta = {}
+    fixed = static_shapes(source, options)
+    if fixed:
+        model.reshape(fixed)
+    meta = {"reshaped": fixed} if fixed else {}
     if precision == "int8":
         model, meta = _quantize_int8(model, options)
     out_dir = workdir / "ir"
@@ -45,7 +47,7 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
 
     def spec(port, like: TensorSpec) -> TensorSpec:
         shape = [d.get_length() if d.is_static else -1 for d in port.get_partial_shape()]
-        return TensorSpec(port.get_any_name(), shape, like.layout)
+        return TensorSpec(like.name, shape, like.layout, like.dtype)
 
     inputs = [spec(p, s) for p, s in zip(model.inputs, source.inputs, strict=True)]
     outputs = [spec(p, s) for p, s in zip(model.outputs, source.outputs, strict=True)]
@@ -55,10 +57,28 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
                            "opset": source.meta.get("opset"), **meta})]
 
 
+def static_shapes(source: Artifact, options: dict) -> dict[str, list[int]]:
+    """The run's bound shapes for the inputs with dynamic dimensions (a static IR compiles to faster code); the
+    batch axis stays dynamic when the run keeps it (bench.batch)."""
+    keep_batch = bool(options.get("dynamic_batch"))
+    fixed = {}
+    for feed in feeds_of(options):
+        declared = next((s.shape for s in source.inputs if s.name == feed.name), None)
+        if declared is None or all(d > 0 for d in declared):
+            continue
+        shape = list(feed.shape)
+        if keep_batch and declared[0] < 0:
+            shape[0] = -1
+        if any(d < 0 for d in declared[1:]) or not keep_batch:
+            fixed[feed.name] = shape
+    return fixed
+
+
 def _quantize_int8(model, options: dict):
     import nncf
 
-    samples = np.load(options["calibration"])
-    dataset = nncf.Dataset([samples[i : i + 1] for i in range(len(samples))])
-    quantized = nncf.quantize(model, dataset, subset_size=len(samples))
-    return quantized, {"quantization": f"nncf {nncf.__version__} post-training", "calibration_samples": len(samples)}
+    samples = calibration(options)
+    # one input: the array itself; several: a dict by input name (both what an OpenVINO request takes)
+    items = [next(iter(s.values())) if len(s) == 1 else s for s in samples]
+    quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=len(items))
+    return quantized, {"quantization": f"nncf {nncf.__version__} post-training", "calibration_samples": len(items)}

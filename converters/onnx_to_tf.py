@@ -18,14 +18,15 @@ import subprocess
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from core.artifact import Artifact
+from converters.samples import feeds_of
+from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
 # their versions are part of this step's cache key (onnx2tf drives onnxsim and onnx-graphsurgeon itself)
@@ -39,6 +40,9 @@ class Options:
     """graph.steps.<name> options (conf/step/onnx_to_tf.yaml), checked with the config before anything runs."""
 
     verbosity: Literal["debug", "info", "warn", "error"] = "warn"  # onnx2tf -v
+    # ops onnx2tf replaces by builtin-only subgraphs (-rtpo) when the model has them: as TF ops they would become
+    # "Flex" ops in TFLite, which ai-edge-litert cannot run (a BERT's GELU is an Erf)
+    pseudo_ops: list = field(default_factory=lambda: ["Erf", "GeLU"])
     # extra onnx2tf CLI arguments, verbatim: onnx2tf is the judge of them (a rejected one fails the step with
     # onnx2tf's own error line)
     args: list = field(default_factory=list)
@@ -50,7 +54,9 @@ ABSL_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
 def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     shutil.copy(source.path, workdir / "model.onnx")  # onnx2tf rewrites its input: never hand it the upstream file
     np.save(workdir / CALIBRATION_FILE, calibration_sample())
+    fixed, inputs = bound_inputs(source, options)
     args = ["-i", "model.onnx", "-o", "saved_model", "-v", str(options.get("verbosity", "warn")),
+            *shape_args(source, options, fixed),
             *[str(a) for a in options.get("args") or []]]
     env = dict(os.environ)
     # onnx2tf calls the `onnxsim` CLI by name and silently skips that pass when it is not on PATH.
@@ -68,10 +74,45 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     for leftover in [workdir / "model.onnx", workdir / CALIBRATION_FILE, *saved_model.glob("*.tflite")]:
         leftover.unlink()
     return [Artifact(name="", format="tf_savedmodel", path=str(saved_model), precision="fp32",
-                     inputs=source.inputs, outputs=source.outputs,
+                     inputs=inputs, outputs=source.outputs,
                      meta={"onnx2tf": metadata.version("onnx2tf"), "tensorflow": metadata.version("tensorflow"),
                            "command": "onnx2tf " + shlex.join(args), "onnx2tf_seconds": round(seconds, 2),
                            "opset": source.meta.get("opset")})]
+
+
+def bound_inputs(source: Artifact, options: dict) -> tuple[dict[str, list[int]], list[TensorSpec]]:
+    """The inputs whose dynamic dimensions onnx2tf is told (its -ois; a dynamic batch the run keeps stays dynamic,
+    unless other dimensions are dynamic too), and the SavedModel's inputs as the reference sees them."""
+    keep_batch = bool(options.get("dynamic_batch"))
+    bound = {f.name: list(f.shape) for f in feeds_of(options)}
+    fixed, inputs = {}, []
+    for spec in source.inputs:
+        dynamic = [axis for axis, d in enumerate(spec.shape) if d < 0]
+        if dynamic and spec.name in bound and (dynamic != [0] or not keep_batch):
+            fixed[spec.name] = bound[spec.name]
+        inputs.append(replace(spec, shape=fixed.get(spec.name, spec.shape)))
+    return fixed, inputs
+
+
+def shape_args(source: Artifact, options: dict, fixed: dict[str, list[int]]) -> list[str]:
+    """-ois for the bound shapes, -k for inputs that are not images (only images go channels-last), -rtpo for the
+    ops to replace that the model has."""
+    args = []
+    if fixed:
+        args += ["-ois", *[f"{name}:{','.join(map(str, shape))}" for name, shape in fixed.items()]]
+    keep = [s.name for s in source.inputs if len(s.shape) >= 3 and not s.is_image()]
+    if keep:
+        args += ["-k", *keep]
+    present = ops_in(source.path) & set(options.get("pseudo_ops", Options().pseudo_ops) or [])
+    if present:
+        args += ["-rtpo", *sorted(present)]
+    return args
+
+
+def ops_in(path: str) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(path, load_external_data=False).graph.node}
 
 
 def calibration_sample(count: int = 20, side: int = 128) -> np.ndarray:

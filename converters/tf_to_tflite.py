@@ -8,14 +8,16 @@ its serving signature (output names `output_K`, which the runtime adapter maps o
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
+from converters.samples import calibration
 from core.artifact import Artifact
 from core.errors import NotApplicable, StepFailed
+from runtimes.base import to_layout
+from runtimes.matching import match_inputs, shape_of
 
 PACKAGES = ("tensorflow",)  # their versions are part of this step's cache key
 
@@ -45,9 +47,14 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     elif precision == "int8":
-        _full_integer(converter, tf, source.path, np.load(options["calibration"]))
+        _full_integer(converter, tf, source, calibration(options))
+    content = converter.convert()
+    flex = sorted({op.decode() for op in re.findall(rb"Flex[A-Z][A-Za-z0-9]*", content)})
+    if flex:  # select TF ops: the converter allows them, ai-edge-litert has no Flex delegate to run them
+        raise StepFailed(f"the TFLite file needs TensorFlow op(s) {', '.join(flex)}, which ai-edge-litert cannot "
+                         "run; onnx2tf can replace some ops by builtins (graph.steps.tf.pseudo_ops)")
     path = workdir / f"model_{precision}.tflite"
-    path.write_bytes(converter.convert())
+    path.write_bytes(content)
     return [Artifact(name="", format="tflite", path=str(path), precision=precision,
                      inputs=source.inputs, outputs=source.outputs,
                      meta={**{k: v for k, v in source.meta.items() if k in ("onnx2tf", "opset")},
@@ -55,17 +62,16 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
                            "converter": "tf.lite.TFLiteConverter.from_saved_model (builtins + select TF ops)"})]
 
 
-def _full_integer(converter, tf, saved_model: str, samples: np.ndarray) -> None:
+def _full_integer(converter, tf, source: Artifact, samples: list[dict]) -> None:
     """int8 weights and activations for every op (no float fallback), float32 at the edges."""
-    signature = tf.saved_model.load(saved_model).signatures["serving_default"]
-    shape = list(signature.structured_input_signature[1].values())[0].shape
-    # calibration samples are NCHW; onnx2tf's SavedModel usually takes NHWC
-    channels_last = len(shape) == 4 and shape[-1] == samples.shape[1] and shape[1] != samples.shape[1]
-    data = np.ascontiguousarray(samples.transpose(0, 2, 3, 1) if channels_last else samples)
+    signature = tf.saved_model.load(source.path).signatures["serving_default"].structured_input_signature[1]
+    # calibration samples are in the reference's names and layout (NCHW); onnx2tf's SavedModel takes images NHWC
+    pairs = match_inputs(source, {name: shape_of(spec.shape) for name, spec in signature.items()})
 
     def representative():
-        for i in range(len(data)):
-            yield [data[i : i + 1]]
+        for sample in samples:
+            yield {theirs: to_layout(sample[ours], layout or "NCHW").astype(signature[theirs].dtype.as_numpy_dtype)
+                   for ours, (theirs, layout) in pairs.items()}
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from converters.samples import example, feeds_of
 from core.artifact import Artifact, TensorSpec
 from core.errors import UserError, first_line
 from runtimes.torch import callable_module, load_torch
@@ -22,18 +23,20 @@ def convert(source: None, options: dict, workdir: Path) -> list[Artifact]:
     except Exception as error:
         first = first_line(error)
         raise UserError(f"model.path={path!r} is not a {loader} file: {first}") from error
-    batch, size = options["batch"], options["size"]
+    feeds = feeds_of(options)
     try:
         with torch.inference_mode():
-            outputs = callable_module(model)(torch.zeros(batch, 3, size, size))
+            outputs = callable_module(model)(*[torch.from_numpy(example(f)) for f in feeds])
     except Exception as error:
         first = first_line(error)
-        raise UserError(f"the model in {path!r} rejects input shape {[batch, 3, size, size]}: {first}") from error
+        shapes = ", ".join(f"{f.name} {f.dtype} {f.shape}" for f in feeds)
+        raise UserError(f"the model in {path!r} rejects inputs {shapes}: {first}") from error
     outputs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
     target = workdir / Path(path).name
     shutil.copyfile(path, target)
     names = list(options["model"].get("outputs") or []) + [f"output{i}" for i in range(len(outputs))]
     return [Artifact(name="model", format="torch", path=str(target),
-                     inputs=[TensorSpec("input", [batch, 3, size, size], "NCHW")],
-                     outputs=[TensorSpec(n, list(o.shape)) for n, o in zip(names, outputs, strict=False)],
+                     inputs=[TensorSpec(f.name, f.shape, f.layout, f.dtype) for f in feeds],
+                     outputs=[TensorSpec(n, list(o.shape), dtype=str(o.numpy().dtype))
+                              for n, o in zip(names, outputs, strict=False)],
                      meta={"loader": loader, "origin": path})]

@@ -7,11 +7,12 @@ written opset is checked: a file at another opset than asked is an error, never 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from converters.onnx_io import opset_of, tensor_specs
+from converters.samples import example, feeds_of
 from core.artifact import Artifact
 from core.errors import StepFailed
 from runtimes.torch import callable_module, load_torch
@@ -49,24 +50,26 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     loaded = load_torch(source.path, source.meta.get("loader", "pickle"))
     # dynamo takes an ExportedProgram as it is; the legacy (tracing) exporter needs something callable
     model = loaded if exporter == "dynamo" else callable_module(loaded)
-    spec = source.inputs[0]
-    example = torch.randn(*spec.shape)
-    input_names = [spec.name]
+    feeds = feeds_of(options)
+    input_names = [f.name for f in feeds]
     output_names = [o.name for o in source.outputs]
     dynamic = bool(options.get("dynamic_batch"))
     path = workdir / "model.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation warning, once per run
         if exporter == "legacy":
+            examples = tuple(torch.from_numpy(example(f)) for f in feeds)
             axes = {n: {0: "batch"} for n in input_names + output_names} if dynamic else None
-            torch.onnx.export(model, (example,), str(path), opset_version=opset, dynamo=False,
+            torch.onnx.export(model, examples, str(path), opset_version=opset, dynamo=False,
                               input_names=input_names, output_names=output_names, dynamic_axes=axes)
         else:
+            if dynamic:  # torch.export silently specializes a size-1 example to 1: trace with a batch of 2
+                feeds = [replace(f, shape=[2, *f.shape[1:]]) if f.shape[0] == 1 else f for f in feeds]
+            examples = tuple(torch.from_numpy(example(f)) for f in feeds)
             # one entry per positional argument (not keyed by the ONNX input name, which forward() does not know)
-            shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic else None
-            if dynamic and example.shape[0] == 1:  # torch.export silently specializes a size-1 example to 1
-                example = torch.randn(2, *spec.shape[1:])
-            torch.onnx.export(model, (example,), str(path), opset_version=opset, dynamo=True,
+            batch = torch.export.Dim("batch", min=1)
+            shapes = tuple({0: batch} for _ in feeds) if dynamic else None
+            torch.onnx.export(model, examples, str(path), opset_version=opset, dynamo=True,
                               input_names=input_names, output_names=output_names,
                               dynamic_shapes=shapes, external_data=False, optimize=True)
     onnx_model = onnx.load(str(path))

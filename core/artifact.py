@@ -12,11 +12,28 @@ from pathlib import Path
 FORMATS = ("torch", "onnx", "openvino", "tf_savedmodel", "tflite")
 
 
+DTYPES = ("float32", "float16", "int64", "int32", "int8", "uint8", "bool")
+
+
 @dataclass
 class TensorSpec:
     name: str
-    shape: list[int]
+    shape: list[int]  # as the artifact declares it: -1 where a dimension is dynamic
     layout: str = ""  # "NCHW", "NHWC" or "" when the tensor has no image layout
+    dtype: str = "float32"  # numpy's name (DTYPES)
+
+    def is_image(self) -> bool:
+        """A 3-channel image: what the photos are resized into."""
+        return self.layout in ("NCHW", "NHWC")
+
+
+def image_layout(dims: list[int], dtype: str) -> str:
+    """A float rank-4 tensor with 3 channels is an image: NCHW, or NHWC when only its last axis is 3."""
+    if len(dims) != 4 or not dtype.startswith("float"):
+        return ""
+    if dims[1] == 3:
+        return "NCHW"
+    return "NHWC" if dims[3] == 3 else ""
 
 
 @dataclass

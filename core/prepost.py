@@ -4,10 +4,12 @@ Only inference differs between runtimes; these functions are timed separately ar
 torch, ultralytics and the rest of this project (it imports numpy and Pillow only) so that a deploy bundle
 ships this very file: predict.py there runs the code the benchmark ran.
 
-Classification: resize the shorter side, centre-crop, normalise; postprocess = softmax + top-k.
+Sizes are (height, width): the model input need not be square.
+Classification: resize, centre-crop, normalise; postprocess = softmax + top-k.
 Detection (YOLOv8-style raw head [B, 4 + classes, anchors], boxes as centre x, y, width, height in input
-pixels): letterbox to size x size; postprocess = confidence filter + class-aware NMS, boxes mapped back to
+pixels): letterbox; postprocess = confidence filter + class-aware NMS (core/boxes.py), boxes mapped back to
 the original image through the per-image `Letterbox` that preprocess_with_meta returns.
+Segmentation ([B, C, H, W] scores): resize, normalise; postprocess = a class per pixel (core/masks.py).
 """
 from __future__ import annotations
 
@@ -15,29 +17,38 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-TASKS = ("classification", "detection", "raw")  # raw: outputs compared as tensors only
+from core.boxes import detect
+from core.masks import class_maps, to_original
+
+TASKS = ("classification", "detection", "segmentation", "raw")  # raw: outputs compared as tensors only
 
 
 @dataclass(frozen=True)
 class Processing:
     task: str = "classification"  # what pre/postprocess do
-    size: int = 224  # square model input, pixels
+    size: tuple[int, int] = (224, 224)  # model input (height, width), pixels
     mean: tuple[float, ...] = (0.485, 0.456, 0.406)
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
-    crop_ratio: float = 0.875  # classification: resize shorter side to size / crop_ratio, then centre-crop
+    crop_ratio: float = 0.875  # classification: resize so the crop covers size / crop_ratio, then centre-crop
     top_k: int = 5
     pad_value: int = 114  # detection: letterbox border (ultralytics' grey)
     conf: float = 0.25  # detection: keep boxes whose best class score is above this
     iou: float = 0.7  # detection: NMS suppresses same-class boxes overlapping a better one above this
     max_det: int = 300  # detection: boxes kept per image
+    threshold: float = 0.5  # segmentation with one channel: a pixel above it is foreground
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "size", hw(self.size))  # an int is a square
 
     @classmethod
     def from_config(cls, cfg: dict) -> Processing:
         """Flat preprocess keys plus an optional nested `postprocess: {conf, iou, max_det, top_k}` block."""
         flat = {**cfg, **(cfg.get("postprocess") or {})}
-        known = {k: flat[k] for k in ("task", "size", "crop_ratio", "top_k", "pad_value", "conf", "iou", "max_det")
-                 if k in flat and flat[k] is not None}
+        known = {k: flat[k] for k in ("task", "crop_ratio", "top_k", "pad_value", "conf", "iou", "max_det",
+                                      "threshold") if k in flat and flat[k] is not None}
+        if flat.get("size") is not None:
+            known["size"] = hw(flat["size"])
         for key in ("mean", "std"):
             if key in flat:
                 known[key] = tuple(float(v) for v in flat[key])
@@ -72,31 +83,50 @@ class Letterbox:
         return out
 
 
-def resize_center_crop(image: np.ndarray, size: int, crop_ratio: float) -> np.ndarray:
+def hw(size) -> tuple[int, int]:
+    """An int (square) or [height, width] -> (height, width)."""
+    if isinstance(size, int | np.integer):
+        return int(size), int(size)
+    height, width = size
+    return int(height), int(width)
+
+
+def _resized(image: np.ndarray, width: int, height: int) -> np.ndarray:
     from PIL import Image
 
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+
+
+def resize_center_crop(image: np.ndarray, size: int | tuple[int, int], crop_ratio: float) -> np.ndarray:
+    """Scale so that a centred crop of size / crop_ratio covers the image's shorter side, then crop size."""
+    out_h, out_w = hw(size)
     height, width = image.shape[:2]
-    short = round(size / crop_ratio)
-    scale = short / min(height, width)
-    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-    resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    return resized[top : top + size, left : left + size]
+    scale = max(out_h / height, out_w / width) / crop_ratio
+    new_w, new_h = max(out_w, round(width * scale)), max(out_h, round(height * scale))
+    resized = _resized(image, new_w, new_h)
+    top, left = (new_h - out_h) // 2, (new_w - out_w) // 2
+    return resized[top : top + out_h, left : left + out_w]
 
 
-def letterbox(image: np.ndarray, size: int, pad_value: int = 114) -> tuple[np.ndarray, Letterbox]:
-    """Scale the whole image to fit size x size keeping its aspect ratio, centre it on a pad_value border."""
-    from PIL import Image
-
+def letterbox(image: np.ndarray, size: int | tuple[int, int], pad_value: int = 114) -> tuple[np.ndarray, Letterbox]:
+    """Scale the whole image to fit keeping its aspect ratio, centre it on a pad_value border."""
+    out_h, out_w = hw(size)
     height, width = image.shape[:2]
-    scale = min(size / height, size / width)
-    new_w, new_h = min(size, round(width * scale)), min(size, round(height * scale))
-    left, top = (size - new_w) // 2, (size - new_h) // 2
-    canvas = np.full((size, size, 3), pad_value, np.uint8)
-    resized = image if (new_w, new_h) == (width, height) else np.asarray(
-        Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
-    canvas[top : top + new_h, left : left + new_w] = resized
+    scale = min(out_h / height, out_w / width)
+    new_w, new_h = min(out_w, round(width * scale)), min(out_h, round(height * scale))
+    left, top = (out_w - new_w) // 2, (out_h - new_h) // 2
+    canvas = np.full((out_h, out_w, 3), pad_value, np.uint8)
+    canvas[top : top + new_h, left : left + new_w] = _resized(image, new_w, new_h)
     return canvas, Letterbox(height, width, new_w / width, new_h / height, left, top)
+
+
+def stretch(image: np.ndarray, size: int | tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
+    """Resize to exactly size (the aspect ratio may change), as segmentation models are fed."""
+    out_h, out_w = hw(size)
+    height, width = image.shape[:2]
+    return _resized(image, out_w, out_h), Letterbox(height, width, out_w / width, out_h / height, 0, 0)
 
 
 def preprocess_with_meta(images: list[np.ndarray], proc: Processing,
@@ -104,11 +134,13 @@ def preprocess_with_meta(images: list[np.ndarray], proc: Processing,
     """uint8 HxWx3 RGB images -> (float32 batch in `layout` (NCHW or NHWC), normalised; per-image meta).
 
     The meta is what postprocess needs to map results back to the original images (letterbox placement
-    for detection; None for classification, whose outputs do not refer to pixels).
+    for detection, the resize for segmentation; None for classification, whose outputs do not refer to pixels).
     """
     meta = None
-    if proc.task == "detection":
-        placed = [letterbox(im, proc.size, proc.pad_value) for im in images]
+    if proc.task in ("detection", "segmentation"):
+        place = (lambda im: letterbox(im, proc.size, proc.pad_value)) if proc.task == "detection" else \
+            (lambda im: stretch(im, proc.size))
+        placed = [place(im) for im in images]
         pixels, meta = np.stack([p[0] for p in placed]), [p[1] for p in placed]
     else:
         pixels = np.stack([resize_center_crop(im, proc.size, proc.crop_ratio) for im in images])
@@ -141,66 +173,29 @@ def top_k(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, np.take_along_axis(probs, idx, axis=1)
 
 
-def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
-    half = boxes[:, 2:4] / 2
-    return np.concatenate([boxes[:, :2] - half, boxes[:, :2] + half], axis=1)
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box with each of `boxes` (n x 4)."""
-    width = (np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0])).clip(0)
-    height = (np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1])).clip(0)
-    inter = width * height
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float, max_det: int) -> np.ndarray:
-    """Greedy class-aware NMS: indices of kept boxes, best score first.
-
-    Best box first; it suppresses the remaining boxes of its class that overlap it by more than `iou`.
-    Stops at max_det kept, so the cost is at most max_det passes over the candidates.
-    """
-    order = np.argsort(-scores, kind="stable")  # stable: equal scores keep anchor order on every runtime
-    keep: list[int] = []
-    while order.size and len(keep) < max_det:
-        best, rest = order[0], order[1:]
-        keep.append(int(best))
-        same = np.flatnonzero(classes[rest] == classes[best])
-        overlapping = same[box_iou(boxes[best], boxes[rest[same]]) > iou]
-        order = np.delete(rest, overlapping)
-    return np.asarray(keep, dtype=np.int64)
-
-
-def detect(prediction: np.ndarray, proc: Processing, letterbox_meta: Letterbox | None = None) -> dict:
-    """One image's raw head output [4 + classes, anchors] -> boxes (xyxy), scores, classes after NMS."""
-    scores_all = prediction[4:]
-    classes = scores_all.argmax(axis=0)
-    scores = scores_all[classes, np.arange(scores_all.shape[1])]
-    candidates = np.flatnonzero(scores > proc.conf)
-    boxes = xywh_to_xyxy(prediction[:4, candidates].T.astype(np.float32))
-    keep = nms(boxes, scores[candidates], classes[candidates], proc.iou, proc.max_det)
-    boxes = boxes[keep]
-    if letterbox_meta is not None:
-        boxes = letterbox_meta.to_original(boxes)
-    return {"boxes": boxes, "scores": scores[candidates][keep].astype(np.float32),
-            "classes": classes[candidates][keep].astype(np.int64)}
-
-
 def postprocess(outputs: list[np.ndarray], proc: Processing, meta: list[Letterbox] | None = None) -> dict:
     """Task output from raw model outputs (in the reference's order).
 
     classification: {"top_k": [B, k] class indices, "probs": [B, k]} from the first output.
     detection: {"boxes": [B x (n, 4) xyxy], "scores": [B x (n,)], "classes": [B x (n,)]} per image, boxes in
     original-image pixels when `meta` (from preprocess_with_meta) is given, else in model-input pixels.
+    segmentation: {"masks": [B x (H, W) int64 class per pixel]}, at the original image's size when `meta` is
+    given, else at the model's.
     """
     if proc.task == "classification":
         idx, probs = top_k(outputs[0], proc.top_k)
         return {"top_k": idx, "probs": probs}
     if proc.task == "detection":
-        found = [detect(pred, proc, meta[i] if meta else None) for i, pred in enumerate(outputs[0])]
+        found = [detect(pred, proc.conf, proc.iou, proc.max_det) for pred in outputs[0]]
+        if meta:
+            for placed, one in zip(meta, found, strict=True):
+                one["boxes"] = placed.to_original(one["boxes"])
         return {key: [f[key] for f in found] for key in ("boxes", "scores", "classes")}
+    if proc.task == "segmentation":
+        maps = list(class_maps(outputs[0], proc.threshold))
+        if meta:
+            maps = [to_original(m, placed.height, placed.width) for m, placed in zip(maps, meta, strict=True)]
+        return {"masks": maps}
     if proc.task == "raw":
         return {"raw": outputs}
     raise ValueError(f"task={proc.task!r} has no postprocess; known: {', '.join(TASKS)}")

@@ -20,7 +20,6 @@ from core.artifact import Artifact
 from pipeline.cache import ResultMemo, content_key, module_sources
 from pipeline.child import run_child
 from pipeline.context import RunContext, read_json
-from pipeline.inputs import processing_config
 from pipeline.results import ParityEntry
 from validators.parity import compare
 from validators.task_metrics import describe, task_agreement
@@ -97,7 +96,7 @@ class ParityChecks:
             report = compare(artifact.name, reference.name, artifact.precision, self.reference_outputs,
                              outputs, [o.name for o in reference.outputs], tol)
             # Task view (same objects / classes found?) through the deploy postprocess; can fail parity too.
-            task = task_agreement(self.reference_outputs, outputs, processing_config(self.ctx.cfg),
+            task = task_agreement(self.reference_outputs, outputs, self.ctx.processing,
                                   OmegaConf.to_container(self.ctx.cfg.validate.task), artifact.precision)
             passed = report.passed and (task is None or task["passed"])
             entry = ParityEntry(artifact=artifact.name, reference=reference.name, precision=artifact.precision,

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 import runtimes
 from core.artifact import Artifact
+from core.feeds import Feed
 from pipeline.results import RunResults
 from runtimes.base import settings_data
 
@@ -18,6 +19,8 @@ class RunContext:
     cfg: DictConfig
     run_dir: Path
     results: RunResults
+    feeds: list[Feed] = field(default_factory=list)  # the model's inputs as this run feeds them
+    processing: dict = field(default_factory=dict)  # pre/postprocess (core.prepost.Processing.from_config)
 
     def log_path(self, name: str) -> Path:
         return self.run_dir / "logs" / f"{name}.log"
@@ -28,11 +31,15 @@ class RunContext:
         return path
 
     def runtime_settings(self, artifact: Artifact, batch: int = 0, mode: str = "latency") -> dict:
-        """runtimes.base.Settings as data: threads, precision, this runtime's block of bench.runtime;
-        batch 0 (parity) = whatever batch the inputs have."""
+        """runtimes.base.Settings as data: threads, precision, this runtime's block of bench.runtime, and the
+        input shapes at `batch` (dynamic dimensions are fixed to them at load); batch 0 (parity): none fixed."""
         runtime = runtimes.for_format(artifact.format).name
+        shapes = {f.name: [batch, *f.shape[1:]] for f in self.feeds} if batch else {}
         return settings_data(OmegaConf.to_container(self.cfg.bench, resolve=True), runtime, artifact.precision,
-                             batch, mode)
+                             shapes, mode)
+
+    def feed_data(self) -> list[dict]:
+        return [asdict(feed) for feed in self.feeds]
 
 
 def read_json(path: Path) -> dict | None:

@@ -1,5 +1,6 @@
-"""What a run feeds its models: the model file's own facts, the input set (real photos, preprocessed once, for
-parity and benchmarks) and the int8 calibration set (the same for every backend)."""
+"""What a run feeds its models: the input set (photos for image inputs, arrays from `input.data` or generated
+from `input.ranges` for the others), written once as inputs.npz for parity and benchmarks, and the int8
+calibration set (the same for every backend)."""
 from __future__ import annotations
 
 import hashlib
@@ -10,50 +11,28 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from core.errors import UserError
+from core.feeds import Feed, check_data, image_feeds, make_inputs
 from core.images import image_paths, images_digest, load_images
-from core.prepost import Processing, preprocess
-from pipeline.config import FILE_SOURCES
+from core.prepost import Processing
 from pipeline.results import InputSet
 
+DEFAULT_SAMPLES = 8  # samples of a model without image inputs, when neither input.count nor input.data says
+FLOAT_RANGE = (0.0, 1.0)  # a float input without a range: uniform in [0, 1)
 
-def processing_config(cfg: DictConfig) -> dict:
-    """What pre/postprocess do for this model (core.prepost.Processing.from_config), recorded in results.json."""
+
+def processing_config(cfg: DictConfig, feeds: list[Feed]) -> dict:
+    """What pre/postprocess do for this model (core.prepost.Processing.from_config), recorded in results.json;
+    the size is the first image input's (each image input is resized to its own when fed)."""
+    images = image_feeds(feeds)
     return {**OmegaConf.to_container(cfg.model.preprocess, resolve=True), "task": cfg.model.task,
-            "size": cfg.input.size,
+            "size": list(images[0].size) if images else None,
             "postprocess": OmegaConf.to_container(cfg.model.postprocess, resolve=True)
             if cfg.model.get("postprocess") else {}}
 
 
-def prepare_model_file(cfg: DictConfig) -> None:
-    """A graph started from a file: the file must exist; an ONNX file's static input side sets the size."""
-    if cfg.model.source not in FILE_SOURCES:
-        return
-    if OmegaConf.is_missing(cfg.model, "path") or not cfg.model.path:
-        raise UserError(f"model={cfg.model.name} needs model.path=FILE (the file to start the graph from)")
-    if not Path(cfg.model.path).is_file():
-        raise UserError(f"model.path={cfg.model.path!r}: no such file")
-    if cfg.model.source == "onnx_file" and cfg.model.size is None:
-        cfg.model.size = onnx_input_side(cfg.model.path)
-
-
-def onnx_input_side(path: str) -> int:
-    import onnx
-
-    try:
-        graph = onnx.load(path, load_external_data=False).graph
-    except Exception as error:
-        raise UserError(f"model.path={path!r} is not a valid ONNX file: {type(error).__name__}") from error
-    inits = {i.name for i in graph.initializer}
-    inputs = [v for v in graph.input if v.name not in inits]
-    dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim] if inputs else []
-    if len(dims) != 4 or dims[2] != dims[3] or dims[2] <= 0:
-        raise UserError(f"model.path={path!r}: input shape {dims} is not a square NCHW image; set input.size")
-    return dims[2]
-
-
 def absolutize_paths(cfg: DictConfig) -> None:
     """Children run from the repo root: a user's relative paths must mean what they meant in their cwd."""
-    for node, key in ((cfg.model, "weights"), (cfg.model, "path"), (cfg.input, "images"),
+    for node, key in ((cfg.model, "weights"), (cfg.model, "path"), (cfg.input, "images"), (cfg.input, "data"),
                       (cfg.calibration, "images")):
         if not OmegaConf.is_missing(node, key) and node.get(key):
             node[key] = str(Path(node[key]).expanduser().resolve())
@@ -61,33 +40,131 @@ def absolutize_paths(cfg: DictConfig) -> None:
 
 @dataclass
 class Inputs:
-    """The preprocessed input set (canonical NCHW float32) on disk, and what it was made from."""
+    """The input set on disk (inputs.npz: one array per input, samples along axis 0) and what it came from."""
 
-    path: Path  # inputs.npz
-    sha256: str  # of the batch's shape and bytes: part of every memoised output's key
+    path: Path
+    sha256: str  # of every array's name, shape and bytes: part of every memoised output's key
     record: InputSet
-    bench_images: list[str]  # one batch of input.batch images: what the benchmark times
+    bench_images: list[str]  # the photos of one batch of input.batch samples: what the benchmark times
 
 
-def prepare_inputs(cfg: DictConfig, run_dir: Path) -> Inputs:
-    """Parity runs on every image of the input set (cycled up to a whole number of batches); the benchmark
-    times one batch of input.batch images."""
-    count = cfg.input.count or len(image_paths(cfg.input.images))
+def prepare_inputs(cfg: DictConfig, feeds: list[Feed], run_dir: Path) -> Inputs:
+    """Every sample of the input set (cycled up to a whole number of input.batch batches) through the same
+    preprocessing the benchmark times; the benchmark times one batch of them."""
+    data = user_data(cfg, feeds)
+    count = cfg.input.count or _natural_count(cfg, feeds, data)
     count = -(-max(count, cfg.input.batch) // cfg.input.batch) * cfg.input.batch
-    images, paths = load_images(cfg.input.images, count)
-    batch = preprocess(images, Processing.from_config(processing_config(cfg)))
+    images, paths = load_images(cfg.input.images, count) if image_feeds(feeds) else ([], [])
+    if data is not None:
+        data = {name: array[np.arange(count) % len(array)] for name, array in data.items()}
+    else:
+        data = generated(cfg, feeds, count, seed=cfg.seed)
+    proc = Processing.from_config(processing_config(cfg, feeds))
+    arrays, _ = make_inputs(feeds, proc, images, data)
     path = run_dir / "inputs.npz"
-    np.savez(path, input=batch)
-    sha = hashlib.sha256(repr(batch.shape).encode() + batch.tobytes()).hexdigest()
-    bench_images = paths[: cfg.input.batch]
-    record = InputSet(images=paths, count=len(paths), sha256=images_digest(paths), bench_images=bench_images,
-                      batch=cfg.input.batch, size=cfg.input.size)
-    return Inputs(path, sha, record, bench_images)
+    np.savez(path, **arrays)
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(name.encode() + repr(arrays[name].shape).encode() + arrays[name].tobytes())
+    record = InputSet(images=paths, count=count, sha256=images_digest(paths) if paths else None,
+                      bench_images=paths[: cfg.input.batch], batch=cfg.input.batch,
+                      size=_size(image_feeds(feeds)),
+                      tensors=[_describe(cfg, feed) for feed in feeds], data=cfg.input.get("data"))
+    return Inputs(path, digest.hexdigest(), record, paths[: cfg.input.batch])
 
 
-def prepare_calibration(cfg: DictConfig, run_dir: Path) -> tuple[Path, dict]:
-    """The same preprocessed images for every backend's int8 calibration (.npy: byte-stable, so cacheable)."""
-    images, paths = load_images(cfg.calibration.images, cfg.calibration.count, cycle=False)
-    path = run_dir / "calibration.npy"
-    np.save(path, preprocess(images, Processing.from_config(processing_config(cfg))))
-    return path, {"count": len(paths), "sha256": images_digest(paths), "images": paths}
+def _size(images: list[Feed]) -> int | list[int] | None:
+    """The first image input's side (square) or [height, width]."""
+    if not images:
+        return None
+    height, width = images[0].size
+    return height if height == width else [height, width]
+
+
+def _natural_count(cfg: DictConfig, feeds: list[Feed], data: dict | None) -> int:
+    if image_feeds(feeds):
+        return len(image_paths(cfg.input.images))
+    if data is not None:
+        return len(next(iter(data.values())))
+    return DEFAULT_SAMPLES
+
+
+def _describe(cfg: DictConfig, feed: Feed) -> dict:
+    """What results.json says of one input: name, shape, dtype, where its values come from."""
+    source = "photos" if feed.kind == "image" else ("input.data" if cfg.input.get("data") else "generated")
+    described = {"name": feed.name, "shape": feed.shape, "dtype": feed.dtype, "kind": feed.kind, "source": source}
+    if feed.layout:
+        described["layout"] = feed.layout
+    if source == "generated":
+        described["range"] = list(value_range(cfg, feed))
+    return described
+
+
+def user_data(cfg: DictConfig, feeds: list[Feed]) -> dict[str, np.ndarray] | None:
+    """input.data: one array per data input (samples along axis 0), checked against the model."""
+    wanted = [f for f in feeds if f.kind == "data"]
+    if not cfg.input.get("data") or not wanted:
+        return None
+    where = f"input.data={cfg.input.data!r}"
+    if not Path(cfg.input.data).is_file():
+        raise UserError(f"{where}: no such file")
+    try:
+        with np.load(cfg.input.data) as archive:
+            data = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError) as error:
+        raise UserError(f"{where} is not a readable .npz: {error}") from error
+    problems = check_data(feeds, data, where)
+    if problems:
+        raise UserError(problems[0])
+    lengths = {len(data[f.name]) for f in wanted}
+    if len(lengths) > 1 or 0 in lengths:
+        raise UserError(f"{where}: the arrays hold {sorted(lengths)} samples; give every input the same number, >= 1")
+    return {f.name: data[f.name] for f in wanted}
+
+
+def value_range(cfg: DictConfig, feed: Feed) -> tuple:
+    """[low, high] (inclusive for integers) of a generated input: input.ranges, then the model's own ranges."""
+    ranges = {**(OmegaConf.to_container(cfg.model.ranges, resolve=True) if cfg.model.get("ranges") else {}),
+              **(OmegaConf.to_container(cfg.input.ranges, resolve=True) if cfg.input.get("ranges") else {})}
+    if feed.name in ranges:
+        return tuple(ranges[feed.name])
+    if feed.dtype == "bool":
+        return (1, 1)  # a mask: all true
+    if feed.dtype.startswith("float"):
+        return FLOAT_RANGE
+    raise UserError(f"input {feed.name!r} ({feed.dtype} {feed.shape}) needs values: give "
+                    f"'input.ranges={{{feed.name}:[LOW,HIGH]}}' (e.g. token ids: [0, vocabulary size - 1]) "
+                    "or input.data=FILE.npz")
+
+
+def generated(cfg: DictConfig, feeds: list[Feed], count: int, seed: int) -> dict[str, np.ndarray]:
+    """Reproducible values for the data inputs: uniform in their range, from `seed`."""
+    rng = np.random.default_rng(seed)
+    data = {}
+    for feed in (f for f in feeds if f.kind == "data"):
+        low, high = value_range(cfg, feed)
+        shape = (count, *feed.shape[1:])
+        if feed.dtype.startswith("float"):
+            data[feed.name] = rng.uniform(low, high, shape).astype(feed.dtype)
+        else:
+            data[feed.name] = rng.integers(int(low), int(high) + 1, shape).astype(feed.dtype)
+    return data
+
+
+def prepare_calibration(cfg: DictConfig, feeds: list[Feed], run_dir: Path) -> tuple[Path, dict]:
+    """The same samples for every backend's int8 calibration (calibration.npz, one array per input, samples
+    along axis 0: byte-stable, so cacheable): distinct photos for image inputs, input.data's first samples or
+    generated values (another seed than the parity set's) for the others."""
+    has_images = bool(image_feeds(feeds))
+    images, paths = load_images(cfg.calibration.images, cfg.calibration.count, cycle=False) if has_images else \
+        ([], [])
+    count = len(images) if has_images else cfg.calibration.count
+    data = user_data(cfg, feeds)
+    if data is not None:
+        data = {name: array[np.arange(count) % len(array)] for name, array in data.items()}
+    else:
+        data = generated(cfg, feeds, count, seed=cfg.seed + 1)
+    arrays, _ = make_inputs(feeds, Processing.from_config(processing_config(cfg, feeds)), images, data)
+    path = run_dir / "calibration.npz"
+    np.savez(path, **arrays)
+    return path, {"count": count, "sha256": images_digest(paths) if paths else None, "images": paths}

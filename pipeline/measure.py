@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from pathlib import Path
 
 from filelock import FileLock
 
@@ -18,7 +19,6 @@ from core.images import cycled_paths
 from pipeline.cache import ResultMemo, content_key
 from pipeline.child import run_child
 from pipeline.context import RunContext, read_json
-from pipeline.inputs import processing_config
 from pipeline.results import BenchRow, Footprint, Measurement, ThroughputEntry
 
 log = logging.getLogger("convgraph")
@@ -32,12 +32,14 @@ def headline(row: Measurement) -> str:
 
 
 class Benchmarks:
-    def __init__(self, ctx: RunContext, memo: ResultMemo | None):
-        self.ctx, self.memo = ctx, memo  # memo: measurements shared by the jobs of one sweep
+    def __init__(self, ctx: RunContext, inputs: Path, inputs_sha: str, memo: ResultMemo | None):
+        self.ctx, self.inputs, self.inputs_sha = ctx, inputs, inputs_sha  # the input set the data inputs come from
+        self.memo = memo  # measurements shared by the jobs of one sweep
 
     def benchmark(self, artifact: Artifact, image_paths: list[str]) -> BenchRow:
         cfg, results = self.ctx.cfg, self.ctx.results
-        row = BenchRow(**self._measure(artifact, image_paths, "latency").model_dump(exclude_unset=True))
+        latency = self._measure(artifact, image_paths, cfg.input.batch, "latency")
+        row = BenchRow(**latency.model_dump(exclude_unset=True))
         results.bench.append(row)
         runtime = runtimes.for_format(artifact.format).name
         if runtime not in results.footprint:
@@ -58,8 +60,8 @@ class Benchmarks:
                 entry.status, entry.reason = "skipped", refusal
                 log.info("[bench] %s batch %d: skipped (%s)", artifact.name, size, refusal)
             else:
-                paths = cycled_paths(cfg.input.images, size)  # the worker decodes them
-                measured = self._measure(artifact, paths, mode_for(size), f"{artifact.name}.b{size}")
+                paths = cycled_paths(cfg.input.images, size) if image_paths else []  # the worker decodes them
+                measured = self._measure(artifact, paths, size, mode_for(size), f"{artifact.name}.b{size}")
                 if measured.status == "ok":
                     entry.images_per_s = measured.images_per_s.median
                     entry.noisy = is_noisy(measured.images_per_s.model_dump(), cfg.bench.noisy_cv)
@@ -69,19 +71,20 @@ class Benchmarks:
             row.throughput.append(entry)
         return row
 
-    def _measure(self, artifact: Artifact, image_paths: list[str], mode: str, tag: str = "") -> Measurement:
+    def _measure(self, artifact: Artifact, image_paths: list[str], batch: int, mode: str,
+                 tag: str = "") -> Measurement:
         """One bench.worker process under the machine-wide lock -> its measurement (status ok / failed)."""
         cfg = self.ctx.cfg
         tag = tag or artifact.name
         folder = self.ctx.folder("bench")
         result = folder / f"{tag}.json"
-        request = {"artifact": artifact.to_dict(),
-                   "settings": self.ctx.runtime_settings(artifact, len(image_paths), mode),
-                   "images": image_paths, "processing": processing_config(cfg),
-                   "warmup": cfg.bench.warmup, "runs": cfg.bench.runs, "result": str(result)}
+        request = {"artifact": artifact.to_dict(), "settings": self.ctx.runtime_settings(artifact, batch, mode),
+                   "feeds": self.ctx.feed_data(), "images": image_paths, "data": str(self.inputs), "rows": batch,
+                   "processing": self.ctx.processing, "warmup": cfg.bench.warmup, "runs": cfg.bench.runs,
+                   "result": str(result)}
         # Within one sweep the same artifact with the same settings is measured once (reused_from says so).
-        key = content_key("bench", artifact.sha256, {k: v for k, v in request.items()
-                                                      if k not in ("artifact", "result")})
+        key = content_key("bench", artifact.sha256, self.inputs_sha, {k: v for k, v in request.items()
+                                                                      if k not in ("artifact", "result", "data")})
         reused = self.memo.get(key) if self.memo else None
         if reused:
             origin = json.loads((reused / "artifacts.json").read_text())["origin"]

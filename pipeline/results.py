@@ -125,7 +125,8 @@ class Measurement(Record):
     format: str | None = None
     precision: str | None = None
     executed_precision: str | None = None
-    layout: str | None = None
+    layout: str | None = None  # NHWC when the runtime takes an image input channels-last
+    layouts: dict[str, str] | None = None  # per input, where not the reference's
     settings: dict[str, Any] | None = None
     outputs: dict[str, str] | None = None  # how each reference output was found (renamed, transposed)
     batch: int | None = None
@@ -176,7 +177,9 @@ class InputSet(Record):
     sha256: str | None = None
     bench_images: list[str] = Field(default_factory=list)
     batch: int = 1
-    size: int | None = None
+    size: int | list[int] | None = None  # the first image input's side, or [height, width]
+    tensors: list[dict[str, Any]] = Field(default_factory=list)  # each input: name, shape, dtype, kind, source, range
+    data: str | None = None  # input.data: the .npz the data inputs came from
 
 
 class Cpu(Record):

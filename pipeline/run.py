@@ -18,11 +18,12 @@ from bench.settings import batch_sizes
 from converters import SOURCE_STEP
 from core.artifact import Artifact
 from pipeline import config
+from pipeline.bindings import bind, check_model_file, declared_inputs
 from pipeline.cache import ResultMemo, StepCache
 from pipeline.checks import ParityChecks
 from pipeline.context import RunContext
 from pipeline.graph import StepSpec, descendants, resolve_steps, start_from
-from pipeline.inputs import absolutize_paths, prepare_calibration, prepare_inputs, prepare_model_file, processing_config
+from pipeline.inputs import absolutize_paths, prepare_calibration, prepare_inputs, processing_config
 from pipeline.measure import Benchmarks
 from pipeline.results import Environment, RunResults
 from pipeline.steps import StepRunner
@@ -34,29 +35,31 @@ SOURCE = config.SOURCE
 def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> RunResults:
     """Run the whole graph and return what it recorded (also in run_dir/results.json); `status` is ok only
     when everything converted, passed and was measured."""
-    prepare_model_file(cfg)
+    check_model_file(cfg)
     absolutize_paths(cfg)
     # bench.batch before resolving: a resolver reads it (the export's dynamic_batch) and would bury its one line
     batch_sizes(cfg.bench.batch)
     config.validate(OmegaConf.to_container(cfg, resolve=True))
+    feeds = bind(cfg, declared_inputs(cfg))
     steps = start_from(resolve_steps(OmegaConf.to_container(cfg.graph.steps, resolve=True), cfg.steps.timeout_s),
                        config.source_format(cfg.model))
     for sub in ("logs", "steps"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
-    inputs = prepare_inputs(cfg, run_dir)
+    inputs = prepare_inputs(cfg, feeds, run_dir)
+    processing = processing_config(cfg, feeds)
     results = RunResults(graph=cfg.graph.get("name", "?"), model=cfg.model.name, run_dir=str(run_dir),
-                         precision=cfg.precision, opset=cfg.opset, inputs=inputs.record,
-                         processing=processing_config(cfg), environment=Environment(**environment()),
-                         config=OmegaConf.to_container(cfg, resolve=True))
-    ctx = RunContext(cfg, run_dir, results)
+                         precision=cfg.precision, opset=cfg.opset, inputs=inputs.record, processing=processing,
+                         environment=Environment(**environment()), config=OmegaConf.to_container(cfg, resolve=True))
+    ctx = RunContext(cfg, run_dir, results, feeds, processing)
     cache = StepCache(Path(cfg.cache.dir)) if cfg.cache.enabled else None
     calibration = None
     if any(s.options.get("precision") == "int8" for s in steps):
-        calibration, results.calibration = prepare_calibration(cfg, run_dir)
+        calibration, results.calibration = prepare_calibration(cfg, feeds, run_dir)
     runner = StepRunner(ctx, cache, calibration)
     checks = ParityChecks(ctx, inputs.path, inputs.sha256,
                           ResultMemo(Path(cfg.cache.dir) / "outputs") if cache else None)
-    bench = Benchmarks(ctx, ResultMemo(sweep_dir / ".bench") if sweep_dir and cfg.bench.reuse_in_sweep else None)
+    bench = Benchmarks(ctx, inputs.path, inputs.sha256,
+                       ResultMemo(sweep_dir / ".bench") if sweep_dir and cfg.bench.reuse_in_sweep else None)
     started = time.perf_counter()
     try:
         _convert_and_check(ctx, steps, runner, checks)
@@ -85,8 +88,7 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
 def _convert_and_check(ctx: RunContext, steps: list[StepSpec], runner: StepRunner, checks: ParityChecks) -> None:
     cfg = ctx.cfg
     source_spec = StepSpec(SOURCE, SOURCE_STEP[cfg.model.source], "", {
-        "model": OmegaConf.to_container(cfg.model, resolve=True), "seed": cfg.seed,
-        "batch": cfg.input.batch, "size": cfg.input.size}, cfg.steps.timeout_s)
+        "model": OmegaConf.to_container(cfg.model, resolve=True), "seed": cfg.seed}, cfg.steps.timeout_s)
     made = runner.run(source_spec, None)
     if not made:
         for spec in steps:

@@ -103,11 +103,40 @@ def _folder(key: str):
     return Annotated[str | None, BeforeValidator(check)]
 
 
+def _size(value):
+    if value is None:
+        return value
+    ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 8) or (
+        isinstance(value, list) and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in value))
+    if not ok:
+        raise custom(f"input.size={value!r} is not allowed; give a side >= 8 (square) or [height, width], each >= 8")
+    return value
+
+
+def _ranges(value):
+    for name, pair in (value or {}).items():
+        numbers = isinstance(pair, list) and len(pair) == 2 and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in pair)
+        if not numbers or pair[0] > pair[1]:
+            raise custom(f"input.ranges.{name}={pair!r} is not allowed; give [low, high] with low <= high")
+    return value
+
+
+def _data_file(value):
+    if value is not None and not Path(value).is_file():
+        raise custom(f"input.data={value!r}: no such file")
+    return value
+
+
 class Inputs(Strict):
     images: _folder("input.images")
     batch: AtLeast(1)
     count: AtLeast(1) | None
-    size: AtLeast(8)
+    size: Annotated[Any, BeforeValidator(_size)]
+    shapes: dict[str, list[AtLeast(1)]] | None = None  # checked against the model when bound
+    ranges: Annotated[dict[str, Any] | None, BeforeValidator(_ranges)] = None
+    data: Annotated[str | None, BeforeValidator(_data_file)] = None
 
 
 class Calibration(Strict):
@@ -148,9 +177,9 @@ class Cache(Strict):
 
 class Model(Strict):
     name: str
-    source: Literal["builtin", "torchvision", "ultralytics", "onnx_file", "torch_file"]
+    source: Literal["builtin", "torchvision", "ultralytics", "transformers", "onnx_file", "torch_file"]
     task: Task
-    size: AtLeast(8) | None = None
+    size: Annotated[Any, BeforeValidator(_size)] = None
     weights: str | None = None
     path: str | None = None
     outputs: list[str] = Field(default_factory=list)
@@ -159,6 +188,11 @@ class Model(Strict):
     tolerances: dict[Precision, Tolerance] | None = None
     classes: AtLeast(1) | None = None
     opset: StrictInt | None = None
+    inputs: list[dict[str, Any]] | None = None  # the model's inputs (name, shape, dtype); default: one image
+    ranges: dict[str, list[Number]] | None = None  # default value ranges of generated inputs
+    arch: str | None = None  # transformers: the architecture (AutoConfig.for_model)
+    config: dict[str, Any] | None = None  # transformers: fields of its config
+    sequence_length: AtLeast(1) | None = None  # transformers: tokens per input
 
 
 class Select(Strict):

@@ -6,6 +6,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from bench.settings import needs_dynamic_batch
 from converters import step_module
 from core.artifact import Artifact
 from core.errors import UserError
@@ -21,6 +22,9 @@ log = logging.getLogger("convgraph")
 class StepRunner:
     def __init__(self, ctx: RunContext, cache: StepCache | None, calibration: Path | None = None):
         self.ctx, self.cache, self.calibration = ctx, cache, calibration
+        # what every step is told of the model's inputs (part of its cache key): their shapes and dtypes, and
+        # whether the batch axis stays dynamic (bench.batch asks for other batches than input.batch)
+        self.dynamic_batch = needs_dynamic_batch(ctx.cfg.bench.batch, ctx.cfg.input.batch)
 
     def run(self, spec: StepSpec, source: Artifact | None) -> list[Artifact] | None:
         """The step's artifacts (named after the step), or None when it failed or does not apply (recorded)."""
@@ -29,6 +33,8 @@ class StepRunner:
         self.ctx.results.steps.append(record)
         if spec.options.get("precision") == "int8" and self.calibration:
             spec.options["calibration"] = str(self.calibration)
+        spec.options["feeds"] = self.ctx.feed_data()
+        spec.options.setdefault("dynamic_batch", self.dynamic_batch)
         key = step_key(spec.kind, spec.options, source.sha256 if source else "", step_module(spec.kind),
                        referenced_file_hashes(spec.options))
         record.cache_key = key

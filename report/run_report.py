@@ -29,6 +29,8 @@ def task_cell(task: TaskAgreement | None) -> str:
         return "-"
     if task.task == "detection":
         return f"F1 {task.agreement:.3f}"
+    if task.task == "segmentation":
+        return f"mIoU {task.agreement:.3f}"
     return f"top-1 {task.agreement:.0%}"
 
 

@@ -21,12 +21,14 @@ from core.artifact import Artifact
 @dataclass
 class Settings:
     """What a Runner runs with, as data (a child process, a deploy bundle): threads, the precision asked for,
-    the `bench.runtime` blocks, the batch and the mode."""
+    the `bench.runtime` blocks, the input shapes and the mode."""
 
     threads: int = 0  # 0 = all cores
     precision: str = "fp32"  # what the runtime is asked to execute in
     options: dict = field(default_factory=dict)  # per runtime: {"onnxruntime": {...}, "openvino": {...}, ...}
-    batch: int = 0  # 0 = any; else a dynamic batch axis is fixed to this at load (static shapes run faster)
+    # input name -> the shape it will be fed; dynamic dimensions are fixed to it at load where the runtime can
+    # (static shapes compile to faster code). Empty: keep them dynamic.
+    shapes: dict = field(default_factory=dict)
     mode: str = "latency"  # latency: one request at a time; throughput: the runtime's throughput setting
 
     @property
@@ -40,35 +42,45 @@ class Settings:
         return runtime.options(**{k: v for k, v in given.items() if k in known})
 
 
-def settings_data(bench: dict, runtime: str, precision: str, batch: int = 0, mode: str = "latency") -> dict:
+def settings_data(bench: dict, runtime: str, precision: str, shapes: dict | None = None,
+                  mode: str = "latency") -> dict:
     """Settings as data for a child process (benchmark worker, fidelity, a deploy bundle), from the `bench` config
-    block: its threads, the precision asked, this runtime's block of bench.runtime, the batch, the mode."""
+    block: its threads, the precision asked, this runtime's block of bench.runtime, the input shapes, the mode."""
     return {"threads": bench.get("threads") or 0, "precision": precision,
-            "options": {runtime: (bench.get("runtime") or {}).get(runtime) or {}}, "batch": batch, "mode": mode}
+            "options": {runtime: (bench.get("runtime") or {}).get(runtime) or {}}, "shapes": dict(shapes or {}),
+            "mode": mode}
+
+
+Inputs = dict[str, np.ndarray]  # input name -> one batch of it
 
 
 class Runner:
-    """One loaded artifact: `runner(batch)` maps one input batch (in `layout`) to the outputs in the reference's
-    order and layout. Subclasses set what they applied (`applied`) and what the runtime executes in."""
+    """One loaded artifact: `runner(inputs)` maps one batch of named inputs (each in the layout `layouts` asks
+    for, the reference's otherwise) to the outputs in the reference's order and layout. Subclasses set what they
+    applied (`applied`) and what the runtime executes in."""
 
-    layout = "NCHW"
+    layouts: dict[str, str] = {}  # input name -> "NHWC" where the runtime takes an image channels-last
     executed_precision = "fp32"
     runtime = ""
     version = ""
     requests = 1  # inferences the runtime wants in flight at once (OpenVINO's throughput hint: more than 1)
     applied: dict = {}
 
-    def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
+    def __call__(self, inputs: Inputs) -> list[np.ndarray]:
         raise NotImplementedError
 
-    def run_many(self, batch: np.ndarray, count: int) -> None:
-        """`count` inferences on the same batch, as many in flight as the runtime wants (throughput)."""
+    def run_many(self, inputs: Inputs, count: int) -> None:
+        """`count` inferences on the same inputs, as many in flight as the runtime wants (throughput)."""
         for _ in range(count):
-            self(batch)
+            self(inputs)
+
+    def layout(self, name: str) -> str:
+        return self.layouts.get(name, "NCHW")
 
     def info(self) -> dict:
+        layout = "NHWC" if "NHWC" in self.layouts.values() else "NCHW"
         return {"runtime": self.runtime, "version": self.version, "executed_precision": self.executed_precision,
-                "layout": self.layout, "settings": dict(self.applied)}
+                "layout": layout, "layouts": dict(self.layouts), "settings": dict(self.applied)}
 
 
 @dataclass(frozen=True)
@@ -100,3 +112,13 @@ def to_layout(batch: np.ndarray, layout: str) -> np.ndarray:
     if layout == "NHWC" and batch.ndim == 4:
         return np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
     return batch
+
+
+def for_runner(runner: Runner, inputs: Inputs) -> Inputs:
+    """Inputs in the reference's layout -> in the layouts the runner asks for (outside any timed call)."""
+    return {name: to_layout(value, runner.layout(name)) for name, value in inputs.items()}
+
+
+def input_batch(artifact: Artifact) -> int:
+    """The batch the artifact was made for (its first input's axis 0), 0 when that axis is dynamic."""
+    return max(artifact.inputs[0].shape[0], 0) if artifact.inputs and artifact.inputs[0].shape else 0

@@ -1,7 +1,8 @@
 """Compute one artifact's outputs in this (child) process: `python -m runtimes.infer REQUEST.json`.
 
-Each runtime runs in its own process (TensorFlow next to torch crashed here). Reads the canonical NCHW
-inputs from an .npz, writes the outputs to an .npz and runtime facts to a JSON.
+Each runtime runs in its own process (TensorFlow next to torch crashed here). Reads the named inputs (in the
+reference's layout, samples along axis 0) from an .npz, writes the outputs to an .npz (arr_0, arr_1, ... in
+the reference's order) and runtime facts to a JSON.
 """
 from __future__ import annotations
 
@@ -13,21 +14,28 @@ import numpy as np
 
 from core.artifact import Artifact
 from runtimes import load
-from runtimes.base import Settings, to_layout
+from runtimes.base import Settings, for_runner, input_batch
+
+
+def run_all(runner, artifact: Artifact, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Every sample through the runner, in chunks of the artifact's batch (fixed at export) or all at once when
+    its batch axis is dynamic; the outputs joined along axis 0."""
+    count = len(next(iter(inputs.values())))
+    size = input_batch(artifact) or count
+    if count % size:
+        raise ValueError(f"{count} parity samples do not split into batches of {size}")
+    chunks = [runner(for_runner(runner, {n: v[i : i + size] for n, v in inputs.items()}))
+              for i in range(0, count, size)]
+    return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
 
 
 def main(request_path: str) -> int:
     request = json.loads(Path(request_path).read_text())
     artifact = Artifact.from_dict(request["artifact"])
     runner = load(artifact, Settings(**request["settings"]))
-    inputs = np.load(request["inputs"])["input"]
-    # The artifact's batch is fixed at export: run the input set in chunks of it and join the outputs.
-    size = artifact.inputs[0].shape[0] if artifact.inputs and artifact.inputs[0].shape[0] > 0 else len(inputs)
-    if len(inputs) % size:
-        raise ValueError(f"{len(inputs)} parity inputs do not split into batches of {size}")
-    chunks = [runner(to_layout(inputs[i : i + size], runner.layout)) for i in range(0, len(inputs), size)]
-    outputs = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
-    np.savez(request["outputs"], *outputs)
+    with np.load(request["inputs"]) as data:
+        inputs = {spec.name: data[spec.name] for spec in artifact.inputs}
+    np.savez(request["outputs"], *run_all(runner, artifact, inputs))
     Path(request["info"]).write_text(json.dumps(runner.info()))
     return 0
 

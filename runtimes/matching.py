@@ -103,17 +103,27 @@ def match_outputs(artifact: str, reference: list[TensorSpec], runtime: dict[str,
     return plans
 
 
-def input_layout(artifact: Artifact, name: str, shape: list[int]) -> str:
-    """NCHW or NHWC: what the runtime's input is, judged against the reference (NCHW) input."""
-    if len(artifact.inputs) != 1:
-        raise TensorMatchError(f"{artifact.name}: the TF adapters take one input; the reference has "
-                               f"{[s.name for s in artifact.inputs]}")
-    expected = artifact.inputs[0].shape
-    ways = orientations(expected, shape)
-    if len(ways) != 1:
-        raise TensorMatchError(f"{artifact.name}: input {name!r} of shape {shape} fits the reference input "
-                               f"{expected} {'both as is and channels-last' if ways else 'in no layout'}")
-    return "NCHW" if ways[0] is None or len(shape) != 4 else "NHWC"
+def match_inputs(artifact: Artifact, runtime: dict[str, list[int]]) -> dict[str, tuple[str, str]]:
+    """reference input name -> (the runtime's name for it, "NHWC" when it takes it channels-last, else "").
+    Paired by (sanitized) name, or as the only input; each pair must fit as is or channels-last, not both."""
+    reference = artifact.inputs
+    if len(runtime) != len(reference):
+        raise TensorMatchError(f"{artifact.name}: it has {len(runtime)} inputs {list(runtime)}, the reference "
+                               f"{len(reference)} {[s.name for s in reference]}")
+    by_name = {_sanitized(n): n for n in runtime}
+    pairs = {}
+    for spec in reference:
+        name = by_name.get(_sanitized(spec.name)) or (next(iter(runtime)) if len(runtime) == 1 else None)
+        if name is None:
+            raise TensorMatchError(f"{artifact.name}: no input named like the reference's {spec.name!r}; it has "
+                                   f"{list(runtime)}")
+        ways = orientations(spec.shape, runtime[name])
+        if len(ways) != 1:
+            raise TensorMatchError(f"{artifact.name}: input {name!r} of shape {runtime[name]} fits the reference "
+                                   f"input {spec.name!r} {spec.shape} "
+                                   f"{'both as is and channels-last' if ways else 'in no layout'}")
+        pairs[spec.name] = (name, "NHWC" if ways[0] is not None and len(spec.shape) == 4 else "")
+    return pairs
 
 
 def apply_plans(plans: list[OutputPlan], outputs: dict[str, np.ndarray]) -> list[np.ndarray]:

@@ -45,25 +45,23 @@ class OnnxRuntimeRunner(Runner):
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(artifact.path, opts, providers=["CPUExecutionProvider"])
         self.version = ort.__version__
-        self.input_name = self.session.get_inputs()[0].name
         self.executed_precision = artifact.precision
         self.applied = {"intra_op_threads": opts.intra_op_num_threads, "inter_op_threads": opts.inter_op_num_threads,
                         "execution_mode": options.execution_mode,
                         "graph_optimization_level": options.graph_optimization_level,
                         "session_config": dict(options.session_config)}
 
-    def __call__(self, batch):
-        return self.session.run(None, {self.input_name: batch})
+    def __call__(self, inputs):
+        return self.session.run(None, inputs)
 
 
-def bare_loop(artifact: Artifact, x, threads: int):
+def bare_loop(artifact: Artifact, inputs: dict, threads: int):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(artifact.path, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda: session.run(None, {name: x})
+    return lambda: session.run(None, inputs)
 
 
 def exposed_onnx(path: str):
@@ -81,7 +79,7 @@ def exposed_onnx(path: str):
     return model
 
 
-def intermediate_tensors(artifact: Artifact, wanted: list[str] | None, batch: np.ndarray,
+def intermediate_tensors(artifact: Artifact, wanted: list[str] | None, inputs: dict[str, np.ndarray],
                          precision: str = "fp32") -> dict[str, np.ndarray]:
     """Every node output of an ONNX file (graph optimisation off: each tensor kept), for localisation."""
     import onnxruntime as ort
@@ -92,7 +90,7 @@ def intermediate_tensors(artifact: Artifact, wanted: list[str] | None, batch: np
     opts.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs() if wanted is None or o.name in wanted]
-    values = session.run(names, {session.get_inputs()[0].name: batch})
+    values = session.run(names, inputs)
     return dict(zip(names, values, strict=True))
 
 

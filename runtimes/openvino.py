@@ -37,11 +37,9 @@ class OpenVinoRunner(Runner):
         options = settings.of(RUNTIME)
         core = ov.Core()
         model = core.read_model(f"{artifact.path}/model.xml")
-        port = model.inputs[0]
-        shape = port.get_partial_shape()
-        if settings.batch and len(model.inputs) == 1 and shape.rank.is_static and shape[0].is_dynamic:
-            shape[0] = settings.batch  # what benchmark_app -shape does: a static batch compiles to faster code
-            model.reshape({port: shape})
+        fixed = static_shapes(model, settings.shapes)
+        if fixed:  # what benchmark_app -shape does: static shapes compile to faster code
+            model.reshape(fixed)
         hint = options.latency_hint if settings.mode == "latency" else options.throughput_hint
         config = {"PERFORMANCE_HINT": hint, "INFERENCE_NUM_THREADS": settings.n_threads,
                   "INFERENCE_PRECISION_HINT": PRECISION_HINT[settings.precision]}
@@ -49,6 +47,7 @@ class OpenVinoRunner(Runner):
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
         self.outputs = list(self.compiled.outputs)  # once: the port lookup is a binding call, not free per inference
+        self.index = {name: i for i, port in enumerate(self.compiled.inputs) for name in port.get_names()}
         reported = self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
         self.executed_precision = TYPE_NAMES.get(reported, reported)
         if artifact.precision == "int8":  # quantized layers run int8; the hint covers the rest
@@ -59,38 +58,55 @@ class OpenVinoRunner(Runner):
                         "INFERENCE_NUM_THREADS": int(self.compiled.get_property("INFERENCE_NUM_THREADS")),
                         "NUM_STREAMS": int(self.compiled.get_property("NUM_STREAMS")),
                         "INFERENCE_PRECISION_HINT": reported, "infer_requests": self.requests,
-                        "input_shape": str(self.compiled.inputs[0].get_partial_shape()),
+                        "input_shapes": {port.get_any_name(): str(port.get_partial_shape())
+                                         for port in self.compiled.inputs},
                         "config": dict(options.config)}
         self._queue = None
 
-    def __call__(self, batch):
-        # share_inputs: the request reads our array in place (no input copy); the outputs are OpenVINO's own
+    def __call__(self, inputs):
+        # share_inputs: the request reads our arrays in place (no input copy); the outputs are OpenVINO's own
         # copies already (share_outputs=False), so they are returned as they are, not copied a second time.
-        results = self.request.infer({0: batch}, share_inputs=True)
+        results = self.request.infer({self.index[n]: a for n, a in inputs.items()}, share_inputs=True)
         return [results[port] for port in self.outputs]
 
-    def run_many(self, batch, count):
+    def run_many(self, inputs, count):
         if self.requests <= 1:
-            return super().run_many(batch, count)
+            return super().run_many(inputs, count)
         import openvino as ov
 
         if self._queue is None:
             self._queue = ov.AsyncInferQueue(self.compiled, self.requests)
+        feed = {self.index[n]: a for n, a in inputs.items()}
         for _ in range(count):
-            self._queue.start_async({0: batch}, share_inputs=True)
+            self._queue.start_async(feed, share_inputs=True)
         self._queue.wait_all()
 
 
-def bare_loop(artifact: Artifact, x, threads: int):
+def static_shapes(model, shapes: dict) -> dict:
+    """{input port: its shape from `shapes`} for the inputs whose dimensions are dynamic in the IR."""
+    fixed = {}
+    for port in model.inputs:
+        given = next((shapes[name] for name in port.get_names() if name in shapes), None)
+        if given is not None and port.get_partial_shape().is_dynamic:
+            fixed[port] = list(given)
+    return fixed
+
+
+def bare_loop(artifact: Artifact, inputs: dict, threads: int):
     import openvino as ov
 
-    compiled = ov.Core().compile_model(f"{artifact.path}/model.xml", "CPU", {
+    core = ov.Core()
+    model = core.read_model(f"{artifact.path}/model.xml")
+    fixed = static_shapes(model, {name: list(value.shape) for name, value in inputs.items()})
+    if fixed:
+        model.reshape(fixed)
+    compiled = core.compile_model(model, "CPU", {
         "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"})
     request = compiled.create_infer_request()
-    return lambda: request.infer({0: x})
+    return lambda: request.infer(inputs)
 
 
-def intermediate_tensors(artifact: Artifact, wanted: list[str], batch: np.ndarray,
+def intermediate_tensors(artifact: Artifact, wanted: list[str], inputs: dict[str, np.ndarray],
                          precision: str = "fp32") -> dict[str, np.ndarray]:
     """The IR keeps ONNX tensor names: expose those asked for (Model.add_outputs), for localisation."""
     import openvino as ov
@@ -99,9 +115,12 @@ def intermediate_tensors(artifact: Artifact, wanted: list[str], batch: np.ndarra
     model = core.read_model(f"{artifact.path}/model.xml")
     known = {name for op in model.get_ops() for out in op.outputs() for name in out.get_names()}
     model.add_outputs([name for name in wanted if name in known])
+    fixed = static_shapes(model, {name: list(value.shape) for name, value in inputs.items()})
+    if fixed:
+        model.reshape(fixed)
     hint = "bf16" if precision == "bf16" else "f32"
     compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint})
-    results = compiled.create_infer_request().infer({0: batch})
+    results = compiled.create_infer_request().infer(inputs)
     out = {}
     for port in compiled.outputs:
         for name in port.get_names():

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from core.artifact import Artifact
 from runtimes.base import Runtime, Settings, positive
-from runtimes.matching import MappedRunner, TensorMatchError, apply_plans, input_layout, match_outputs, shape_of
+from runtimes.matching import MappedRunner, TensorMatchError, apply_plans, match_inputs, match_outputs, shape_of
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Options:
 
 
 class TensorFlowRunner(MappedRunner):
-    """The SavedModel's serving signature, called eagerly with one tensor."""
+    """The SavedModel's serving signature, called eagerly with the named tensors."""
 
     runtime = "tensorflow"
 
@@ -38,16 +38,16 @@ class TensorFlowRunner(MappedRunner):
             raise TensorMatchError(f"{artifact.name}: the SavedModel has no serving_default signature "
                                    f"(it has {list(self.model.signatures)})")
         self.function = self.model.signatures["serving_default"]
-        inputs = self.function.structured_input_signature[1]
-        if len(inputs) != 1:
-            raise TensorMatchError(f"{artifact.name}: the TF adapters take one input; it has {list(inputs)}")
-        self.input_name, spec = next(iter(inputs.items()))
-        self.layout = input_layout(artifact, self.input_name, shape_of(spec.shape))
+        signature = self.function.structured_input_signature[1]
+        pairs = match_inputs(artifact, {name: shape_of(spec.shape) for name, spec in signature.items()})
+        self.names = {ours: theirs for ours, (theirs, _) in pairs.items()}
+        self.dtypes = {ours: signature[theirs].dtype for ours, theirs in self.names.items()}
+        self.layouts = {ours: layout for ours, (_, layout) in pairs.items() if layout}
         outputs = {n: shape_of(s.shape) for n, s in self.function.structured_outputs.items()}
         self.reference, self.plans = artifact.outputs, match_outputs(artifact.name, artifact.outputs, outputs)
 
-    def __call__(self, batch):
-        result = self.function(**{self.input_name: self.tf.constant(batch)})
+    def __call__(self, inputs):
+        result = self.function(**{self.names[n]: self.tf.constant(a, self.dtypes[n]) for n, a in inputs.items()})
         return apply_plans(self.plans, {name: tensor.numpy() for name, tensor in result.items()})
 
 

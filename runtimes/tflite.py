@@ -7,7 +7,7 @@ from importlib import metadata
 
 from core.artifact import Artifact
 from runtimes.base import Runtime, Settings
-from runtimes.matching import MappedRunner, TensorMatchError, apply_plans, input_layout, match_outputs, shape_of
+from runtimes.matching import MappedRunner, apply_plans, match_inputs, match_outputs, shape_of
 
 
 @dataclass(frozen=True)
@@ -50,43 +50,58 @@ class TFLiteRunner(MappedRunner):
             runner = None
             inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
             outputs = {d["name"]: d for d in self.interpreter.get_output_details()}
-        if len(inputs) != 1:
-            raise TensorMatchError(f"{artifact.name}: the TF adapters take one input; it has {list(inputs)}")
-        input_name, detail = next(iter(inputs.items()))
-        self.input_index, self.input_shape = detail["index"], tuple(int(d) for d in detail["shape"])
-        self.layout = input_layout(artifact, input_name, shape_of(detail["shape_signature"]))
+        pairs = match_inputs(artifact, {n: shape_of(d["shape_signature"]) for n, d in inputs.items()})
+        self.index = {ours: inputs[theirs]["index"] for ours, (theirs, _) in pairs.items()}
+        self.dtype = {ours: inputs[theirs]["dtype"] for ours, (theirs, _) in pairs.items()}
+        self.shape = {ours: tuple(int(d) for d in inputs[theirs]["shape"]) for ours, (theirs, _) in pairs.items()}
+        self.layouts = {ours: layout for ours, (_, layout) in pairs.items() if layout}
         self.reference = artifact.outputs
         self.plans = match_outputs(artifact.name, artifact.outputs,
                                    {n: shape_of(d["shape_signature"]) for n, d in outputs.items()})
         self.output_index = {n: d["index"] for n, d in outputs.items()}
-        if settings.batch and settings.batch != self.input_shape[0]:  # size the tensors once, at load
+        wanted = {name: tuple(settings.shapes[name]) for name in self.index if name in settings.shapes}
+        wanted = {name: self._in_layout(name, shape) for name, shape in wanted.items()}
+        if any(wanted[name] != self.shape[name] for name in wanted):  # size the tensors once, at load
             del runner  # a signature runner holds views of the tensors; resizing refuses while they live
-            self._resize((settings.batch, *self.input_shape[1:]))
+            self._resize(wanted)
 
-    def _resize(self, shape: tuple[int, ...]) -> None:
-        self.interpreter.resize_tensor_input(self.input_index, list(shape))
+    def _in_layout(self, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """A shape given in the reference's layout, in the interpreter's."""
+        if self.layouts.get(name) == "NHWC" and len(shape) == 4:
+            return shape[0], shape[2], shape[3], shape[1]
+        return shape
+
+    def _resize(self, shapes: dict[str, tuple[int, ...]]) -> None:
+        for name, shape in shapes.items():
+            self.interpreter.resize_tensor_input(self.index[name], list(shape))
+            self.shape[name] = tuple(shape)
         self.interpreter.allocate_tensors()
-        self.input_shape = tuple(shape)
 
-    def __call__(self, batch):
-        if batch.shape != self.input_shape:  # a dynamic axis: size the tensors for this batch
-            self._resize(batch.shape)
-        self.interpreter.set_tensor(self.input_index, batch)
+    def __call__(self, inputs):
+        changed = {name: value.shape for name, value in inputs.items() if value.shape != self.shape[name]}
+        if changed:  # a dynamic axis: size the tensors for this batch
+            self._resize(changed)
+        for name, value in inputs.items():
+            # e.g. int64 token ids into an int32 tensor: the values are the same (ids fit in 32 bits)
+            self.interpreter.set_tensor(self.index[name], value if value.dtype == self.dtype[name]
+                                        else value.astype(self.dtype[name]))
         self.interpreter.invoke()
         return apply_plans(self.plans, {p.name: self.interpreter.get_tensor(self.output_index[p.name])
                                         for p in self.plans})
 
 
-def bare_loop(artifact: Artifact, x, threads: int):
+def bare_loop(artifact: Artifact, inputs: dict, threads: int):
+    """One input (fidelity measures image models), already in the interpreter's layout."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=artifact.path, num_threads=threads)
     interpreter.allocate_tensors()
-    index = interpreter.get_input_details()[0]["index"]
+    feed = [(d["index"], value) for d, value in zip(interpreter.get_input_details(), inputs.values(), strict=True)]
     outputs = [d["index"] for d in interpreter.get_output_details()]
 
     def invoke():
-        interpreter.set_tensor(index, x)
+        for index, value in feed:
+            interpreter.set_tensor(index, value)
         interpreter.invoke()
         return [interpreter.get_tensor(i) for i in outputs]
     return invoke

@@ -53,26 +53,27 @@ class TorchRunner(Runner):
                 pass
         self.version = torch.__version__
         self.model = callable_module(load_torch(artifact.path, artifact.meta.get("loader", "pickle")))
+        self.names = [spec.name for spec in artifact.inputs]  # forward() takes them in this order
         self.applied = {"intra_op_threads": torch.get_num_threads(),
                         "inter_op_threads": torch.get_num_interop_threads()}
 
-    def __call__(self, batch):
+    def __call__(self, inputs):
         with self.torch.inference_mode():
-            out = self.model(self.torch.from_numpy(batch))
+            out = self.model(*[self.torch.from_numpy(inputs[name]) for name in self.names])
         out = out if isinstance(out, (tuple, list)) else [out]
         return [o.numpy() for o in out]
 
 
-def bare_loop(artifact: Artifact, x, threads: int):
+def bare_loop(artifact: Artifact, inputs: dict, threads: int):
     import torch
 
     torch.set_num_threads(threads)
     model = torch.load(artifact.path, weights_only=False).eval()
-    tensor = torch.from_numpy(x)
+    tensors = [torch.from_numpy(inputs[spec.name]) for spec in artifact.inputs]
 
     def forward():
         with torch.inference_mode():
-            return model(tensor)
+            return model(*tensors)
     return forward
 
 

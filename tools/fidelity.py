@@ -92,8 +92,9 @@ def child(request_path: str) -> None:
 
     from bench.timing import OtherLoad, summarize, timed_loop
     from core.artifact import Artifact
+    from core.feeds import Feed, make_inputs
     from core.images import load_rgb
-    from core.prepost import Processing, preprocess
+    from core.prepost import Processing, postprocess
     from runtimes.base import Settings
 
     request = json.loads(Path(request_path).read_text())
@@ -103,7 +104,12 @@ def child(request_path: str) -> None:
     images = [load_rgb(Path(p)) for p in request["images"]]
     settings = Settings(**request["settings"])
     runner = runtimes.load(artifact, settings)
-    x = preprocess(images, proc, runner.layout)
+    feeds = [Feed(**f) for f in request["feeds"]]
+
+    def prepare():
+        return make_inputs(feeds, proc, images, None, runner.layouts)
+
+    x, _ = prepare()
     bare = runtimes.get(runtime).bare_loop(artifact, x, settings.n_threads)
 
     def bare_samples(count: int) -> list[float]:
@@ -115,7 +121,7 @@ def child(request_path: str) -> None:
         return samples
 
     def ours() -> list[float]:
-        return timed_loop(runner, images, proc, warmup, runs).infer_ms
+        return timed_loop(runner, prepare, lambda out, meta: postprocess(out, proc, meta), warmup, runs).infer_ms
 
     def theirs() -> list[float]:
         bare_samples(warmup)
@@ -124,7 +130,8 @@ def child(request_path: str) -> None:
     variants = {"ours": ours, "bare": theirs}
     if runtime == "openvino":
         config = Path(request_path).with_suffix(".benchmark_app.json")
-        variants["benchmark_app"] = lambda: [benchmark_app(artifact, settings.n_threads, runs, list(x.shape), config)]
+        shape = list(next(iter(x.values())).shape)
+        variants["benchmark_app"] = lambda: [benchmark_app(artifact, settings.n_threads, runs, shape, config)]
     medians: dict[str, list[float]] = {k: [] for k in variants}
     spread: dict[str, list[float]] = {k: [] for k in variants}
     elsewhere: list[float] = []
@@ -139,7 +146,8 @@ def child(request_path: str) -> None:
         elsewhere.append(load.cores if load.cores is not None else float("nan"))
     print(json.dumps({"runtime": runtime, "artifact": artifact.name, "threads": settings.n_threads,
                       "settings": runner.info().get("settings"), "medians": medians, "cv": spread,
-                      "other_load_cores": elsewhere, "input": list(np.shape(x))}), flush=True)
+                      "other_load_cores": elsewhere, "input": {n: list(np.shape(v)) for n, v in x.items()}}),
+          flush=True)
 
 
 # ---- parent ---------------------------------------------------------------------------------------------
@@ -148,11 +156,16 @@ def measure(runtime: str, artifact: dict, results, args) -> dict:
     from pipeline.child import child_env
     from runtimes.base import settings_data
 
-    settings = settings_data(results.config.get("bench") or {}, runtime, "fp32", results.inputs.batch)
+    feeds = [{k: t[k] for k in ("name", "kind", "shape", "dtype") if k in t} | {"layout": t.get("layout", "")}
+             for t in results.inputs.tensors]
+    if any(f["kind"] != "image" for f in feeds):
+        return {"runtime": runtime, "error": "fidelity measures models whose inputs are all images"}
+    settings = settings_data(results.config.get("bench") or {}, runtime, "fp32",
+                             {f["name"]: f["shape"] for f in feeds})
     settings["threads"] = args.threads or settings["threads"]
     request = {"runtime": runtime, "artifact": artifact, "rounds": args.rounds, "runs": args.runs,
                "warmup": args.warmup, "images": results.inputs.bench_images, "processing": results.processing,
-               "settings": settings}
+               "settings": settings, "feeds": feeds}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(request, handle)
     try:

@@ -17,6 +17,7 @@ import numpy as np
 
 import runtimes
 from core.artifact import Artifact
+from runtimes.base import input_batch
 
 
 def first_divergence(source_path: str, reference: dict, candidate: dict, atol: float, rtol: float) -> dict:
@@ -41,7 +42,7 @@ def first_divergence(source_path: str, reference: dict, candidate: dict, atol: f
     return {"found": False, "compared_tensors": compared}
 
 
-def localize(source_path: str, candidate: Artifact, batch: np.ndarray, atol: float, rtol: float) -> dict:
+def localize(source_path: str, candidate: Artifact, batch: dict[str, np.ndarray], atol: float, rtol: float) -> dict:
     """The source ONNX's tensors (onnxruntime) against the same-named tensors of the candidate's runtime."""
     hook = runtimes.for_format(candidate.format).tensors
     if hook is None:
@@ -57,8 +58,9 @@ def localize(source_path: str, candidate: Artifact, batch: np.ndarray, atol: flo
 def main(request_path: str) -> int:
     request = json.loads(Path(request_path).read_text())
     artifact = Artifact.from_dict(request["artifact"])
-    size = artifact.inputs[0].shape[0] if artifact.inputs and artifact.inputs[0].shape[0] > 0 else 1
-    batch = np.load(request["inputs"])["input"][:size]  # one batch is enough to find where it diverges
+    size = input_batch(artifact) or 1
+    with np.load(request["inputs"]) as data:  # one batch is enough to find where it diverges
+        batch = {spec.name: data[spec.name][:size] for spec in artifact.inputs}
     result = localize(request["source"], artifact, batch, request["atol"], request["rtol"])
     Path(request["result"]).write_text(json.dumps(result, indent=2))
     return 0

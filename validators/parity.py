@@ -42,6 +42,8 @@ def compare_output(name: str, ref: np.ndarray, cand: np.ndarray, tol: dict) -> O
     if ref.shape != cand.shape:
         return OutputParity(name, list(ref.shape), reason=f"shape {list(cand.shape)} != reference "
                             f"{list(ref.shape)}")
+    if exact(ref.dtype):
+        return _compare_exact(name, ref, cand)
     ref64, cand64 = ref.astype(np.float64).ravel(), cand.astype(np.float64).ravel()
     diff = np.abs(cand64 - ref64)
     if not np.all(np.isfinite(cand64)):
@@ -65,6 +67,24 @@ def compare_output(name: str, ref: np.ndarray, cand: np.ndarray, tol: dict) -> O
         problems.append(f"cosine {cosine:.6f} < {tol['cosine']}")
     result.passed = not problems
     result.reason = "; ".join(problems)
+    return result
+
+
+def exact(dtype) -> bool:
+    """Integer and boolean outputs (indices, counts, masks) must be equal, not close."""
+    return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.bool_)
+
+
+def _compare_exact(name: str, ref: np.ndarray, cand: np.ndarray) -> OutputParity:
+    differ = np.flatnonzero(ref.ravel() != cand.ravel())
+    diff = np.abs(cand.astype(np.float64) - ref.astype(np.float64)).ravel()
+    result = OutputParity(name, list(ref.shape), max_abs=float(diff.max(initial=0.0)),
+                          mean_abs=float(diff.mean()) if diff.size else 0.0, passed=not differ.size)
+    if differ.size:
+        first = differ[0]
+        result.worst_index = [int(i) for i in np.unravel_index(first, ref.shape)]
+        result.reason = (f"{differ.size} of {ref.size} values differ ({ref.dtype}: compared exactly), first at "
+                         f"{result.worst_index}: {cand.ravel()[first]} vs reference {ref.ravel()[first]}")
     return result
 
 

@@ -3,7 +3,7 @@
 Both sides go through the same numpy postprocess (core.prepost) as deployment does, on every image of the
 input set. Detection: matched-box agreement (same class, IoU >= match_iou, greedy one-to-one by score),
 reported as precision / recall / F1 of the candidate's boxes against the reference's. Classification: top-1
-agreement and top-5 overlap.
+agreement and top-5 overlap. Segmentation: mean IoU of the per-pixel classes and pixel agreement.
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from core.prepost import Processing, box_iou, postprocess, top_k
+from core.boxes import box_iou
+from core.prepost import Processing, postprocess, top_k
 
 # Parity runs detection at a low threshold so that randomly initialised weights still yield boxes to compare.
 DEFAULTS = {"conf": 0.001, "iou": 0.7, "max_det": 300, "match_iou": 0.5, "top_k": 5}
@@ -68,6 +69,27 @@ def classification_agreement(ref_logits: np.ndarray, cand_logits: np.ndarray, k:
     return {"top1": float(np.mean(ref_idx[:, 0] == cand_idx[:, 0])), f"top{k}_overlap": float(np.mean(overlap))}
 
 
+def segmentation_agreement(ref_maps: list[np.ndarray], cand_maps: list[np.ndarray]) -> dict:
+    """Per-pixel classes against the reference's: pixel agreement, and IoU per class with intersection and union
+    summed over all images (a photo with almost none of a class cannot swing it), averaged over the classes either
+    side found. A one-channel map (foreground above a threshold) is judged by its foreground IoU alone."""
+    ref, cand = np.stack(ref_maps), np.stack(cand_maps)
+    classes = np.union1d(np.unique(ref), np.unique(cand))
+    binary = set(classes.tolist()) <= {0, 1}
+    ious, per_image = {}, []
+    for cls in classes:
+        r, c = ref == cls, cand == cls
+        union = np.logical_or(r, c).sum()
+        ious[int(cls)] = float(np.logical_and(r, c).sum() / union) if union else 1.0
+    for r, c in zip(ref, cand, strict=True):
+        union = np.logical_or(r != 0, c != 0).sum() if binary else r.size
+        inter = np.logical_and(r != 0, c != 0).sum() if binary else (r == c).sum()
+        per_image.append(float(inter / union) if union else 1.0)
+    mean_iou = ious.get(1, 1.0) if binary else float(np.mean(list(ious.values())))
+    return {"mean_iou": mean_iou, "pixel_agreement": float((ref == cand).mean()), "classes": len(classes),
+            "foreground_only": binary, "worst_image": min(per_image, default=1.0)}
+
+
 def task_agreement(ref_outputs: list[np.ndarray], cand_outputs: list[np.ndarray], processing: dict,
                    settings: dict | None = None, precision: str = "fp32") -> dict | None:
     """The `task` entry of a parity report, or None when the task has no metric or the outputs cannot compare
@@ -91,6 +113,10 @@ def task_agreement(ref_outputs: list[np.ndarray], cand_outputs: list[np.ndarray]
     elif proc.task == "classification":
         result = classification_agreement(ref_outputs[0], cand_outputs[0], int(settings["top_k"]))
         result = {"task": "classification", "agreement": result["top1"], **result}
+    elif proc.task == "segmentation":
+        result = segmentation_agreement(postprocess(ref_outputs, proc)["masks"],
+                                        postprocess(cand_outputs, proc)["masks"])
+        result = {"task": "segmentation", "agreement": result["mean_iou"], **result, "threshold": proc.threshold}
     else:
         return None
     minimum = (settings.get("min_agreement") or {}).get(precision)
@@ -103,5 +129,7 @@ def describe(task: dict) -> str:
     """One line for logs: 'detection F1 0.993 (P 0.990, R 0.997)' or 'top-1 100.0%, top-5 overlap 98.0%'."""
     if task["task"] == "detection":
         return f"detection F1 {task['f1']:.3f} (P {task['precision']:.3f}, R {task['recall']:.3f})"
+    if task["task"] == "segmentation":
+        return f"mean IoU {task['mean_iou']:.3f}, pixel agreement {task['pixel_agreement']:.1%}"
     overlap = next(k for k in task if k.endswith("_overlap"))
     return f"top-1 {task['top1']:.1%}, {overlap.replace('_', ' ')} {task[overlap]:.1%}"
