@@ -5,7 +5,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS := tf,yolo,sweep,dev
+EXTRAS := tf,yolo,text,sweep,dev
 
 .PHONY: demo test setup lint clean-cache ray
 

@@ -7,7 +7,8 @@ import importlib
 
 from core.errors import UserError
 
-SOURCES = {"builtin": "models.builtin", "torchvision": "models.torchvision", "ultralytics": "models.ultralytics"}
+SOURCES = {"builtin": "models.builtin", "torchvision": "models.torchvision", "ultralytics": "models.ultralytics",
+           "transformers": "models.transformers"}
 
 
 def build_model(cfg: dict, seed: int):

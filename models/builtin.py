@@ -44,10 +44,29 @@ class TinyHead(nn.Module):
         return torch.cat([tokens, pooled], dim=1), fmap
 
 
-BUILTIN = {"tiny_cnn": TinyCNN, "tiny_head": TinyHead}
+class TinyTwoInputs(nn.Module):
+    """An image and a float vector (say, an image and its metadata): conv features, pooled, joined with the
+    vector, then a linear layer. Inputs `image` [N, 3, H, W] and `features` [N, 8]; logits [N, 10]. Its GELU is
+    an Erf in ONNX, as in a transformer: what TFLite has no builtin for unless onnx2tf replaces it."""
+
+    def __init__(self, features: int = 8, num_classes: int = 10):
+        super().__init__()
+        self.image_branch = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.GELU(),
+                                          nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(8 + features, num_classes)
+
+    def forward(self, image, features):
+        return self.head(torch.cat([self.image_branch(image), features], dim=1))
+
+
+BUILTIN = {"tiny_cnn": TinyCNN, "tiny_head": TinyHead, "tiny_two_inputs": TinyTwoInputs}
 
 
 def build(cfg: dict, seed: int) -> nn.Module:
     if cfg["name"] not in BUILTIN:
         raise UserError(f"model.name={cfg['name']!r} is not a built-in model; known: {', '.join(BUILTIN)}")
-    return finish(BUILTIN[cfg["name"]](), cfg)
+    model = BUILTIN[cfg["name"]]()
+    if isinstance(model, TinyTwoInputs) and not cfg.get("weights"):
+        finish(model.image_branch, cfg)  # its BatchNorm sees the photos; the vector needs none
+        return model.eval()
+    return finish(model, cfg)
