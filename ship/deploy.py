@@ -21,6 +21,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 import runtimes
 from bench.footprint import requirement_closure
 from core.artifact import hash_path
@@ -30,6 +32,7 @@ from runtimes.base import settings_data
 REPO = Path(__file__).resolve().parent.parent
 # What predict.py imports, and what those import (checked by shippable_imports before every bundle).
 SHIPPED = ("core/__init__.py", "core/errors.py", "core/artifact.py", "core/images.py", "core/prepost.py",
+           "core/boxes.py", "core/masks.py", "core/feeds.py",
            "runtimes/__init__.py", "runtimes/base.py", "runtimes/matching.py", "runtimes/torch.py",
            "runtimes/onnxruntime.py", "runtimes/openvino.py", "runtimes/tensorflow.py", "runtimes/tflite.py")
 PREDICT = "ship/predict.py"
@@ -95,11 +98,11 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def runtime_settings(config: dict, runtime: str, artifact) -> dict:
+def runtime_settings(config: dict, runtime: str, artifact, results: RunResults) -> dict:
     """runtimes.base.Settings (as data) for predict.py: the latency row's (threads, the precision asked, this
-    runtime's bench.runtime block), at the artifact's own batch (0 = dynamic: predict.py feeds one image a call)."""
-    batch = artifact.inputs[0].shape[0] if artifact.inputs else 0
-    return settings_data(config.get("bench") or {}, runtime, artifact.precision, max(batch, 0))
+    runtime's bench.runtime block, the inputs' shapes at input.batch: predict.py feeds batches of it)."""
+    shapes = {t["name"]: t["shape"] for t in results.inputs.tensors}
+    return settings_data(config.get("bench") or {}, runtime, artifact.precision, shapes)
 
 
 def verify_images(config: dict, used: list[str]) -> list[str]:
@@ -160,7 +163,8 @@ def _fill(partial: Path, pick: dict, artifact, bench: BenchRow, pins: dict, resu
         "artifact": {**record, "path": target.name},
         "runtime": {"name": pick["runtime"], "version": bench.version, "layout": bench.layout,
                     "executed_precision": bench.executed_precision,
-                    "settings": runtime_settings(config, pick["runtime"], artifact)},
+                    "settings": runtime_settings(config, pick["runtime"], artifact, results)},
+        "inputs": results.inputs.tensors,
         "processing": results.processing,
         "requirements": pins,
         "files": modules,
@@ -168,7 +172,7 @@ def _fill(partial: Path, pick: dict, artifact, bench: BenchRow, pins: dict, resu
         | {"constraints": decision["constraints"], "measured": _measured(pick)},
         "source": {"run_dir": results.run_dir, "job": pick.get("job"), "inputs": results.inputs.model_dump(),
                    "environment": {k: environment.get(k) for k in ("cpu", "python", "host")}},
-        "verify": {"images": verify_images(config, results.inputs.images)},
+        "verify": _samples(partial, results),
         "config": config,
     }
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -184,6 +188,18 @@ def _measured(pick: dict) -> dict:
     return {k: pick.get(k) for k in MEASURED}
 
 
+def _samples(partial: Path, results: RunResults) -> dict:
+    """What verify_bundle runs predict.py on: for a model with non-image inputs the run's own samples, written
+    beside predict.py as samples.npz (also an example for the receiver), with the run's images if it has any;
+    for an image model the run's images and the rest of their folder."""
+    data = [t["name"] for t in results.inputs.tensors if t.get("kind") == "data"]
+    if not data:
+        return {"images": verify_images(results.config, results.inputs.images)}
+    with np.load(Path(results.run_dir) / "inputs.npz") as arrays:
+        np.savez(partial / "samples.npz", **{name: arrays[name] for name in data})
+    return {"images": results.inputs.images, "data": "samples.npz"}
+
+
 def requirements_text(pick: dict, pins: dict[str, str]) -> str:
     roots = [*runtimes.get(pick["runtime"]).packages, *BASE_PACKAGES]
     lines = [f"# {pick['runtime']} and what the bundled code reads images and arrays with, pinned to the versions",
@@ -196,10 +212,18 @@ def requirements_text(pick: dict, pins: dict[str, str]) -> str:
 def readme(manifest: dict) -> str:
     artifact, runtime, m = manifest["artifact"], manifest["runtime"], manifest["selection"]["measured"]
     task = manifest["processing"].get("task")
-    prints = {"classification": "`{\"image\": ..., \"top_k\": [{\"class\": 281, \"probability\": 0.41}, ...]}`",
-              "detection": "`{\"image\": ..., \"boxes\": [{\"xyxy\": [x1, y1, x2, y2], \"score\": 0.87, "
-                           "\"class\": 0}, ...]}` (boxes in the original image's pixels)"}.get(
-        task, "`{\"image\": ..., \"outputs\": {name: values}}`")
+    prints = {"classification": "`{\"sample\": ..., \"top_k\": [{\"class\": 281, \"probability\": 0.41}, ...]}`",
+              "detection": "`{\"sample\": ..., \"boxes\": [{\"xyxy\": [x1, y1, x2, y2], \"score\": 0.87, "
+                           "\"class\": 0}, ...]}` (boxes in the original image's pixels)",
+              "segmentation": "`{\"sample\": ..., \"shape\": [height, width], \"class_pixels\": {\"0\": 81234, ...}}` "
+                              "(at the original image's size)"}.get(
+        task, "`{\"sample\": ..., \"outputs\": {name: values}}`")
+    data = manifest["verify"].get("data")
+    images = any(t.get("kind") == "image" for t in manifest["inputs"])
+    if data:
+        run = "python predict.py samples.npz " + ("photo.jpg [...]   # one image per sample" if images else "[...]")
+    else:
+        run = "python predict.py photo.jpg [more.jpg ...]"
     cpu = (manifest["source"]["environment"].get("cpu") or {}).get("model", "?")
 
     def fig(key, fmt):
@@ -211,13 +235,17 @@ def readme(manifest: dict) -> str:
         "", f"Why this one: {manifest['selection']['reason']}", "",
         "## Install and run", "",
         "    python3.11 -m venv .venv && . .venv/bin/activate", "    pip install -r requirements.txt",
-        "    python predict.py photo.jpg [more.jpg ...]", "",
-        f"Each image gives one line of JSON: {prints}.", "",
+        f"    {run}", "",
+        f"Each sample gives one line of JSON: {prints}.", "",
+        *(["`samples.npz` holds the samples the benchmark ran (one array per input, samples along axis 0): an "
+           "example of what predict.py takes.", ""] if data else []),
         "## What is here", "",
         f"- `{artifact['path']}`: the model ({artifact['format']}, {artifact['bytes'] / 2**20:.2f} MB, "
         f"sha256 `{artifact['sha256'][:16]}...`)",
-        f"- input `{artifact['inputs'][0]['name']}` {artifact['inputs'][0]['shape']} (the runtime takes "
-        f"{runtime.get('layout') or 'NCHW'}); outputs "
+        "- inputs " + ", ".join(f"`{t['name']}` {t['dtype']} {t['shape']}" + (f" (values {t['range']})" if
+                                                                             t.get("range") else "")
+                                for t in manifest["inputs"])
+        + f" (the runtime takes images {runtime.get('layout') or 'NCHW'}); outputs "
         + ", ".join(f"`{o['name']}` {o['shape']}" for o in artifact["outputs"]),
         f"- preprocessing ({task}): `{json.dumps(manifest['processing'])}`",
         "- `predict.py`, `core/`, `runtimes/`: the same image reading, pre/post-processing and runtime "

@@ -233,7 +233,8 @@ def describe_value(field: str, value, task: str | None = None) -> str:
     if value is None:
         return f"{field} not measured"
     if field == "agreement":
-        return {"classification": f"top-1 agreement {value:.0%}", "detection": f"box F1 {value:.3f}"}.get(
+        return {"classification": f"top-1 agreement {value:.0%}", "detection": f"box F1 {value:.3f}",
+                "segmentation": f"mean IoU {value:.3f}"}.get(
             task, f"agreement {value:.3g}")
     return {"median_ms": f"{value:.2f} ms median", "throughput_ips": f"{value:.1f} img/s",
             "parity_error": f"max abs error {value:.2e}", "artifact_mb": f"artifact {value:.1f} MB",

@@ -4,11 +4,13 @@
 
 1. the artifact still hashes as manifest.json says; the shipped modules are compared with the project's own
 2. a fresh virtual environment (python -m venv) gets `pip install -r requirements.txt` and nothing else
-3. predict.py runs there, on the images the run used and the rest of the folder they came from
+3. predict.py runs there, on the images the run used and the rest of the folder they came from (and, for a
+   model with other inputs, the bundle's samples.npz: the run's own samples)
 4. its answers must equal what the project computes for that artifact here (the same adapter and the same
-   pre/post-processing, in a child process: runtimes.infer) and, for the run's own images, what the run
-   recorded (parity/ARTIFACT.npz): same top-k classes with probabilities within 1e-4, or the same boxes
-   (one to one: same class, corners within 0.5 px, scores within 1e-3)
+   pre/post-processing, in a child process: runtimes.infer) and, for the run's own samples, what the run
+   recorded (parity/ARTIFACT.npz): same top-k classes with probabilities within 1e-4, the same boxes
+   (one to one: same class, corners within 0.5 px, scores within 1e-3), the same pixels per class (within
+   0.1% of the image), or raw outputs within 1e-4
 5. prints the environment's installed size and its pip list; torch (or tensorflow, unless the pick is TF) or
    this toolkit installed there fails the check
 
@@ -31,6 +33,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 PROB_TOL, SCORE_TOL, BOX_PX, RAW_ATOL = 1e-4, 1e-3, 0.5, 1e-4
+MASK_SHARE = 1e-3  # segmentation: pixels per class may differ by this share of the image (a border pixel's tie)
 NEVER = {"torch", "torchvision", "tensorflow", "ultralytics", "convgraph"}  # tensorflow: unless the pick is TF
 
 
@@ -62,6 +65,13 @@ def compare_answer(expected: dict, got: dict) -> str:
                         f"score within {SCORE_TOL})")
             free.remove(match)
         return ""
+    if "class_pixels" in expected:
+        if got.get("shape") != expected["shape"]:
+            return f"mask shape {got.get('shape')}, expected {expected['shape']}"
+        classes = set(expected["class_pixels"]) | set(got.get("class_pixels", {}))
+        moved = sum(abs(expected["class_pixels"].get(c, 0) - got.get("class_pixels", {}).get(c, 0)) for c in classes)
+        total = expected["shape"][0] * expected["shape"][1]
+        return "" if moved <= MASK_SHARE * total else f"{moved} of {total} pixels in other classes than expected"
     for name, values in expected.get("outputs", {}).items():
         if not np.allclose(np.asarray(got.get("outputs", {}).get(name)), np.asarray(values), atol=RAW_ATOL):
             return f"output {name} differs by more than {RAW_ATOL}"
@@ -69,61 +79,74 @@ def compare_answer(expected: dict, got: dict) -> str:
 
 
 def compare_all(expected: dict[str, dict], answers: dict[str, dict]) -> list[str]:
-    """Problems over the images both know, each 'image: why'."""
+    """Problems over the samples both know, each 'sample: why'."""
     problems = [f"{image}: no answer from predict.py" for image in expected if image not in answers]
     problems += [f"{image}: {why}" for image in expected if image in answers
                  for why in [compare_answer(expected[image], answers[image])] if why]
     return problems
 
 
-# ---- what the project computes for the same artifact and images ------------------------------------------
-def expected_answers(bundle: Path, manifest: dict, images: list[str], work: Path) -> dict[str, dict]:
-    """The project's adapter on the bundled artifact, in a child process (runtimes.infer, as parity runs it),
-    then the project's postprocess: {image: answer as predict.py prints it}."""
-    from core.images import load_rgb
-    from core.prepost import Processing, preprocess_with_meta
-    from pipeline.child import run_child
+# ---- what the project computes for the same artifact and samples -----------------------------------------
+def feeds_of(manifest: dict) -> list:
+    from core.feeds import Feed
 
+    return [Feed(**{k: t[k] for k in ("name", "kind", "shape", "dtype")}, layout=t.get("layout", ""))
+            for t in manifest["inputs"]]
+
+
+def expected_answers(bundle: Path, manifest: dict, files: list[str], work: Path) -> dict[str, dict]:
+    """The project's adapter on the bundled artifact, in a child process (runtimes.infer, as parity runs it),
+    then the project's postprocess: {sample: answer as predict.py prints it}."""
+    from core.feeds import make_inputs
+    from core.prepost import Processing
+    from pipeline.child import run_child
+    from ship.predict import read_samples
+
+    feeds, proc = feeds_of(manifest), Processing.from_config(manifest["processing"])
+    names, images, data = read_samples(feeds, files)
     artifact = {**manifest["artifact"], "path": str(bundle / manifest["artifact"]["path"])}
     batch = max(artifact["inputs"][0]["shape"][0], 1)
-    padded = images + [images[-1]] * (-len(images) % batch)
-    proc = Processing.from_config(manifest["processing"])
-    inputs, meta = preprocess_with_meta([load_rgb(Path(p)) for p in padded], proc, "NCHW")
-    np.savez(work / "inputs.npz", input=inputs)
+    rows = [min(i, len(names) - 1) for i in range(len(names) + (-len(names) % batch))]  # whole batches
+    inputs, meta = make_inputs(feeds, proc, [images[i] for i in rows] if images else None,
+                               {name: array[rows] for name, array in data.items()})
+    np.savez(work / "inputs.npz", **inputs)
     request = {"artifact": artifact, "settings": manifest["runtime"]["settings"], "inputs": str(work / "inputs.npz"),
                "outputs": str(work / "outputs.npz"), "info": str(work / "info.json")}
     child = run_child("runtimes.infer", request, work / "request.json", work / "infer.log", 900)
     if child.failure:
         raise RuntimeError(f"the project's adapter failed on the bundled artifact: {child.last_line()}")
-    return _answers(work / "outputs.npz", images, proc, meta, manifest)
+    return _answers(work / "outputs.npz", names, proc, meta, manifest)
 
 
-def recorded_answers(manifest: dict) -> dict[str, dict] | None:
-    """What the run itself measured for this artifact (its parity outputs on the run's images), or None when
-    the run directory is gone."""
-    from core.images import load_rgb
-    from core.prepost import Processing, preprocess_with_meta
+def recorded_answers(manifest: dict, files: list[str]) -> dict[str, dict] | None:
+    """What the run itself measured for this artifact (its parity outputs on the run's samples, which the
+    verification's files start with), or None when the run directory is gone."""
+    from core.feeds import make_inputs
+    from core.prepost import Processing
+    from ship.predict import read_samples
 
     run_dir = Path(manifest["source"].get("run_dir") or "")
     recorded = run_dir / "parity" / f"{manifest['artifact']['name']}.npz"
-    images = (manifest["source"].get("inputs") or {}).get("images") or []
-    if not recorded.is_file() or not images:
+    count = (manifest["source"].get("inputs") or {}).get("count") or 0
+    if not recorded.is_file() or not count:
         return None
-    proc = Processing.from_config(manifest["processing"])
-    _, meta = preprocess_with_meta([load_rgb(Path(p)) for p in images], proc, "NCHW")
-    return _answers(recorded, images, proc, meta, manifest)
+    feeds, proc = feeds_of(manifest), Processing.from_config(manifest["processing"])
+    names, images, data = read_samples(feeds, files)
+    _, meta = make_inputs(feeds, proc, images[:count] if images else None,
+                          {name: array[:count] for name, array in data.items()})
+    return _answers(recorded, names[:count], proc, meta, manifest)
 
 
-def _answers(outputs_npz: Path, images: list[str], proc, meta: list, manifest: dict) -> dict[str, dict]:
-    """Raw outputs (an .npz of arr_0..) through the project's postprocess: {image: answer as predict.py prints}."""
+def _answers(outputs_npz: Path, names: list[str], proc, meta: list, manifest: dict) -> dict[str, dict]:
+    """Raw outputs (an .npz of arr_0..) through the project's postprocess: {sample: answer as predict.py prints}."""
     from core.prepost import postprocess
-    from ship.predict import per_image
+    from ship.predict import per_sample
 
     with np.load(outputs_npz) as data:
-        outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
+        outputs = [data[f"arr_{i}"][: len(names)] for i in range(len(data.files))]
     result = postprocess(outputs, proc, meta)
-    names = [o["name"] for o in manifest["artifact"]["outputs"]]
-    return {image: per_image(result, i, names) for i, image in enumerate(images)}
+    outputs_named = [o["name"] for o in manifest["artifact"]["outputs"]]
+    return {name: per_sample(result, i, outputs_named) for i, name in enumerate(names)}
 
 
 # ---- the fresh environment -------------------------------------------------------------------------------
@@ -167,6 +190,7 @@ def verify(bundle: Path, images: list[str] | None = None, venv: Path | None = No
     # Not a failure: the bundle carries its own copies; drift only says the project moved on since.
     report["project_files_changed_since"] = drift
     images = list(dict.fromkeys(images or manifest["verify"]["images"]))
+    files = images + ([str(bundle / manifest["verify"]["data"])] if manifest["verify"].get("data") else [])
     if venv is not None and venv.exists():  # never reuse (or wipe) a directory we did not create
         raise FileExistsError(f"--venv {venv} exists: give a new path")
     scratch = Path(tempfile.mkdtemp(prefix="convgraph-verify-"))
@@ -190,24 +214,24 @@ def verify(bundle: Path, images: list[str] | None = None, venv: Path | None = No
         never = NEVER - ({"tensorflow"} if manifest["runtime"]["name"] == "tensorflow" else set())
         checks["nothing_forbidden"] = "ok" if not names & never else f"installed: {sorted(names & never)}"
         started = time.perf_counter()
-        ran = _run([python, "-s", bundle / "predict.py", *images], env, scratch)
+        ran = _run([python, "-s", bundle / "predict.py", *files], env, scratch)
         report["seconds_predict"] = round(time.perf_counter() - started, 2)
         if ran.returncode:
             checks["predict"] = f"exited {ran.returncode}: {_tail(ran.stderr)}"
             return report
-        answers = {a["image"]: a for a in map(json.loads, ran.stdout.splitlines())}
-        checks["predict"] = f"ok ({len(answers)} images)"
-        expected = expected_answers(bundle, manifest, images, scratch)
+        answers = {a["sample"]: a for a in map(json.loads, ran.stdout.splitlines())}
+        checks["predict"] = f"ok ({len(answers)} samples)"
+        expected = expected_answers(bundle, manifest, files, scratch)
         problems = compare_all(expected, answers)
         checks["equals_project_adapter"] = "ok" if not problems else "; ".join(problems[:5])
-        recorded = recorded_answers(manifest)
+        recorded = recorded_answers(manifest, files)
         if recorded is None:
             checks["equals_run_record"] = "skipped (the run's parity outputs are not there any more)"
         else:
             problems = compare_all(recorded, answers)
-            checks["equals_run_record"] = (f"ok ({len(recorded)} run image(s))" if not problems
+            checks["equals_run_record"] = (f"ok ({len(recorded)} run sample(s))" if not problems
                                            else "; ".join(problems[:5]))
-        report["images"] = images
+        report["samples"] = files
         report["task"] = manifest["processing"].get("task")
         report["passed"] = all(v.startswith(("ok", "skipped")) for v in checks.values())
         return report
