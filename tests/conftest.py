@@ -108,6 +108,11 @@ class Run:
         with np.load(self.dir / "parity" / f"{name}.npz") as data:
             return [data[f"arr_{i}"] for i in range(len(data.files))]
 
+    def feeds(self) -> list[dict]:
+        """The model's inputs as the run fed them: what the pipeline gives every step (options["feeds"])."""
+        return [{k: t[k] for k in ("name", "kind", "shape", "dtype")} | {"layout": t.get("layout", "")}
+                for t in self.results.inputs.tensors]
+
     def tolerance(self, precision: str) -> dict:
         return self.data["config"]["validate"]["tolerances"][precision]
 
@@ -254,6 +259,8 @@ def pytest_collection_modifyitems(config, items):
         group = _group(item)
         if group in GROUP_ORDER:
             return (0, GROUP_ORDER.index(group))
+        if item.get_closest_marker("slow") and "convert" in getattr(item, "fixturenames", ()):
+            return (0, len(GROUP_ORDER))  # a real-size conversion of its own: tens of seconds, start it early
         if "convert" in getattr(item, "fixturenames", ()) or item.get_closest_marker("cli"):
             return (1, 0)  # runs convert.py: seconds
         return (2, 0)  # in-process: milliseconds to a second

@@ -56,9 +56,9 @@ def test_every_runtime_reports_images_per_second_per_batch(all_run):
         assert row.footprint.installed_mb > 0
     # the latency row runs one fixed shape; batch 2 runs with OpenVINO's throughput hint
     assert rows["openvino"].settings["PERFORMANCE_HINT"] == "LATENCY"
-    assert rows["openvino"].settings["input_shape"] == "[1,3,32,32]"
+    assert rows["openvino"].settings["input_shapes"] == {"input": "[1,3,32,32]"}
     two = _entries(rows["openvino"])[2].measurement.settings
-    assert two["PERFORMANCE_HINT"] == "THROUGHPUT" and two["input_shape"] == "[2,3,32,32]"
+    assert two["PERFORMANCE_HINT"] == "THROUGHPUT" and two["input_shapes"] == {"input": "[2,3,32,32]"}
     assert two["infer_requests"] >= 1
     assert "img/s b1" in all_run.stdout and "img/s b2" in all_run.stdout  # the printed table's columns
 

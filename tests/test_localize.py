@@ -31,9 +31,10 @@ def _break_second_conv(src: str, dst) -> str:
     return target.name
 
 
-def _batch(artifact: Artifact) -> np.ndarray:
+def _batch(artifact: Artifact) -> dict[str, np.ndarray]:
+    """One batch of inputs by name, as the runtimes' hooks take them."""
     shape = [1 if d < 0 else d for d in artifact.inputs[0].shape]
-    return np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    return {artifact.inputs[0].name: np.random.default_rng(0).normal(size=shape).astype(np.float32)}
 
 
 def test_broken_onnx_and_ir_localized_to_the_altered_node(simplified, tmp_path):

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from core.prepost import Letterbox, Processing, nms, postprocess
+from core.boxes import nms
+from core.prepost import Letterbox, Processing, postprocess
 
 # IoU(A, B) = 81 / 119 = 0.68; IoU(A, C) = 90 / 100 = 0.9; D sits on A but is another class; E is far away.
 BOXES = np.array([[0, 0, 10, 10],    # A

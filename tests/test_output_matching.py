@@ -9,7 +9,7 @@ from runtimes.matching import (
     TensorMatchError,
     apply_plans,
     channels_last,
-    input_layout,
+    match_inputs,
     match_outputs,
     orientations,
 )
@@ -58,10 +58,25 @@ def test_name_match_with_wrong_shape_and_wrong_count_fail():
 def test_dynamic_batch_fits_and_input_layout():
     assert orientations([1, 6, 16, 16], [-1, 16, 16, 6]) == [(0, 3, 1, 2)]
     artifact = Artifact("tf", "tf_savedmodel", "/nowhere", inputs=[TensorSpec("input", [1, 3, 32, 32], "NCHW")])
-    assert input_layout(artifact, "input", [1, 32, 32, 3]) == "NHWC"
-    assert input_layout(artifact, "input", [1, 3, 32, 32]) == "NCHW"  # e.g. onnx2tf -k input
+    assert match_inputs(artifact, {"input": [1, 32, 32, 3]}) == {"input": ("input", "NHWC")}
+    assert match_inputs(artifact, {"input": [1, 3, 32, 32]}) == {"input": ("input", "")}  # e.g. onnx2tf -k input
     with pytest.raises(TensorMatchError, match="in no layout"):
-        input_layout(artifact, "input", [1, 32, 32, 4])
+        match_inputs(artifact, {"input": [1, 32, 32, 4]})
+
+
+def test_several_inputs_pair_by_name_and_only_images_go_channels_last():
+    artifact = Artifact("tf", "tf_savedmodel", "/nowhere", inputs=[
+        TensorSpec("image", [1, 3, 32, 32], "NCHW"), TensorSpec("input_ids", [1, 16], dtype="int64"),
+        TensorSpec("features.0", [1, 8])])
+    pairs = match_inputs(artifact, {"features_0": [1, 8], "input_ids:0": [1, 16], "image": [-1, 32, 32, 3]})
+    assert pairs == {"image": ("image", "NHWC"), "input_ids": ("input_ids:0", ""), "features.0": ("features_0", "")}
+    with pytest.raises(TensorMatchError, match="no input named like the reference's 'input_ids'"):
+        match_inputs(artifact, {"features_0": [1, 8], "ids": [1, 16], "image": [1, 32, 32, 3]})
+    with pytest.raises(TensorMatchError, match="it has 1 inputs"):
+        match_inputs(artifact, {"image": [1, 32, 32, 3]})
+    square = Artifact("tf", "tf_savedmodel", "/nowhere", inputs=[TensorSpec("x", [1, 3, 3, 3], "NCHW")])
+    with pytest.raises(TensorMatchError, match="both as is and channels-last"):
+        match_inputs(square, {"x": [1, 3, 3, 3]})  # C == H == W: never guessed
 
 
 def test_channels_last_shapes_and_plans_applied():

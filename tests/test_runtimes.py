@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import runtimes
-from runtimes.base import Settings, settings_data, to_layout
+from runtimes.base import Settings, for_runner, settings_data, to_layout
 from tests.conftest import infer
 
 pytestmark = pytest.mark.xdist_group("all_run")
@@ -18,8 +18,14 @@ IN_PROCESS = {"model": "torch", "simplify": "onnxruntime", "onnx_lowp": "onnxrun
 
 @pytest.fixture(scope="module")
 def inputs(all_run) -> np.ndarray:
+    """The run's input set: the one image input, samples along axis 0."""
     with np.load(all_run.dir / "inputs.npz") as data:
         return data["input"]
+
+
+def fed(runner, batch: np.ndarray) -> dict:
+    """One batch as a runner takes it: by input name, in the layout it asks for."""
+    return for_runner(runner, {"input": batch})
 
 
 @pytest.mark.parametrize("name", list(IN_PROCESS))
@@ -30,7 +36,7 @@ def test_runner_reproduces_the_recorded_outputs(all_run, inputs, name):
     runner = runtimes.load(artifact, Settings(threads=1, precision=artifact.precision))
     assert isinstance(runner, runtime.runner)
     batch = 1 if artifact.inputs[0].shape[0] > 0 else len(inputs)  # the model file keeps batch 1
-    outputs = [np.concatenate(parts) for parts in zip(*[runner(to_layout(inputs[i : i + batch], runner.layout))
+    outputs = [np.concatenate(parts) for parts in zip(*[runner(fed(runner, inputs[i : i + batch]))
                                                         for i in range(0, len(inputs), batch)], strict=True)]
     recorded = all_run.recorded_outputs(name)
     assert [o.shape for o in outputs] == [r.shape for r in recorded]
@@ -40,6 +46,7 @@ def test_runner_reproduces_the_recorded_outputs(all_run, inputs, name):
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=atol)
     info = runner.info()
     assert info["runtime"] == runtime.name and info["layout"] == ("NHWC" if artifact.format == "tflite" else "NCHW")
+    assert info["layouts"] == ({"input": "NHWC"} if artifact.format == "tflite" else {})
     assert info["version"].startswith(metadata.version(runtime.packages[0]))  # OpenVINO adds its build
     expected = "fp32" if name == "model" else all_run.parity(name).executed_precision  # the reference has no check
     assert info["executed_precision"] == expected
@@ -54,22 +61,24 @@ def test_runners_apply_the_bench_runtime_blocks(all_run, inputs):
     ort = runtimes.load(all_run.artifact("simplify"), Settings(**settings_data(bench, "onnxruntime", "fp32")))
     assert ort.applied["graph_optimization_level"] == "basic" and ort.applied["intra_op_threads"] == 1
     assert ort.applied["session_config"] == {"session.intra_op.allow_spinning": "0"}
-    ov = runtimes.load(all_run.artifact("openvino"), Settings(**settings_data(bench, "openvino", "int8", batch=2,
+    shapes = {"input": [2, 3, 32, 32]}
+    ov = runtimes.load(all_run.artifact("openvino"), Settings(**settings_data(bench, "openvino", "int8", shapes,
                                                                               mode="throughput")))
     assert ov.applied["NUM_STREAMS"] == 1 and ov.applied["PERFORMANCE_HINT"] == "THROUGHPUT"
-    assert ov.applied["input_shape"] == "[2,3,32,32]"  # a dynamic batch fixed at load
-    assert [o.shape[0] for o in ov(inputs[:2])] == [2]
-    ov.run_many(inputs[:2], 3)  # the throughput loop (requests in flight) runs
+    assert ov.applied["input_shapes"] == {"input": "[2,3,32,32]"}  # a dynamic batch fixed at load
+    assert [o.shape[0] for o in ov(fed(ov, inputs[:2]))] == [2]
+    ov.run_many(fed(ov, inputs[:2]), 3)  # the throughput loop (requests in flight) runs
     lite = runtimes.load(all_run.artifact("tflite_fp32"), Settings(**settings_data(bench, "tflite", "fp32")))
     assert lite.applied == {"num_threads": 1, "xnnpack": False}
-    np.testing.assert_allclose(lite(to_layout(inputs[:1], "NHWC"))[0], all_run.recorded_outputs("tflite_fp32")[0][:1],
-                               rtol=1e-4, atol=1e-5)
+    assert lite.layouts == {"input": "NHWC"}
+    np.testing.assert_allclose(lite({"input": to_layout(inputs[:1], "NHWC")})[0],
+                               all_run.recorded_outputs("tflite_fp32")[0][:1], rtol=1e-4, atol=1e-5)
 
 
 def test_tflite_runner_resizes_for_another_batch(all_run, inputs):
     runner = runtimes.load(all_run.artifact("tflite_fp32"), Settings(threads=1))
-    two = runner(to_layout(inputs[:2], "NHWC"))[0]
-    one = runner(to_layout(inputs[:1], "NHWC"))[0]
+    two = runner(fed(runner, inputs[:2]))[0]
+    one = runner(fed(runner, inputs[:1]))[0]
     assert two.shape == (2, 10) and one.shape == (1, 10)
     np.testing.assert_allclose(two[:1], one, rtol=1e-5, atol=1e-6)
 

@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 from converters import onnx_file
 from core.errors import UserError
 from models.builtin import TinyCNN
-from pipeline.inputs import prepare_model_file
+from pipeline.bindings import bind, check_model_file, declared_inputs
 from tests.conftest import FAST
 
 NO_BENCH = [*FAST, "bench.enabled=false"]
@@ -60,15 +60,16 @@ def test_torch_file_source_step_and_its_export(tmp_path, kind):
     else:
         path, opset, exporter = tmp_path / "tiny.pt2", 18, "dynamo"
         torch.export.save(torch.export.export(TinyCNN().eval(), (example,)), path)
-    options = {"model": {"path": str(path), "outputs": ["logits"]}, "batch": 1, "size": 32}
+    feeds = [{"name": "input", "kind": "image", "shape": [1, 3, 32, 32], "dtype": "float32", "layout": "NCHW"}]
+    options = {"model": {"path": str(path), "outputs": ["logits"]}, "feeds": feeds}
     (tmp_path / "source").mkdir()  # the step's work dir (the pipeline makes it)
     (source,) = torch_file.convert(None, options, tmp_path / "source")
     assert source.meta == {"loader": kind, "origin": str(path)} and source.outputs[0].shape == [1, 10]
     assert runtimes.batch_refusal(source.seal(), 4)  # a saved file keeps the batch it was saved with
-    (export,) = torch_to_onnx.convert(source, {"opset": opset, "exporter": "auto", "dynamic_batch": False},
-                                      tmp_path)
+    (export,) = torch_to_onnx.convert(source, {"opset": opset, "exporter": "auto", "dynamic_batch": False,
+                                               "feeds": feeds}, tmp_path)
     assert export.meta["exporter"] == exporter and export.meta["opset"] == opset
-    batch = example.numpy()
+    batch = {"input": example.numpy()}
     reference = runtimes.load(source, Settings(threads=1))(batch)
     onnx_out = runtimes.load(export.seal(), Settings(threads=1))(batch)
     assert torch.allclose(torch.from_numpy(onnx_out[0]), torch.from_numpy(reference[0]), atol=1e-4, rtol=1e-3)
@@ -80,29 +81,29 @@ def test_a_file_that_is_not_a_torch_file_is_one_line(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a zip")
     with pytest.raises(UserError, match=f"^model.path='{bad}' is not a torchscript file: "):
-        torch_file.convert(None, {"model": {"path": str(bad)}, "batch": 1, "size": 32}, tmp_path)
+        torch_file.convert(None, {"model": {"path": str(bad)}, "feeds": []}, tmp_path)
 
 
 def _model_cfg(**model):
-    return OmegaConf.create({"model": {"name": "onnx", "source": "onnx_file", "size": None, "path": None,
-                                       **model}})
+    return OmegaConf.create({"model": {"name": "onnx", "source": "onnx_file", "size": None, "path": None, **model},
+                             "input": {"batch": 1, "size": None, "shapes": None}})
 
 
 def test_corrupt_or_missing_onnx_file_is_one_line(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"this is not a protobuf")
     with pytest.raises(UserError, match=f"^model.path='{bad}' is not a valid ONNX file: DecodeError$"):
-        prepare_model_file(_model_cfg(path=str(bad)))  # before anything runs: reading the input side
+        declared_inputs(_model_cfg(path=str(bad)))  # before anything runs: reading the inputs
     with pytest.raises(UserError, match=f"^model.path='{bad}' is not a valid ONNX file"):
         onnx_file.convert(None, {"model": {"path": str(bad)}}, tmp_path)  # and the source step itself
     with pytest.raises(UserError, match="^model.path='/no/such.onnx': no such file$"):
-        prepare_model_file(_model_cfg(path="/no/such.onnx"))
+        check_model_file(_model_cfg(path="/no/such.onnx"))
     with pytest.raises(UserError, match=r"^model=onnx needs model.path=FILE"):
-        prepare_model_file(_model_cfg())
+        check_model_file(_model_cfg())
 
 
 @pytest.mark.xdist_group("failure_run")
-def test_onnx_file_sets_the_input_size(failure_run):
+def test_an_onnx_file_brings_its_own_inputs(failure_run):
     cfg = _model_cfg(path=failure_run.artifact("export").path)
-    prepare_model_file(cfg)
-    assert cfg.model.size == 32
+    [feed] = bind(cfg, declared_inputs(cfg))
+    assert (feed.name, feed.shape, feed.kind, feed.size) == ("input", [1, 3, 32, 32], "image", (32, 32))

@@ -30,7 +30,7 @@ def test_the_run_exported_at_its_opset(all_run):
 @pytest.mark.xdist_group("all_run")
 @pytest.mark.parametrize("opset", [13, 18])
 def test_export_writes_requested_opset_and_passes_parity(all_run, tmp_path, opset):
-    options = {"opset": opset, "exporter": "auto", "dynamic_batch": False}
+    options = {"opset": opset, "exporter": "auto", "dynamic_batch": False, "feeds": all_run.feeds()}
     (export,) = torch_to_onnx.convert(all_run.artifact("model"), options, tmp_path)
     assert opset_of(onnx.load(export.path)) == opset == export.meta["opset"]
     assert export.meta["exporter"] == ("legacy" if opset < 18 else "dynamo")

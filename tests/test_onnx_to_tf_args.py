@@ -1,0 +1,40 @@
+"""What onnx2tf is told of a model's inputs and ops: the bound shapes of dynamic inputs (-ois), the inputs that
+are not images kept as they are (-k), the ops it replaces by builtins when the model has them (-rtpo)."""
+from __future__ import annotations
+
+import onnx
+from onnx import TensorProto, helper
+
+from converters.onnx_io import tensor_specs
+from converters.onnx_to_tf import bound_inputs, shape_args
+from core.artifact import Artifact
+
+
+def _model(path, with_erf: bool) -> Artifact:
+    inputs = [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "h", "w"]),
+              helper.make_tensor_value_info("tokens", TensorProto.FLOAT, [1, 16, 8])]
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [helper.make_node("ReduceMean", ["tokens"], ["m"], keepdims=0)]
+    nodes += [helper.make_node("Erf", ["m"], ["y"])] if with_erf else [helper.make_node("Relu", ["m"], ["y"])]
+    model = helper.make_model(helper.make_graph(nodes, "g", inputs, [out]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    ins, outs = tensor_specs(model)
+    return Artifact(name="simplify", format="onnx", path=str(path), inputs=ins, outputs=outs)
+
+
+FEEDS = [{"name": "image", "kind": "image", "shape": [1, 3, 48, 320], "dtype": "float32", "layout": "NCHW"},
+         {"name": "tokens", "kind": "data", "shape": [1, 16, 8], "dtype": "float32", "layout": ""}]
+
+
+def test_shapes_layouts_and_pseudo_ops(tmp_path):
+    source = _model(tmp_path / "erf.onnx", with_erf=True)
+    options = {"feeds": FEEDS, "pseudo_ops": ["Erf", "GeLU"]}
+    fixed, inputs = bound_inputs(source, options)
+    assert fixed == {"image": [1, 3, 48, 320]} and inputs[0].shape == [1, 3, 48, 320] and inputs[1] == source.inputs[1]
+    assert shape_args(source, options, fixed) == ["-ois", "image:1,3,48,320", "-k", "tokens", "-rtpo", "Erf"]
+    assert "-rtpo" not in shape_args(source, {**options, "pseudo_ops": []}, fixed)
+    plain = _model(tmp_path / "relu.onnx", with_erf=False)
+    assert "-rtpo" not in shape_args(plain, options, fixed)  # only ops the model has
+    keep_batch = {**options, "dynamic_batch": True}  # bench.batch keeps the batch dynamic, H and W are still bound
+    assert bound_inputs(source, keep_batch)[0] == {"image": [1, 3, 48, 320]}
