@@ -2,7 +2,7 @@
 
 save_model compresses weights to fp16 by default; fp32 keeps them fp32 (compress_to_fp16=False).
 bf16 keeps fp32 weights (the runtime is told to execute in bf16); int8 is NNCF post-training quantization
-calibrated on the run's calibration images.
+calibrated on the run's calibration samples, accuracy-aware by default (converters/openvino_int8.py).
 """
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from converters.samples import calibration, feeds_of
+from converters.openvino_int8 import quantize_int8
+from converters.samples import feeds_of
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
@@ -22,6 +23,11 @@ class Options:
     """graph.steps.<name> options (conf/step/onnx_to_openvino.yaml), checked with the config before anything runs."""
 
     precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
+    # int8: when quantizing everything falls below the task agreement floor (validate.task.min_agreement.int8),
+    # keep the layers that cost the most agreement in float (NNCF's accuracy control), at most max_float_nodes
+    accuracy_aware: bool = True
+    target: float | None = None  # the agreement to reach; null: the floor at int8
+    max_float_nodes: int = 32
 
 
 WEIGHT_PRECISION = {"fp32": False, "bf16": False, "fp16": True, "int8": False}
@@ -40,7 +46,8 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
         model.reshape(fixed)
     meta = {"reshaped": fixed} if fixed else {}
     if precision == "int8":
-        model, meta = _quantize_int8(model, options)
+        model, quantization = quantize_int8(model, source, options)
+        meta.update(quantization)
     out_dir = workdir / "ir"
     out_dir.mkdir()
     ov.save_model(model, str(out_dir / "model.xml"), compress_to_fp16=WEIGHT_PRECISION[precision])
@@ -72,13 +79,3 @@ def static_shapes(source: Artifact, options: dict) -> dict[str, list[int]]:
         if any(d < 0 for d in declared[1:]) or not keep_batch:
             fixed[feed.name] = shape
     return fixed
-
-
-def _quantize_int8(model, options: dict):
-    import nncf
-
-    samples = calibration(options)
-    # one input: the array itself; several: a dict by input name (both what an OpenVINO request takes)
-    items = [next(iter(s.values())) if len(s) == 1 else s for s in samples]
-    quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=len(items))
-    return quantized, {"quantization": f"nncf {nncf.__version__} post-training", "calibration_samples": len(items)}

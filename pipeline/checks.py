@@ -21,7 +21,7 @@ from pipeline.cache import ResultMemo, content_key, module_sources
 from pipeline.child import run_child
 from pipeline.context import RunContext, read_json
 from pipeline.results import ParityEntry
-from validators.parity import compare
+from validators.parity import Slice, compare
 from validators.task_metrics import describe, task_agreement
 
 log = logging.getLogger("convgraph")
@@ -82,6 +82,17 @@ class ParityChecks:
         tol.update(OmegaConf.to_container(override) if override else {})
         return tol
 
+    def slices(self, precision: str) -> dict[str, list[Slice]]:
+        """model.slices: output -> the parts judged on their own, each with validate.tolerances[precision] and
+        the slice's own tolerance for that precision on top."""
+        declared = OmegaConf.to_container(self.ctx.cfg.model.slices, resolve=True) if self.ctx.cfg.model.get(
+            "slices") else {}
+        base = OmegaConf.to_container(self.ctx.cfg.validate.tolerances[precision])
+        return {output: [Slice(name, *part["channels"], {**base, **((part.get("tolerances") or {}).get(precision)
+                                                                     or {})}, part.get("axis", 1))
+                         for name, part in parts.items()]
+                for output, parts in declared.items()}
+
     def check(self, artifact: Artifact, parent: str) -> ParityEntry:
         """Compare `artifact` (converted from `parent`) with the reference; the entry is recorded."""
         self.artifacts[artifact.name], self.parents[artifact.name] = artifact, parent
@@ -93,8 +104,11 @@ class ParityChecks:
                                 passed=False, error=error)
             log.error("[%s] parity not run: %s", artifact.name, error)
         else:
+            slices = self.slices(artifact.precision)
             report = compare(artifact.name, reference.name, artifact.precision, self.reference_outputs,
-                             outputs, [o.name for o in reference.outputs], tol)
+                             outputs, [o.name for o in reference.outputs], tol, slices)
+            if slices:
+                tol = {**tol, "slices": {out: {p.name: p.tolerance for p in parts} for out, parts in slices.items()}}
             # Task view (same objects / classes found?) through the deploy postprocess; can fail parity too.
             task = task_agreement(self.reference_outputs, outputs, self.ctx.processing,
                                   OmegaConf.to_container(self.ctx.cfg.validate.task), artifact.precision)

@@ -206,6 +206,9 @@ class RunResults(Record):
     run_dir: str | None = None
     precision: str | None = None
     opset: int | None = None
+    # random: built from the architecture with the seed (no hub here); loaded: model.weights; file: a model file's
+    # own. Agreement at low precision on random weights says nothing about a trained model.
+    weights: Literal["random", "loaded", "file"] | None = None
     inputs: InputSet = Field(default_factory=InputSet)
     processing: dict[str, Any] | None = None  # what pre/postprocess did (core.prepost.Processing.from_config)
     environment: Environment | None = None

@@ -48,7 +48,8 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
     inputs = prepare_inputs(cfg, feeds, run_dir)
     processing = processing_config(cfg, feeds)
     results = RunResults(graph=cfg.graph.get("name", "?"), model=cfg.model.name, run_dir=str(run_dir),
-                         precision=cfg.precision, opset=cfg.opset, inputs=inputs.record, processing=processing,
+                         precision=cfg.precision, opset=cfg.opset, weights=weights_of(cfg), inputs=inputs.record,
+                         processing=processing,
                          environment=Environment(**environment()), config=OmegaConf.to_container(cfg, resolve=True))
     ctx = RunContext(cfg, run_dir, results, feeds, processing)
     cache = StepCache(Path(cfg.cache.dir)) if cfg.cache.enabled else None
@@ -123,6 +124,12 @@ def _artifacts_to_bench(artifacts: dict[str, Artifact], steps: list[StepSpec]) -
         if parent and (parent.format, parent.precision) == (artifact.format, artifact.precision):
             superseded.add(parent.name)
     return [a for name, a in artifacts.items() if name not in superseded - {SOURCE}]
+
+
+def weights_of(cfg: DictConfig) -> str:
+    if cfg.model.source in config.FILE_SOURCES:
+        return "file"
+    return "loaded" if cfg.model.get("weights") else "random"
 
 
 def _final_status(results: RunResults, cfg: DictConfig) -> str:

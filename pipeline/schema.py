@@ -175,6 +175,12 @@ class Cache(Strict):
     dir: str
 
 
+class OutputSlice(Strict):
+    channels: list[StrictInt] = Field(min_length=2, max_length=2)  # [start, stop) along `axis`
+    axis: StrictInt = 1
+    tolerances: dict[Precision, Tolerance] | None = None
+
+
 class Model(Strict):
     name: str
     source: Literal["builtin", "torchvision", "ultralytics", "transformers", "onnx_file", "torch_file"]
@@ -186,6 +192,7 @@ class Model(Strict):
     preprocess: dict[str, Any] = Field(default_factory=dict)
     postprocess: dict[str, Any] | None = None
     tolerances: dict[Precision, Tolerance] | None = None
+    slices: dict[str, dict[str, OutputSlice]] | None = None  # output -> its parts, judged on their own
     classes: AtLeast(1) | None = None
     opset: StrictInt | None = None
     inputs: list[dict[str, Any]] | None = None  # the model's inputs (name, shape, dtype); default: one image

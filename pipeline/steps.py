@@ -6,6 +6,8 @@ import logging
 import shutil
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from bench.settings import needs_dynamic_batch
 from converters import step_module
 from core.artifact import Artifact
@@ -17,6 +19,7 @@ from pipeline.graph import StepSpec
 from pipeline.results import StepRecord
 
 log = logging.getLogger("convgraph")
+TASK_METRICS = ("classification", "detection", "segmentation")  # what an accuracy-aware search can judge by
 
 
 class StepRunner:
@@ -35,6 +38,8 @@ class StepRunner:
             spec.options["calibration"] = str(self.calibration)
         spec.options["feeds"] = self.ctx.feed_data()
         spec.options.setdefault("dynamic_batch", self.dynamic_batch)
+        if spec.options.get("accuracy_aware") and spec.options.get("precision") == "int8":
+            self._judge_with_the_task(spec.options)
         key = step_key(spec.kind, spec.options, source.sha256 if source else "", step_module(spec.kind),
                        referenced_file_hashes(spec.options))
         record.cache_key = key
@@ -77,6 +82,17 @@ class StepRunner:
         log.info("[%s] ok in %.1fs -> %s (%.2f MB)", spec.name, child.seconds, made[0].format,
                  made[0].bytes / 2**20)
         return self._adopt(spec, record, made)
+
+    def _judge_with_the_task(self, options: dict) -> None:
+        """What an accuracy-aware int8 step judges its candidates by: the run's pre/postprocess, validate.task and
+        the target (the step's own, else the floor at int8; none: it quantizes everything, as without it)."""
+        task = OmegaConf.to_container(self.ctx.cfg.validate.task, resolve=True)
+        if options.get("target") is None:
+            options["target"] = task["min_agreement"].get("int8")
+        if options["target"] is None or self.ctx.processing.get("task") not in TASK_METRICS:
+            options["accuracy_aware"] = False
+            return
+        options.update(processing=self.ctx.processing, task=task)
 
     def not_applicable(self, spec: StepSpec, reason: str) -> None:
         self.ctx.results.steps.append(StepRecord(name=spec.name, kind=spec.kind, input=spec.input, status="n/a",

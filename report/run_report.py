@@ -114,6 +114,10 @@ def footnotes(results: RunResults) -> list[str]:
         why = f"other processes kept up to {max(loads):.1f} cores busy meanwhile" if loads else "a busy machine?"
         notes.append(f"{NOISY_MARK} noisy: coefficient of variation above bench.noisy_cv={noisy_cv} "
                      f"({why}); not exact, measure again before trusting a difference")
+    if results.weights == "random":
+        notes.append("weights random (built from the architecture with the seed; no hub here): the agreement "
+                     "columns compare runtimes on these weights, and at low precision they are not evidence for a "
+                     "trained model (give model.weights, or a model file with its own)")
     notes.append(f"infer ms: median (and p90) of one batch of {results.inputs.batch}, one request at a time; "
                  "cold s: load/compile + first inference; RSS: peak of the runtime's process; runtime MB: installed "
                  "size of the runtime's packages (bench/footprint.py)")

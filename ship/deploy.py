@@ -159,7 +159,7 @@ def _fill(partial: Path, pick: dict, artifact, bench: BenchRow, pins: dict, resu
     manifest = {
         "bundle_format": 1,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "model": results.model, "graph": results.graph,
+        "model": results.model, "graph": results.graph, "weights": results.weights,
         "artifact": {**record, "path": target.name},
         "runtime": {"name": pick["runtime"], "version": bench.version, "layout": bench.layout,
                     "executed_precision": bench.executed_precision,

@@ -51,7 +51,7 @@ def candidate_rows(results: RunResults, job: str | None = None,
                "executed_precision": bench.executed_precision, "version": bench.version,
                "sha256": artifact.sha256 if artifact else None, "path": artifact.path if artifact else None,
                "batch": bench.batch, "artifact_mb": _mb(artifact.bytes if artifact else None),
-               "reused_from": bench.reused_from, "noisy": bench.noisy, "task": None}
+               "reused_from": bench.reused_from, "noisy": bench.noisy, "task": None, "weights": results.weights}
         if not bench.ok:
             rows.append({**row, "status": "failed", "error": bench.error or "benchmark failed"})
             continue
@@ -61,6 +61,7 @@ def candidate_rows(results: RunResults, job: str | None = None,
         else:
             agreement, error, passed = check.agreement, check.worst_abs(), check.passed
             row["task"] = check.task.task if check.task else None
+            row["floor"] = check.task.min_agreement if check.task else None  # validate.task.min_agreement
         foot = bench.footprint.model_dump() if bench.footprint else (
             footprint(row["runtime"]) if row["runtime"] in runtimes.NAMES else {})
         installed = foot.get("installed_mb")
@@ -155,6 +156,9 @@ def violations(row: dict, spec: dict) -> list[str]:
     if row.get("status") != "ok":
         return [f"benchmark failed ({row.get('error')})"]
     failed = []
+    floor, agreement = row.get("floor"), row.get("agreement")
+    if floor is not None and agreement is not None and agreement < floor:  # whatever the other constraints say
+        failed.append(f"agreement floor {floor:g} ({describe_value('agreement', agreement, row.get('task'))})")
     if spec.get("runtimes") is not None and row["runtime"] not in spec["runtimes"]:
         failed.append(f"runtimes={list(spec['runtimes'])} (runtime {row['runtime']})")
     if spec.get("precisions") is not None and row["precision"] not in spec["precisions"]:
@@ -251,6 +255,8 @@ def label(row: dict) -> str:
     return f"{row['id']} ({runtime} {row.get('precision')}{suffix})"
 
 
+RANDOM_WEIGHTS = ("weights random (built from the architecture with the seed): agreement measured on them is not "
+                  "evidence for a trained model, least of all at low precision")
 WHAT = {"latency": "fastest", "throughput": "highest throughput", "footprint": "smallest footprint"}
 
 
@@ -268,6 +274,8 @@ def reason_line(pick: dict, objective: str, tied: list[dict], best_rejected: dic
     if others:
         line += (f"; ties within {tie:.0%} with {', '.join(r['id'] for r in others)}, "
                  f"decided by {tie_decider(pick, others[0], objective)}")
+    if pick.get("weights") == "random":
+        line += f"; {RANDOM_WEIGHTS}"
     if best_rejected is None:
         return line + "; no candidate rejected"
     ahead = " (it would have won)" if best_rejected["rank"] < pick["rank"] else ""

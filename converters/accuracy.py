@@ -1,0 +1,116 @@
+"""Accuracy-aware low precision: judge a quantized candidate by the task's agreement with the float model on the
+validation samples, and search which nodes to keep in float when quantizing everything falls below the target.
+
+Shared by the int8 steps (OpenVINO through NNCF's accuracy control, ONNX Runtime and TFLite through a search of
+our own). The reference is the step's float input run by ONNX Runtime (or, for TFLite, the SavedModel), the
+samples are the run's calibration samples (the same photos the run checks parity on, when it has no others: the
+search then tunes on what parity measures, which the report says).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from validators.task_metrics import task_agreement
+
+
+@dataclass
+class Judge:
+    """The task agreement of a candidate's outputs with the reference outputs on the validation samples."""
+
+    reference: list[np.ndarray]  # the float model's outputs, samples stacked along axis 0
+    processing: dict  # core.prepost.Processing.from_config
+    task: dict  # validate.task
+    target: float  # the agreement the search aims at (validate.task.min_agreement at int8 by default)
+
+    def agreement(self, outputs: list[np.ndarray]) -> float:
+        result = task_agreement(self.reference, outputs, self.processing, self.task, "int8")
+        if result is None:
+            raise ValueError(f"accuracy_aware needs a task with a metric (classification, detection, segmentation); "
+                             f"model.task is {self.processing.get('task')!r}")
+        return float(result["agreement"])
+
+    def metric_name(self) -> str:
+        return {"classification": "top-1 agreement", "detection": "detection F1",
+                "segmentation": "mean IoU"}.get(self.processing.get("task"), "agreement")
+
+
+def stacked(runs: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Per-sample output lists -> one array per output, samples along axis 0."""
+    return [np.concatenate(parts) for parts in zip(*runs, strict=True)]
+
+
+def onnx_outputs(path: str, samples: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    """An ONNX file's outputs on each sample (ONNX Runtime, one sample at a time), stacked."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return stacked([session.run(None, sample) for sample in samples])
+
+
+@dataclass
+class Search:
+    """What the accuracy-aware search did, for the artifact's meta (and report.md)."""
+
+    target: float
+    metric: str
+    samples: int
+    plain_agreement: float | None = None  # everything quantized
+    agreement: float | None = None  # the artifact made
+    kept_in_float: list[str] = field(default_factory=list)
+    tried: list[dict] = field(default_factory=list)  # [{kept: n, agreement: x}] in the order tried
+    seconds: float = 0.0
+    stopped: str = ""  # why it stopped: "target met", "budget", "every candidate tried"
+
+    def as_meta(self) -> dict:
+        return {"target": self.target, "metric": self.metric, "validation_samples": self.samples,
+                "plain_agreement": self.plain_agreement, "agreement": self.agreement,
+                "kept_in_float": self.kept_in_float, "tried": self.tried, "seconds": round(self.seconds, 1),
+                "stopped": self.stopped}
+
+
+def keep_in_float(ranked: list[str], attempt: Callable[[list[str]], float], search: Search,
+                  budget_s: float) -> list[str]:
+    """Keep the most sensitive nodes in float, 1, 2, 4, ... of `ranked` (most sensitive first), until the
+    agreement reaches the target, the budget is spent or every node was tried; then the fewest that reached it
+    between the last two counts (a bisection). attempt(kept) makes and judges one candidate. Returns the nodes
+    kept in float of the best candidate (the one that reached the target with the fewest, else the best)."""
+    started = time.perf_counter()
+    results: dict[int, float] = {}
+
+    def run(count: int) -> float:
+        if count not in results:
+            results[count] = attempt(ranked[:count])
+            search.tried.append({"kept": count, "agreement": round(results[count], 4)})
+        return results[count]
+
+    count, low = 1, 0
+    while True:
+        if run(count) >= search.target:
+            break
+        if count >= len(ranked):
+            search.stopped = "every candidate tried"
+            break
+        if time.perf_counter() - started > budget_s:
+            search.stopped = "budget"
+            break
+        low, count = count, min(2 * count, len(ranked))
+    if results[count] >= search.target:
+        search.stopped = "target met"
+        high = count
+        while high - low > 1 and time.perf_counter() - started <= budget_s:  # fewest nodes that still reach it
+            middle = (low + high) // 2
+            if run(middle) >= search.target:
+                high = middle
+            else:
+                low = middle
+        count = high
+    else:
+        count = max(results, key=lambda n: (results[n], -n))
+    search.seconds = time.perf_counter() - started
+    return ranked[:count]

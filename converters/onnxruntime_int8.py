@@ -1,0 +1,112 @@
+"""ONNX Runtime int8: static quantization on the run's calibration samples; accuracy-aware, when quantizing every
+node falls below the target agreement, by keeping the nodes that add the most error in float (nodes_to_exclude),
+found by comparing every node's output with the float model's on one sample."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from converters.accuracy import Judge, Search, keep_in_float, onnx_outputs
+from converters.samples import calibration
+from core.artifact import Artifact
+from core.errors import StepFailed
+
+PER_CHANNEL_OPSET = 13  # DequantizeLinear's `axis` (per-channel weights) exists from opset 13
+
+
+def quantize_int8(source: Artifact, path: Path, options: dict) -> dict:
+    """Write the int8 model to `path`; the meta of how it was made."""
+    samples = calibration(options)
+    model_path, upgraded = opset_for_quantization(source.path, path.parent)
+    settings = {"per_channel": bool(options.get("per_channel", True)),
+                "reduce_range": bool(options.get("reduce_range", True))}
+
+    def make(excluded: list[str]) -> Path:
+        _quantize(model_path, path, samples, settings, excluded)
+        return path
+
+    make([])
+    meta = {"quantization": "onnxruntime static QDQ", "calibration_samples": len(samples), **settings,
+            **({"opset_upgraded_to": PER_CHANNEL_OPSET} if upgraded else {})}
+    if not options.get("accuracy_aware"):
+        return meta
+    judge = Judge(onnx_outputs(source.path, samples), options["processing"], options["task"], options["target"])
+    search = Search(judge.target, judge.metric_name(), len(samples))
+    search.plain_agreement = search.agreement = judge.agreement(onnx_outputs(str(path), samples))
+    if search.plain_agreement >= judge.target:
+        search.stopped = "target met with everything quantized"
+        return {**meta, "accuracy_aware": search.as_meta()}
+    ranked = sensitivity(model_path, str(path), samples[0])[: int(options.get("max_float_nodes", 32))]
+    kept = keep_in_float(ranked, lambda kept: judge.agreement(onnx_outputs(str(make(kept)), samples)), search,
+                         float(options.get("budget_s", 600)))
+    search.agreement = judge.agreement(onnx_outputs(str(make(kept)), samples))
+    search.kept_in_float = kept
+    return {**meta, "accuracy_aware": search.as_meta()}
+
+
+def opset_for_quantization(path: str, workdir: Path) -> tuple[str, bool]:
+    """The model at opset 13 or later (paddle2onnx and others write 11-12: their per-channel int8 model would be
+    invalid), upgraded with onnx's version converter when needed."""
+    import onnx
+
+    from converters.onnx_io import opset_of
+
+    model = onnx.load(path)
+    if opset_of(model) >= PER_CHANNEL_OPSET:
+        return path, False
+    upgraded = workdir / "float_opset13.onnx"
+    try:
+        onnx.save(onnx.version_converter.convert_version(model, PER_CHANNEL_OPSET), str(upgraded))
+    except Exception as error:  # the converter refuses some ops: say which, one line
+        raise StepFailed(f"int8 needs opset >= {PER_CHANNEL_OPSET} (per-channel weights); onnx's version converter "
+                         f"could not upgrade opset {opset_of(model)}: {str(error).splitlines()[0]}") from error
+    return str(upgraded), True
+
+
+def _quantize(model_path: str, out: Path, samples: list[dict], settings: dict, excluded: list[str]) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.samples = iter(samples)
+
+        def get_next(self):
+            return next(self.samples, None)
+
+    quantize_static(model_path, str(out), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, nodes_to_exclude=list(excluded), **settings)
+
+
+def sensitivity(float_path: str, int8_path: str, sample: dict[str, np.ndarray]) -> list[str]:
+    """The float model's nodes, the ones whose int8 version adds the most error first: each node's output error
+    (mean absolute difference over mean magnitude, per channel, so a small-valued part of a tensor counts as much as
+    a large one) minus the largest error of its inputs."""
+    import onnx
+
+    from runtimes.onnxruntime import intermediate_tensors
+
+    float_tensors = intermediate_tensors(Artifact(name="f", format="onnx", path=float_path), None, sample)
+    int8_tensors = intermediate_tensors(Artifact(name="q", format="onnx", path=int8_path), list(float_tensors),
+                                        sample)
+    error = {name: relative_error(value, int8_tensors[name]) for name, value in float_tensors.items()
+             if name in int8_tensors and value.shape == int8_tensors[name].shape}
+    added = {}
+    for node in onnx.load(float_path, load_external_data=False).graph.node:
+        if node.op_type in ("Constant", "Shape") or not node.output or node.output[0] not in error:
+            continue
+        before = max((error.get(name, 0.0) for name in node.input), default=0.0)
+        added[node.name] = error[node.output[0]] - before
+    return [name for name, value in sorted(added.items(), key=lambda item: -item[1]) if value > 0]
+
+
+def relative_error(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """Mean over channels (axis 1) of mean |difference| / mean |reference| of that channel, a channel's scale
+    floored at 1% of the tensor's largest channel scale (a dead channel must not divide by nothing)."""
+    ref = reference.astype(np.float64)
+    diff = np.abs(candidate.astype(np.float64) - ref)
+    if ref.ndim < 2 or not np.issubdtype(reference.dtype, np.floating):
+        return float(diff.mean() / (np.abs(ref).mean() + 1e-12))
+    axes = tuple(a for a in range(ref.ndim) if a != 1)
+    scale = np.abs(ref).mean(axis=axes)
+    return float(np.mean(diff.mean(axis=axes) / np.maximum(scale, 0.01 * scale.max() + 1e-12)))

@@ -1,0 +1,86 @@
+"""OpenVINO int8: NNCF post-training quantization on the run's calibration samples; accuracy-aware, when quantizing
+everything falls below the target agreement, through NNCF's accuracy control with the task metric as its
+validation function (it reverts the layers that cost the most agreement to float, one at a time)."""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from converters.accuracy import Judge, Search, onnx_outputs, stacked
+from converters.samples import calibration
+from core.artifact import Artifact
+
+# ops NNCF quantizes (an activation FakeQuantize on their data input): the ones that can be kept in float
+QUANTIZABLE = ("Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul")
+
+
+def quantize_int8(model, source: Artifact, options: dict):
+    """(quantized ov.Model, meta)."""
+    import nncf
+
+    samples = calibration(options)
+    # one input: the array itself; several: a dict by input name (both what an OpenVINO request takes)
+    items = [next(iter(s.values())) if len(s) == 1 else s for s in samples]
+    quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=len(items))
+    meta = {"quantization": f"nncf {nncf.__version__} post-training", "calibration_samples": len(items)}
+    if not options.get("accuracy_aware"):
+        return quantized, meta
+    judge = Judge(onnx_outputs(source.path, samples), options["processing"], options["task"], options["target"])
+    search = Search(judge.target, judge.metric_name(), len(items))
+    started = time.perf_counter()
+    search.plain_agreement = search.agreement = judge.agreement(run(quantized, items))
+    if search.plain_agreement >= judge.target:
+        search.stopped = "target met with everything quantized"
+    else:
+        aware = _accuracy_control(model, items, judge, options)
+        search.agreement = judge.agreement(run(aware, items))
+        search.kept_in_float = sorted(quantized_ops(quantized) - quantized_ops(aware))
+        search.stopped = "target met" if search.agreement >= judge.target else "NNCF's restorer ran out of layers"
+        quantized = aware
+    search.seconds = time.perf_counter() - started
+    return quantized, {**meta, "accuracy_aware": search.as_meta()}
+
+
+def run(model, items: list) -> list[np.ndarray]:
+    """An ov.Model's outputs on each item, at fp32 execution (the agreement of the int8 layers alone)."""
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return stacked([_outputs(compiled, item) for item in items])
+
+
+def _outputs(compiled, item) -> list[np.ndarray]:
+    result = compiled(item)
+    return [np.asarray(result[port]) for port in compiled.outputs]
+
+
+def _accuracy_control(model, items: list, judge: Judge, options: dict):
+    import nncf
+    from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
+
+    def validation_fn(compiled, data) -> tuple[float, None]:
+        data = list(data)  # (index, item) pairs: the index finds the item's reference outputs
+        outputs = stacked([_outputs(compiled, item) for _, item in data])
+        reference = [r[[i for i, _ in data]] for r in judge.reference]
+        return Judge(reference, judge.processing, judge.task, judge.target).agreement(outputs), None
+
+    validation = nncf.Dataset(list(enumerate(items)), lambda pair: pair[1])
+    logging.getLogger("nncf").setLevel(logging.INFO)  # its log (the layers it reverts) goes to the step's log
+    return nncf.quantize_with_accuracy_control(
+        model, nncf.Dataset(items), validation, validation_fn, max_drop=max(0.0, 1.0 - judge.target),
+        drop_type=nncf.DropType.ABSOLUTE, subset_size=len(items),
+        advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
+            max_num_iterations=int(options.get("max_float_nodes", 32))))
+
+
+def quantized_ops(model) -> set[str]:
+    """Friendly names of the ops whose data input is fake-quantized (they run int8)."""
+    names = set()
+    for op in model.get_ordered_ops():
+        if op.get_type_name() in QUANTIZABLE:
+            producer = op.input_value(0).get_node()
+            if producer.get_type_name() == "FakeQuantize":
+                names.add(op.get_friendly_name())
+    return names
