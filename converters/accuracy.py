@@ -24,7 +24,7 @@ class Judge:
     reference: list[np.ndarray]  # the float model's outputs, samples stacked along axis 0
     processing: dict  # core.prepost.Processing.from_config
     task: dict  # validate.task
-    target: float  # the agreement the search aims at (validate.task.min_agreement at int8 by default)
+    target: float  # the agreement the search aims at (the task's floor at int8 by default)
 
     def agreement(self, outputs: list[np.ndarray]) -> float:
         result = task_agreement(self.reference, outputs, self.processing, self.task, "int8")

@@ -23,7 +23,7 @@ class Options:
     """graph.steps.<name> options (conf/step/onnx_to_openvino.yaml), checked with the config before anything runs."""
 
     precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
-    # int8: when quantizing everything falls below the task agreement floor (validate.task.min_agreement.int8),
+    # int8: when quantizing everything falls below the task agreement floor (validate.task.min_agreement.<task>.int8),
     # keep the layers that cost the most agreement in float (NNCF's accuracy control), at most max_float_nodes
     accuracy_aware: bool = True
     target: float | None = None  # the agreement to reach; null: the floor at int8

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
 
 from core.errors import UserError
 
+ROTATED = re.compile(r"(.*)#rot(90|180|270)")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 # Colour photos shipped in scikit-image's wheel (skimage/data): no download needed.
 SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "rocket.jpg")
@@ -45,32 +47,47 @@ def image_paths(folder: str | None) -> list[Path]:
     return paths
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    """HxWx3 uint8 RGB."""
+def load_rgb(path) -> np.ndarray:
+    """HxWx3 uint8 RGB. `photo.jpg#rot90` is the photo turned 90 degrees counter-clockwise (180, 270 likewise)."""
     from PIL import Image, UnidentifiedImageError
 
+    file, degrees = split_rotation(str(path))
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+        with Image.open(file) as image:
+            pixels = np.asarray(image.convert("RGB"))
     except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"cannot read image {str(path)!r}: {error}") from error
+        raise UserError(f"cannot read image {file!r}: {error}") from error
+    return np.ascontiguousarray(np.rot90(pixels, degrees // 90)) if degrees else pixels
 
 
-def load_images(folder: str | None, count: int, cycle: bool = True) -> tuple[list[np.ndarray], list[str]]:
+def split_rotation(spec: str) -> tuple[str, int]:
+    """'photo.jpg#rot90' -> ('photo.jpg', 90); a plain path -> (path, 0)."""
+    found = ROTATED.fullmatch(spec)
+    return (found.group(1), int(found.group(2))) if found else (spec, 0)
+
+
+def samples(folder: str | None, rotations=(0,)) -> list[str]:
+    """Every photo of the folder, each at every rotation (degrees, multiples of 90)."""
+    return [f"{p}#rot{r}" if r % 360 else str(p) for p in image_paths(folder) for r in rotations]
+
+
+def load_images(folder: str | None, count: int, cycle: bool = True,
+                rotations=(0,)) -> tuple[list[np.ndarray], list[str]]:
     """`count` images with their paths; when the folder holds fewer, cycle through them again or
     (cycle=False, for calibration: repeats add nothing) stop at what there is."""
-    chosen = cycled_paths(folder, count, cycle)
-    return [load_rgb(Path(p)) for p in chosen], chosen
+    chosen = cycled_paths(folder, count, cycle, rotations)
+    return [load_rgb(p) for p in chosen], chosen
 
 
-def cycled_paths(folder: str | None, count: int, cycle: bool = True) -> list[str]:
+def cycled_paths(folder: str | None, count: int, cycle: bool = True, rotations=(0,)) -> list[str]:
     """The paths load_images reads, without reading them."""
-    paths = image_paths(folder)
-    return [str(paths[i % len(paths)]) for i in range(count if cycle else min(count, len(paths)))]
+    paths = samples(folder, rotations)
+    return [paths[i % len(paths)] for i in range(count if cycle else min(count, len(paths)))]
 
 
 def images_digest(paths: list[str]) -> str:
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(Path(path).read_bytes())
+        file, degrees = split_rotation(path)
+        digest.update(Path(file).read_bytes() + (f"#rot{degrees}".encode() if degrees else b""))
     return digest.hexdigest()[:16]

@@ -54,7 +54,7 @@ def prepare_inputs(cfg: DictConfig, feeds: list[Feed], run_dir: Path) -> Inputs:
     data = user_data(cfg, feeds)
     count = cfg.input.count or _natural_count(cfg, feeds, data)
     count = -(-max(count, cfg.input.batch) // cfg.input.batch) * cfg.input.batch
-    images, paths = load_images(cfg.input.images, count) if image_feeds(feeds) else ([], [])
+    images, paths = load_images(cfg.input.images, count, rotations=rotations(cfg)) if image_feeds(feeds) else ([], [])
     if data is not None:
         data = {name: array[np.arange(count) % len(array)] for name, array in data.items()}
     else:
@@ -81,9 +81,13 @@ def _size(images: list[Feed]) -> int | list[int] | None:
     return height if height == width else [height, width]
 
 
+def rotations(cfg: DictConfig) -> tuple[int, ...]:
+    return tuple(cfg.input.get("rotations") or (0,))
+
+
 def _natural_count(cfg: DictConfig, feeds: list[Feed], data: dict | None) -> int:
     if image_feeds(feeds):
-        return len(image_paths(cfg.input.images))
+        return len(image_paths(cfg.input.images)) * len(rotations(cfg))
     if data is not None:
         return len(next(iter(data.values())))
     return DEFAULT_SAMPLES
@@ -156,8 +160,8 @@ def prepare_calibration(cfg: DictConfig, feeds: list[Feed], run_dir: Path) -> tu
     along axis 0: byte-stable, so cacheable): distinct photos for image inputs, input.data's first samples or
     generated values (another seed than the parity set's) for the others."""
     has_images = bool(image_feeds(feeds))
-    images, paths = load_images(cfg.calibration.images, cfg.calibration.count, cycle=False) if has_images else \
-        ([], [])
+    images, paths = load_images(cfg.calibration.images, cfg.calibration.count, cycle=False,
+                                rotations=rotations(cfg)) if has_images else ([], [])
     count = len(images) if has_images else cfg.calibration.count
     data = user_data(cfg, feeds)
     if data is not None:

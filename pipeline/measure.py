@@ -19,6 +19,7 @@ from core.images import cycled_paths
 from pipeline.cache import ResultMemo, content_key
 from pipeline.child import run_child
 from pipeline.context import RunContext, read_json
+from pipeline.inputs import rotations
 from pipeline.results import BenchRow, Footprint, Measurement, ThroughputEntry
 
 log = logging.getLogger("convgraph")
@@ -60,7 +61,7 @@ class Benchmarks:
                 entry.status, entry.reason = "skipped", refusal
                 log.info("[bench] %s batch %d: skipped (%s)", artifact.name, size, refusal)
             else:
-                paths = cycled_paths(cfg.input.images, size) if image_paths else []  # the worker decodes them
+                paths = cycled_paths(cfg.input.images, size, rotations=rotations(cfg)) if image_paths else []
                 measured = self._measure(artifact, paths, size, mode_for(size), f"{artifact.name}.b{size}")
                 if measured.status == "ok":
                     entry.images_per_s = measured.images_per_s.median

@@ -85,7 +85,7 @@ class TaskCheck(Strict):
     max_det: AtLeast(1)
     match_iou: Number
     top_k: AtLeast(1)
-    min_agreement: dict[Precision, Number | None]
+    min_agreement: dict[Literal["classification", "detection", "segmentation"], dict[Precision, Number | None]]
 
 
 class Validate(Strict):
@@ -137,6 +137,7 @@ class Inputs(Strict):
     shapes: dict[str, list[AtLeast(1)]] | None = None  # checked against the model when bound
     ranges: Annotated[dict[str, Any] | None, BeforeValidator(_ranges)] = None
     data: Annotated[str | None, BeforeValidator(_data_file)] = None
+    rotations: list[Literal[0, 90, 180, 270]] = Field(default_factory=lambda: [0], min_length=1)
 
 
 class Calibration(Strict):

@@ -17,6 +17,7 @@ from pipeline.child import run_child
 from pipeline.context import RunContext, read_json
 from pipeline.graph import StepSpec
 from pipeline.results import StepRecord
+from validators.task_metrics import floor
 
 log = logging.getLogger("convgraph")
 TASK_METRICS = ("classification", "detection", "segmentation")  # what an accuracy-aware search can judge by
@@ -87,9 +88,10 @@ class StepRunner:
         """What an accuracy-aware int8 step judges its candidates by: the run's pre/postprocess, validate.task and
         the target (the step's own, else the floor at int8; none: it quantizes everything, as without it)."""
         task = OmegaConf.to_container(self.ctx.cfg.validate.task, resolve=True)
+        kind = self.ctx.processing.get("task")
         if options.get("target") is None:
-            options["target"] = task["min_agreement"].get("int8")
-        if options["target"] is None or self.ctx.processing.get("task") not in TASK_METRICS:
+            options["target"] = floor(task, kind, "int8")
+        if options["target"] is None or kind not in TASK_METRICS:
             options["accuracy_aware"] = False
             return
         options.update(processing=self.ctx.processing, task=task)

@@ -64,7 +64,7 @@ def test_task_agreement_fails_below_the_floor():
     ref = np.random.default_rng(2).standard_normal((2, 4, 8, 8)).astype(np.float32)
     cand = ref.copy()
     cand[:, 0] += 10.0  # every pixel now class 0
-    good = task_agreement([ref], [ref.copy()], proc, {"min_agreement": {"fp32": 0.9}}, "fp32")
-    bad = task_agreement([ref], [cand], proc, {"min_agreement": {"fp32": 0.9}}, "fp32")
+    good = task_agreement([ref], [ref.copy()], proc, {"min_agreement": {"segmentation": {"fp32": 0.9}}}, "fp32")
+    bad = task_agreement([ref], [cand], proc, {"min_agreement": {"segmentation": {"fp32": 0.9}}}, "fp32")
     assert good["task"] == "segmentation" and good["agreement"] == 1.0 and good["passed"]
     assert bad["agreement"] < 0.5 and not bad["passed"]

@@ -97,10 +97,10 @@ def test_task_agreement_on_raw_head_outputs_can_fail():
     assert same["task"] == "detection" and same["agreement"] == 1.0 and same["passed"]
     weaker = ref.copy()
     weaker[0, 4 + REF_CLASSES[3], 3] = 0.0005  # the last box falls under the parity threshold (0.001)
-    result = task_agreement([ref], [weaker], DETECTION, {"min_agreement": {"fp32": 0.9}}, "fp32")
+    result = task_agreement([ref], [weaker], DETECTION, {"min_agreement": {"detection": {"fp32": 0.9}}}, "fp32")
     assert result["recall"] == 3 / 4 and result["agreement"] == pytest.approx(6 / 7)
     assert result["passed"] is False and result["min_agreement"] == 0.9
-    assert task_agreement([ref], [weaker], DETECTION, {"min_agreement": {"fp32": 0.9}}, "int8")["passed"]
+    assert task_agreement([ref], [weaker], DETECTION, {"min_agreement": {"detection": {"fp32": 0.9}}}, "int8")["passed"]
 
 
 def test_task_agreement_classification_and_raw():

@@ -28,7 +28,7 @@ def test_yolov8n_detection_f1(convert):
 
 def test_task_agreement_can_fail_the_run(convert):
     # Nothing agrees better than 100%: asking for more must fail parity and the run (conversions come cached).
-    run = convert(*YOLO, "validate.task.min_agreement.fp32=1.01", "bench.enabled=false")
+    run = convert(*YOLO, "validate.task.min_agreement.detection.fp32=1.01", "bench.enabled=false")
     assert run.returncode == 1
     failed = [p for p in run.results.parity if not p.passed]
     assert failed and all(p.task.passed is False and p.task.min_agreement == 1.01 for p in failed)

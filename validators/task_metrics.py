@@ -96,8 +96,9 @@ def task_agreement(ref_outputs: list[np.ndarray], cand_outputs: list[np.ndarray]
     (tensor parity already fails a shape mismatch).
 
     processing: the run's processing config (as for Processing.from_config); settings: validate.task (conf, iou,
-    max_det, match_iou, top_k, min_agreement per precision), defaults in DEFAULTS. `agreement` is the headline
-    number (detection F1, classification top-1); `passed` is False when it is below min_agreement[precision].
+    max_det, match_iou, top_k, min_agreement per task and precision), defaults in DEFAULTS. `agreement` is the
+    headline number (detection F1, classification top-1, segmentation mean IoU); `passed` is False when it is below
+    min_agreement[task][precision].
     """
     settings = {**DEFAULTS, **(settings or {})}
     proc = Processing.from_config(processing)
@@ -119,10 +120,15 @@ def task_agreement(ref_outputs: list[np.ndarray], cand_outputs: list[np.ndarray]
         result = {"task": "segmentation", "agreement": result["mean_iou"], **result, "threshold": proc.threshold}
     else:
         return None
-    minimum = (settings.get("min_agreement") or {}).get(precision)
+    minimum = floor(settings, result["task"], precision)
     result["min_agreement"] = minimum
     result["passed"] = minimum is None or result["agreement"] >= minimum
     return result
+
+
+def floor(settings: dict, task: str, precision: str) -> float | None:
+    """validate.task.min_agreement for a task at a precision (None: reported only)."""
+    return ((settings.get("min_agreement") or {}).get(task) or {}).get(precision)
 
 
 def describe(task: dict) -> str:
