@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 import runtimes
 from bench.settings import batch_sizes
 from core.errors import UserError
-from core.prepost import TASKS
+from core.prepost import CHANNELS, TASKS
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
@@ -175,6 +175,13 @@ class Cache(Strict):
     dir: str
 
 
+def _preprocess(value):
+    channels = value.get("channels", "RGB") if isinstance(value, dict) else "RGB"
+    if channels not in CHANNELS:
+        raise custom(f"model.preprocess.channels={channels!r} is not allowed; allowed: {', '.join(CHANNELS)}")
+    return value
+
+
 class Model(Strict):
     name: str
     source: Literal["builtin", "torchvision", "ultralytics", "transformers", "onnx_file", "torch_file"]
@@ -183,7 +190,7 @@ class Model(Strict):
     weights: str | None = None
     path: str | None = None
     outputs: list[str] = Field(default_factory=list)
-    preprocess: dict[str, Any] = Field(default_factory=dict)
+    preprocess: Annotated[dict[str, Any], BeforeValidator(_preprocess)] = Field(default_factory=dict)
     postprocess: dict[str, Any] | None = None
     tolerances: dict[Precision, Tolerance] | None = None
     classes: AtLeast(1) | None = None
