@@ -4,7 +4,9 @@ Only inference differs between runtimes; these functions are timed separately ar
 torch, ultralytics and the rest of this project (it imports numpy and Pillow only) so that a deploy bundle
 ships this very file: predict.py there runs the code the benchmark ran.
 
-Sizes are (height, width): the model input need not be square.
+Sizes are (height, width): the model input need not be square. Photos are read as RGB; a model trained on BGR
+(OpenCV-read) images takes `channels="BGR"`: the channels are swapped before normalisation, so its mean and std
+are given in the model's own channel order.
 Classification: resize, centre-crop, normalise; postprocess = softmax + top-k.
 Detection (YOLOv8-style raw head [B, 4 + classes, anchors], boxes as centre x, y, width, height in input
 pixels): letterbox; postprocess = confidence filter + class-aware NMS (core/boxes.py), boxes mapped back to
@@ -21,6 +23,7 @@ from core.boxes import detect
 from core.masks import class_maps, to_original
 
 TASKS = ("classification", "detection", "segmentation", "raw")  # raw: outputs compared as tensors only
+CHANNELS = ("RGB", "BGR")  # the channel order a model takes (photos are read as RGB)
 
 
 @dataclass(frozen=True)
@@ -36,17 +39,20 @@ class Processing:
     iou: float = 0.7  # detection: NMS suppresses same-class boxes overlapping a better one above this
     max_det: int = 300  # detection: boxes kept per image
     threshold: float = 0.5  # segmentation with one channel: a pixel above it is foreground
+    channels: str = "RGB"  # the channel order the model takes: BGR swaps the photos' channels before normalising
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "size", hw(self.size))  # an int is a square
+        if self.channels not in CHANNELS:  # the run says it as one line first (pipeline.schema)
+            raise ValueError(f"channels={self.channels!r} is not allowed; allowed: {', '.join(CHANNELS)}")
 
     @classmethod
     def from_config(cls, cfg: dict) -> Processing:
         """Flat preprocess keys plus an optional nested `postprocess: {conf, iou, max_det, top_k}` block."""
         flat = {**cfg, **(cfg.get("postprocess") or {})}
         known = {k: flat[k] for k in ("task", "crop_ratio", "top_k", "pad_value", "conf", "iou", "max_det",
-                                      "threshold") if k in flat and flat[k] is not None}
+                                      "threshold", "channels") if k in flat and flat[k] is not None}
         if flat.get("size") is not None:
             known["size"] = hw(flat["size"])
         for key in ("mean", "std"):
@@ -131,7 +137,8 @@ def stretch(image: np.ndarray, size: int | tuple[int, int]) -> tuple[np.ndarray,
 
 def preprocess_with_meta(images: list[np.ndarray], proc: Processing,
                          layout: str = "NCHW") -> tuple[np.ndarray, list[Letterbox] | None]:
-    """uint8 HxWx3 RGB images -> (float32 batch in `layout` (NCHW or NHWC), normalised; per-image meta).
+    """uint8 HxWx3 RGB images -> (float32 batch in `layout` (NCHW or NHWC), in the model's channel order
+    (`proc.channels`), normalised; per-image meta).
 
     The meta is what postprocess needs to map results back to the original images (letterbox placement
     for detection, the resize for segmentation; None for classification, whose outputs do not refer to pixels).
@@ -144,6 +151,8 @@ def preprocess_with_meta(images: list[np.ndarray], proc: Processing,
         pixels, meta = np.stack([p[0] for p in placed]), [p[1] for p in placed]
     else:
         pixels = np.stack([resize_center_crop(im, proc.size, proc.crop_ratio) for im in images])
+    if proc.channels == "BGR":  # before normalising: mean and std are in the model's channel order
+        pixels = pixels[..., ::-1]
     batch = pixels.astype(np.float32) * np.float32(1 / 255)
     if any(m != 0 for m in proc.mean) or any(s != 1 for s in proc.std):  # YOLO takes plain /255: skip a no-op
         batch = (batch - np.asarray(proc.mean, np.float32)) / np.asarray(proc.std, np.float32)

