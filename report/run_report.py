@@ -8,6 +8,7 @@ from tabulate import tabulate
 
 import runtimes
 from pipeline.results import BenchRow, RunResults, TaskAgreement, ThroughputEntry
+from report.profiles import profile_section
 
 NOISY_MARK = "*"
 # (key, header): the terminal shows TEXT_KEYS; report.md shows every column
@@ -169,6 +170,7 @@ def render_markdown(results: RunResults) -> str:
         "## Steps", "", steps, "",
         "## Benchmark", "", _table(results, None, "github"), "", *[f"- {n}" for n in footnotes(results)], "",
         "## Runtime settings (as applied)", "", *settings_lines(results), "",
+        *profile_section(results),
     ])
 
 
