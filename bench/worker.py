@@ -6,6 +6,8 @@ apart. Cold start is recorded in two parts: load/compile (`compile_s`) and the f
 
 Latency mode (settings.mode): the shared timed loop, pre / inference / post per iteration. Throughput mode:
 images/s of inference on one prepared batch with the runtime's throughput setting (bench.timing.throughput_run).
+With bench.profile the latency measurement also records the runtime's per-node profile (runtimes/profiling.py),
+made after the timed loop on a separate profiling instance of the artifact.
 """
 from __future__ import annotations
 
@@ -22,8 +24,11 @@ from core.artifact import Artifact
 from core.feeds import Feed, make_inputs
 from core.images import load_rgb
 from core.prepost import Processing, postprocess
-from runtimes import load
+from runtimes import for_format, load
 from runtimes.base import Settings
+from runtimes.profiling import unavailable
+
+PROFILE_RUNS = 10  # bench.profile: inferences profiled (after the hook's warm-up), each averaged per node
 
 
 def load_feeds(request: dict):
@@ -36,6 +41,17 @@ def load_feeds(request: dict):
             rows = np.arange(request["rows"]) % len(arrays[arrays_for[0].name])
             data = {f.name: arrays[f.name][rows] for f in arrays_for}
     return feeds, images, data
+
+
+def node_profile(artifact: Artifact, settings: Settings, inputs: dict, request: dict) -> dict:
+    """bench.profile: the runtime's per-node profile (its Runtime.profile hook), or why there is none."""
+    runtime = for_format(artifact.format)
+    if runtime.profile is None:
+        return unavailable(f"convgraph has no per-node profile hook for {runtime.label}")
+    try:
+        return runtime.profile(artifact, settings, inputs, PROFILE_RUNS, request.get("onnx"))
+    except Exception as error:  # a profile is extra: the measurement stands without it
+        return unavailable(f"{runtime.label}'s profiler failed: {type(error).__name__}: {error}".splitlines()[0])
 
 
 def main(request_path: str) -> int:
@@ -82,6 +98,8 @@ def main(request_path: str) -> int:
                       infer_ms=infer, throughput_ips=request["rows"] * 1e3 / infer["median"])
         if loop.last and "boxes" in loop.last:  # NMS time grows with the boxes above the threshold
             result["boxes_per_image"] = [len(b) for b in loop.last["boxes"]]
+        if request.get("profile"):  # after the timed loop, on an instance of its own: the numbers above stay clean
+            result["profile"] = node_profile(artifact, settings, inputs, request)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["other_load_cores"] = load_elsewhere.cores  # other processes' CPU use meanwhile: why a row is noisy
     Path(request["result"]).write_text(json.dumps(result, indent=2))

@@ -1,8 +1,13 @@
 """ONNX -> ONNX in the run's lower precision, for onnxruntime.
 
 fp16: weights and compute in float16 (inputs/outputs stay float32 so every runtime takes the same batch).
-int8: onnxruntime static quantization in QDQ format, calibrated on the run's calibration samples, accuracy-aware
-by default (converters/onnxruntime_int8.py).
+int8: onnxruntime static quantization in QDQ format, calibrated on the run's calibration images. The defaults
+are the fastest variant measured on this machine kind (tools/int8_variants.py; README, "Precision"): u8
+activations x s8 weights, the pair ORT's x86 kernels (VNNI) fuse into QLinearConv; s8 x s8 or u8 x u8 fall back
+to float or slower kernels. Per-channel weight scales and 8-bit weights (7-bit only where the CPU lacks VNNI)
+cost nothing in speed; the ops after the last Conv/Gemm/MatMul stay float so that outputs of different
+ranges concatenated into one tensor (a detector's boxes and scores) keep their own precision.
+Accuracy-aware by default: converters/onnxruntime_int8.py keeps in float the nodes that cost the most agreement.
 fp32 is the input itself and onnxruntime's CPU provider has no bf16 kernels: both are "not applicable".
 """
 from __future__ import annotations
@@ -24,7 +29,13 @@ class Options:
 
     precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
     per_channel: bool = True  # int8: one scale per output channel of each weight
-    reduce_range: bool = True  # int8: 7-bit weights, avoids u8*s8 saturation on CPUs without VNNI
+    # int8: 7-bit weights; avoids u8*s8 saturation on CPUs without VNNI. auto: true only where the CPU converting
+    # (the one the cache serves) lacks VNNI (avx512_vnni, avx_vnni, amx_int8)
+    reduce_range: bool | Literal["auto"] = "auto"
+    quant_format: Literal["QDQ", "QOperator"] = "QDQ"  # int8: Q/DQ pairs (ORT fuses them), or QLinear* ops
+    activation_type: Literal["uint8", "int8"] = "uint8"  # int8: activations' 8-bit type
+    weight_type: Literal["int8", "uint8"] = "int8"  # int8: weights' 8-bit type
+    float_tail: bool = True  # int8: the ops after the last Conv/Gemm/MatMul before each output stay float
     # int8: when quantizing every node falls below the task agreement floor (or `target`), keep the nodes that add
     # the most error in float (at most max_float_nodes, searching for at most budget_s seconds)
     accuracy_aware: bool = True
@@ -44,7 +55,7 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     if precision == "fp16":
         _to_fp16(source, path)
     elif precision == "int8":
-        meta.update(quantize_int8(source, path, options))
+        meta.update(quantize_int8(source, path, {**vars(Options()), **options}))
     else:
         raise StepFailed(f"precision={precision!r}: this step makes fp16 and int8")
     return [Artifact(name="", format="onnx", path=str(path), precision=precision, inputs=source.inputs,

@@ -25,7 +25,7 @@ def quantize_int8(model, source: Artifact, options: dict):
     items = [next(iter(s.values())) if len(s) == 1 else s for s in samples]
     quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=len(items))
     meta = {"quantization": f"nncf {nncf.__version__} post-training", "calibration_samples": len(items)}
-    if not options.get("accuracy_aware"):
+    if not (options.get("accuracy_aware") and options.get("processing")):  # the pipeline judges with the task
         return quantized, meta
     judge = Judge(onnx_outputs(source.path, samples), options["processing"], options["task"], options["target"])
     search = Search(judge.target, judge.metric_name(), len(items))

@@ -32,14 +32,31 @@ def headline(row: Measurement) -> str:
     return f"{row.infer_ms.median:.2f} ms median inference"
 
 
+def _onnx_source(artifact: Artifact, made: dict[str, Artifact], inputs: dict[str, str]) -> str | None:
+    """The ONNX file an artifact was made from (itself when it is one), following the steps' inputs back: the
+    node names a runtime's profile is joined onto."""
+    name = artifact.name
+    for _ in range(len(inputs) + 1):
+        found = made.get(name, artifact if name == artifact.name else None)
+        if found is not None and found.format == "onnx":
+            return found.path
+        name = inputs.get(name)
+        if name is None:
+            return None
+    return None
+
+
 class Benchmarks:
     def __init__(self, ctx: RunContext, inputs: Path, inputs_sha: str, memo: ResultMemo | None):
         self.ctx, self.inputs, self.inputs_sha = ctx, inputs, inputs_sha  # the input set the data inputs come from
         self.memo = memo  # measurements shared by the jobs of one sweep
 
-    def benchmark(self, artifact: Artifact, image_paths: list[str]) -> BenchRow:
+    def benchmark(self, artifact: Artifact, image_paths: list[str],
+                  made: dict[str, Artifact] | None = None) -> BenchRow:
+        """`made`: the run's artifacts by step name (bench.profile joins a profile onto the ONNX among them)."""
         cfg, results = self.ctx.cfg, self.ctx.results
-        latency = self._measure(artifact, image_paths, cfg.input.batch, "latency")
+        onnx = _onnx_source(artifact, made or {}, {s.name: s.input for s in results.steps})
+        latency = self._measure(artifact, image_paths, cfg.input.batch, "latency", onnx=onnx)
         row = BenchRow(**latency.model_dump(exclude_unset=True))
         results.bench.append(row)
         runtime = runtimes.for_format(artifact.format).name
@@ -73,7 +90,7 @@ class Benchmarks:
         return row
 
     def _measure(self, artifact: Artifact, image_paths: list[str], batch: int, mode: str,
-                 tag: str = "") -> Measurement:
+                 tag: str = "", onnx: str | None = None) -> Measurement:
         """One bench.worker process under the machine-wide lock -> its measurement (status ok / failed)."""
         cfg = self.ctx.cfg
         tag = tag or artifact.name
@@ -83,6 +100,8 @@ class Benchmarks:
                    "feeds": self.ctx.feed_data(), "images": image_paths, "data": str(self.inputs), "rows": batch,
                    "processing": self.ctx.processing, "warmup": cfg.bench.warmup, "runs": cfg.bench.runs,
                    "result": str(result)}
+        if cfg.bench.profile and mode == "latency":  # per-node profile, joined onto the ONNX the artifact came from
+            request.update(profile=True, onnx=onnx)
         # Within one sweep the same artifact with the same settings is measured once (reused_from says so).
         key = content_key("bench", artifact.sha256, self.inputs_sha, {k: v for k, v in request.items()
                                                                       if k not in ("artifact", "result", "data")})

@@ -12,9 +12,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import ConfigDict, Field
 
 from core.artifact import Artifact
+from pipeline.records import Profile, Record
 from validators.parity import OutputParity
 
 SCHEMA_VERSION = 2
@@ -22,24 +23,6 @@ FILE = "results.json"
 
 StepStatus = Literal["running", "ok", "cached", "failed", "skipped", "n/a", "interrupted"]
 RunStatus = Literal["running", "ok", "failed", "interrupted"]
-
-
-class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_unknown(cls, data, info: ValidationInfo):
-        """Reading a file another version wrote: keys this schema does not know are left out, at every level."""
-        if info.context and info.context.get("lenient") and isinstance(data, dict) \
-                and cls.model_config.get("extra") == "forbid":
-            return {k: v for k, v in data.items() if k in cls.model_fields}
-        return data
-
-    def get(self, key: str, default=None):
-        """dict-style access for code that reads optional fields by name (templates, generic tables)."""
-        value = getattr(self, key, None)
-        return default if value is None else value
 
 
 class StepRecord(Record):
@@ -145,6 +128,7 @@ class Measurement(Record):
     other_load_cores: float | None = None
     noisy: bool | None = None
     reused_from: str | None = None  # measured once in a sweep, reused by this job
+    profile: Profile | None = None  # bench.profile: the runtime's per-node profile of the artifact
 
 
 class ThroughputEntry(Record):

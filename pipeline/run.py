@@ -68,7 +68,7 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
         _convert_and_check(ctx, steps, runner, checks)
         if cfg.bench.enabled:
             for artifact in _artifacts_to_bench(checks.artifacts, steps):
-                bench.benchmark(artifact, inputs.bench_images)
+                bench.benchmark(artifact, inputs.bench_images, checks.artifacts)
         results.status = _final_status(results, cfg)
     except KeyboardInterrupt:
         results.status = "interrupted"

@@ -170,6 +170,7 @@ class Bench(Strict):
     timeout_s: Positive
     reuse_in_sweep: StrictBool
     lock_file: str
+    profile: StrictBool = False  # per-node profiles of each latency measurement (runtimes/profiling.py)
 
 
 class Cache(Strict):

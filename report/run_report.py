@@ -9,6 +9,7 @@ from tabulate import tabulate
 import runtimes
 from pipeline.results import BenchRow, RunResults, TaskAgreement, ThroughputEntry
 from report import low_precision
+from report.profiles import profile_section
 
 NOISY_MARK = "*"
 # (key, header): the terminal shows TEXT_KEYS; report.md shows every column
@@ -175,6 +176,7 @@ def render_markdown(results: RunResults) -> str:
         "## Benchmark", "", _table(results, None, "github"), "", *[f"- {n}" for n in footnotes(results)], "",
         "## Runtime settings (as applied)", "", *settings_lines(results), "",
         *low_precision.markdown(results),
+        *profile_section(results),
     ])
 
 

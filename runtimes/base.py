@@ -98,6 +98,8 @@ class Runtime:
     bare_loop: Callable | None = None
     # localisation: (artifact, tensor names, batch, precision) -> {name: array} of intermediate tensors
     tensors: Callable | None = None
+    # bench.profile: (artifact, settings, inputs, runs, onnx path) -> per-node profile (runtimes/profiling.py)
+    profile: Callable | None = None
     takes_any_batch: Callable[[Artifact], bool] = lambda artifact: False
 
 

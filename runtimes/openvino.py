@@ -12,6 +12,7 @@ import numpy as np
 
 from core.artifact import Artifact
 from runtimes.base import Runner, Runtime, Settings
+from runtimes.profiling import WARMUP, NodeTime, OnnxNames, profile_data, type_name
 
 TYPE_NAMES = {"f32": "fp32", "f16": "fp16", "bf16": "bf16"}
 PRECISION_HINT = {"fp32": "f32", "fp16": "f32", "bf16": "bf16", "int8": "f32"}
@@ -35,16 +36,7 @@ class OpenVinoRunner(Runner):
 
         self.version = ov.__version__
         options = settings.of(RUNTIME)
-        core = ov.Core()
-        model = core.read_model(f"{artifact.path}/model.xml")
-        fixed = static_shapes(model, settings.shapes)
-        if fixed:  # what benchmark_app -shape does: static shapes compile to faster code
-            model.reshape(fixed)
-        hint = options.latency_hint if settings.mode == "latency" else options.throughput_hint
-        config = {"PERFORMANCE_HINT": hint, "INFERENCE_NUM_THREADS": settings.n_threads,
-                  "INFERENCE_PRECISION_HINT": PRECISION_HINT[settings.precision]}
-        config.update(options.config)  # compile properties verbatim; they win over ours
-        self.compiled = core.compile_model(model, "CPU", config)
+        self.compiled = compile_for(artifact, settings)
         self.request = self.compiled.create_infer_request()
         self.outputs = list(self.compiled.outputs)  # once: the port lookup is a binding call, not free per inference
         self.index = {name: i for i, port in enumerate(self.compiled.inputs) for name in port.get_names()}
@@ -80,6 +72,23 @@ class OpenVinoRunner(Runner):
         for _ in range(count):
             self._queue.start_async(feed, share_inputs=True)
         self._queue.wait_all()
+
+
+def compile_for(artifact: Artifact, settings: Settings, extra: dict | None = None):
+    """The IR compiled for the CPU with the settings' shapes, hint, threads and precision (+ `extra` properties)."""
+    import openvino as ov
+
+    options = settings.of(RUNTIME)
+    core = ov.Core()
+    model = core.read_model(f"{artifact.path}/model.xml")
+    fixed = static_shapes(model, settings.shapes)
+    if fixed:  # what benchmark_app -shape does: static shapes compile to faster code
+        model.reshape(fixed)
+    hint = options.latency_hint if settings.mode == "latency" else options.throughput_hint
+    config = {"PERFORMANCE_HINT": hint, "INFERENCE_NUM_THREADS": settings.n_threads,
+              "INFERENCE_PRECISION_HINT": PRECISION_HINT[settings.precision]}
+    config.update(options.config)  # compile properties verbatim; they win over ours
+    return core.compile_model(model, "CPU", {**config, **(extra or {})})
 
 
 def static_shapes(model, shapes: dict) -> dict:
@@ -129,5 +138,44 @@ def intermediate_tensors(artifact: Artifact, wanted: list[str], inputs: dict[str
     return out
 
 
+def profile(artifact: Artifact, settings: Settings, inputs: dict, runs: int, onnx: str | None = None) -> dict:
+    """The CPU plugin's per-layer performance counters (PERF_COUNT, request.profiling_info) on a model compiled
+    with the runner's settings: real time per executed layer, averaged over `runs` inferences after WARMUP; the
+    executed precision from the kernel's name (exec_type, e.g. brgconv_avx512_I8); the ONNX nodes from the
+    runtime model's originalLayersNames (every IR layer fused into that one)."""
+    import time
+
+    import openvino as ov
+
+    compiled = compile_for(artifact, settings, {"PERF_COUNT": True})
+    request = compiled.create_infer_request()
+    index = {name: i for i, port in enumerate(compiled.inputs) for name in port.get_names()}
+    feed = {index[name]: value for name, value in inputs.items()}
+    fused = {}
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        fused[op.get_friendly_name()] = str(info["originalLayersNames"].astype(str)) \
+            if "originalLayersNames" in info else ""
+    names, nodes, walls = OnnxNames(onnx), {}, []
+    for i in range(WARMUP + runs):
+        start = time.perf_counter()
+        request.infer(feed, share_inputs=True)
+        walls.append((time.perf_counter() - start) * 1e3)
+        if i < WARMUP:
+            continue
+        for layer in request.profiling_info:
+            if layer.status != ov.ProfilingInfo.Status.EXECUTED:
+                continue
+            node = nodes.get(layer.node_name)
+            if node is None:
+                node = nodes[layer.node_name] = NodeTime(
+                    layer.node_name, layer.node_type, precision=type_name(layer.exec_type.rsplit("_", 1)[-1]),
+                    kernel=layer.exec_type, onnx_nodes=names.nodes(fused.get(layer.node_name, "").split(",")))
+            node.ms += layer.real_time.total_seconds() * 1e3
+    run_ms = sum(walls[WARMUP:]) / runs
+    return profile_data(list(nodes.values()), runs, run_ms, "OpenVINO CPU performance counters (PERF_COUNT)")
+
+
 RUNTIME = Runtime(name="openvino", label="OpenVINO", format="openvino", packages=("openvino",),
-                  runner=OpenVinoRunner, options=Options, bare_loop=bare_loop, tensors=intermediate_tensors)
+                  runner=OpenVinoRunner, options=Options, bare_loop=bare_loop, tensors=intermediate_tensors,
+                  profile=profile)

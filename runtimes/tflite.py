@@ -8,6 +8,7 @@ from importlib import metadata
 from core.artifact import Artifact
 from runtimes.base import Runtime, Settings
 from runtimes.matching import MappedRunner, apply_plans, match_inputs, match_outputs, shape_of
+from runtimes.profiling import unavailable
 
 
 @dataclass(frozen=True)
@@ -107,5 +108,11 @@ def bare_loop(artifact: Artifact, inputs: dict, threads: int):
     return invoke
 
 
+def profile(artifact: Artifact, settings: Settings, inputs: dict, runs: int, onnx: str | None = None) -> dict:
+    """No per-op profile from Python: LiteRT keeps its op profiler in C++ (the benchmark_model tool)."""
+    return unavailable(f"ai-edge-litert {metadata.version('ai-edge-litert')}: the Python Interpreter exposes no "
+                       "per-op profiler (only LiteRT's C++ benchmark_model tool reports op times)")
+
+
 RUNTIME = Runtime(name="tflite", label="TensorFlow Lite", format="tflite", packages=("ai-edge-litert",),
-                  runner=TFLiteRunner, options=Options, bare_loop=bare_loop)
+                  runner=TFLiteRunner, options=Options, bare_loop=bare_loop, profile=profile)

@@ -33,8 +33,9 @@ REPO = Path(__file__).resolve().parent.parent
 # What predict.py imports, and what those import (checked by shippable_imports before every bundle).
 SHIPPED = ("core/__init__.py", "core/errors.py", "core/artifact.py", "core/images.py", "core/prepost.py",
            "core/boxes.py", "core/masks.py", "core/feeds.py",
-           "runtimes/__init__.py", "runtimes/base.py", "runtimes/matching.py", "runtimes/torch.py",
-           "runtimes/onnxruntime.py", "runtimes/openvino.py", "runtimes/tensorflow.py", "runtimes/tflite.py")
+           "runtimes/__init__.py", "runtimes/base.py", "runtimes/matching.py", "runtimes/profiling.py",
+           "runtimes/torch.py", "runtimes/onnxruntime.py", "runtimes/openvino.py", "runtimes/tensorflow.py",
+           "runtimes/tflite.py")
 PREDICT = "ship/predict.py"
 BASE_PACKAGES = ("numpy", "pillow")  # arrays and image reading, whatever the runtime
 THIRD_PARTY_OK = {"numpy", "PIL"}

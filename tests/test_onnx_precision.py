@@ -1,10 +1,12 @@
 """onnx_precision: int8 (static QDQ, in the ALL run) and fp16 (converted here, from the ALL run's simplified
 ONNX) pass their precision's tolerance on the run's inputs; fp32 and bf16 are not applicable (recorded n/a in
-a run: test_failure_isolation.py, test_sweep.py)."""
+a run: test_failure_isolation.py, test_sweep.py); the int8 defaults on a small detector-like head made here."""
+import numpy as np
 import onnx
 import pytest
 
-from converters import onnx_precision
+from converters import onnx_precision, onnxruntime_int8
+from core.artifact import Artifact, TensorSpec
 from core.errors import NotApplicable
 from tests.conftest import infer
 
@@ -45,3 +47,44 @@ def test_fp32_and_bf16_are_not_applicable(all_run, tmp_path, precision, why):
     with pytest.raises(NotApplicable, match=why):
         onnx_precision.convert(all_run.artifact("simplify"), {"precision": precision}, tmp_path)
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def _head(path) -> Artifact:
+    """A conv whose output splits into a 0..1 score (Sigmoid) and a pixel-scale box (Mul by 640), concatenated into
+    one output as a detector's head does."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
+    scale = numpy_helper.from_array(np.array(640.0, dtype=np.float32), "scale")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["c"], ["score"], name="score"),
+             helper.make_node("Mul", ["c", "scale"], ["box"], name="box"),
+             helper.make_node("Concat", ["box", "score"], ["out"], name="cat", axis=1)]
+    graph = helper.make_graph(nodes, "head", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 8, 8, 8])],
+                              [weight, scale])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return Artifact(name="head", format="onnx", path=str(path), precision="fp32",
+                    inputs=[TensorSpec("x", [1, 3, 8, 8], "NCHW")], outputs=[TensorSpec("out", [1, 8, 8, 8])]).seal()
+
+
+@pytest.mark.parametrize("float_tail", [True, False])
+def test_int8_defaults_keep_the_ops_after_the_last_conv_float(tmp_path, float_tail):
+    """The default float_tail leaves Sigmoid/Mul/Concat after the last Conv unquantized (boxes and scores keep
+    their own ranges); the defaults are QDQ, u8 activations, s8 weights, per channel, reduce_range auto."""
+    source = _head(tmp_path / "head.onnx")
+    np.savez(tmp_path / "calibration.npz", x=np.random.default_rng(1).random((4, 3, 8, 8), dtype=np.float32))
+    options = {"precision": "int8", "calibration": str(tmp_path / "calibration.npz"), "float_tail": float_tail}
+    (tmp_path / "out").mkdir()
+    (made,) = onnx_precision.convert(source, options, tmp_path / "out")
+    graph = onnx.load(made.path).graph
+    quantized = {i for n in graph.node if n.op_type == "QuantizeLinear" for i in n.input}
+    assert "c" in quantized  # the conv's output always is
+    assert ({"score", "box", "out"} & quantized == set()) is float_tail
+    assert made.meta["float_tail"] is float_tail and made.meta["float_nodes"] == (3 if float_tail else 0)
+    assert made.meta["reduce_range"] is (not onnxruntime_int8.has_vnni())  # auto: 7-bit only without VNNI
+    assert (made.meta["activation_type"], made.meta["weight_type"], made.meta["per_channel"]) == \
+        ("uint8", "int8", True)
+    weights = [i for i in graph.initializer if i.name.startswith("w")]
+    assert any(w.data_type == onnx.TensorProto.INT8 for w in weights)
