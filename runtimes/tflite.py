@@ -38,7 +38,10 @@ class TFLiteRunner(MappedRunner):
         resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         self.applied = {"num_threads": settings.n_threads, "xnnpack": xnnpack}
         if artifact.precision == "int8":  # full-integer file: int8 kernels, float32 only at the edges
-            self.executed_precision = "int8"
+            # ... unless an accuracy-aware conversion kept layers in float (float kernels for those)
+            aware = artifact.meta.get("accuracy_aware") or {}
+            self.executed_precision = "int8+fp32" if aware.get("kept_in_float") or aware.get(
+                "ops_kept_in_float") else "int8"
         self.interpreter = Interpreter(model_path=artifact.path, num_threads=settings.n_threads,
                                        experimental_op_resolver_type=resolver)
         self.interpreter.allocate_tensors()
