@@ -45,3 +45,28 @@ def test_ppocr_det_small_through_openvino(convert, cache_dir):
     task = parity.task  # a one-channel map: the IoU of its foreground (text), summed over the photos
     assert task.task == "segmentation" and task.foreground_only and task.threshold == 0.3
     assert task.mean_iou >= 0.99 and task.agreement == task.mean_iou
+
+
+@pytest.mark.slow
+def test_int8_of_every_node_fails_the_floor_and_accuracy_aware_recovers_it(convert, cache_dir):
+    """Real trained weights: PP-OCRv4's text map with every node int8 loses the text (far below the IoU floor);
+    NNCF's accuracy control, judged by that IoU, keeps a few nodes in float and meets the floor. They are named."""
+    run = convert("+graph=openvino", "model=ppocr_det", "input.size=[320,320]", "precision=int8",
+                  "bench.enabled=false", "~graph.steps.onnx_lowp")
+    assert run.returncode == 0, run.tail()
+    assert run.data["weights"] == "file"  # the file's own trained weights, not random ones
+    floor = run.data["config"]["validate"]["task"]["min_agreement"]["segmentation"]["int8"]
+    artifact = run.artifact("openvino")
+    aware = artifact.meta["accuracy_aware"]
+    assert aware["metric"] == "mean IoU" and aware["target"] == floor
+    assert aware["plain_agreement"] < floor <= aware["agreement"] and aware["stopped"] == "target met"
+    kept = aware["kept_in_float"]
+    assert 0 < len(kept) <= run.data["config"]["graph"]["steps"]["openvino"]["max_float_nodes"]
+    # each named as OpenVINO names it: an ONNX node of the file (p2o.Conv.N), perhaps with a suffix of its own
+    import onnx
+
+    nodes = {node.name for node in onnx.load(run.data["config"]["model"]["path"]).graph.node}
+    assert all(name.split("/")[0] in nodes for name in kept), kept
+    parity = run.parity("openvino")
+    assert parity.passed and parity.task.mean_iou >= floor, parity
+    assert parity.executed_precision and "int8" in parity.executed_precision
