@@ -38,7 +38,7 @@ class Options:
     float_tail: bool = True  # int8: the ops after the last Conv/Gemm/MatMul before each output stay float
     # int8: when quantizing every node falls below the task agreement floor (or `target`), keep the nodes that add
     # the most error in float (at most max_float_nodes, searching for at most budget_s seconds)
-    accuracy_aware: bool = True
+    accuracy_aware: bool | Literal["auto"] = "auto"  # auto: on for trained weights, off for random
     target: float | None = None
     max_float_nodes: int = 32
     budget_s: float = 600.0

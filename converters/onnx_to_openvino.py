@@ -25,7 +25,7 @@ class Options:
     precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
     # int8: when quantizing everything falls below the task agreement floor (validate.task.min_agreement.<task>.int8),
     # keep the layers that cost the most agreement in float (NNCF's accuracy control), at most max_float_nodes
-    accuracy_aware: bool = True
+    accuracy_aware: bool | Literal["auto"] = "auto"  # auto: on for trained weights, off for random
     target: float | None = None  # the agreement to reach; null: the floor at int8
     max_float_nodes: int = 32
 

@@ -34,7 +34,7 @@ class Options:
     precision: Literal["fp32", "fp16", "int8", "bf16"] = "fp32"  # bf16: not applicable (recorded n/a)
     # int8: when quantizing every layer falls below the task agreement floor (or `target`), keep the layers that add
     # the most error in float (at most max_float_nodes, searching for at most budget_s seconds)
-    accuracy_aware: bool = True
+    accuracy_aware: bool | Literal["auto"] = "auto"  # auto: on for trained weights, off for random
     target: float | None = None
     max_float_nodes: int = 32
     budget_s: float = 600.0

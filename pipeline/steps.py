@@ -40,7 +40,7 @@ class StepRunner:
         spec.options["feeds"] = self.ctx.feed_data()
         spec.options.setdefault("dynamic_batch", self.dynamic_batch)
         if spec.options.get("accuracy_aware") and spec.options.get("precision") == "int8":
-            self._judge_with_the_task(spec.options)
+            self._judge_with_the_task(spec.name, spec.options)
         key = step_key(spec.kind, spec.options, source.sha256 if source else "", step_module(spec.kind),
                        referenced_file_hashes(spec.options))
         record.cache_key = key
@@ -84,7 +84,7 @@ class StepRunner:
                  made[0].bytes / 2**20)
         return self._adopt(spec, record, made)
 
-    def _judge_with_the_task(self, options: dict) -> None:
+    def _judge_with_the_task(self, step: str, options: dict) -> None:
         """What an accuracy-aware int8 step judges its candidates by: the run's pre/postprocess, validate.task and
         the target (the step's own, else the floor at int8; none: it quantizes everything, as without it)."""
         task = OmegaConf.to_container(self.ctx.cfg.validate.task, resolve=True)
@@ -94,6 +94,13 @@ class StepRunner:
         if options["target"] is None or kind not in TASK_METRICS:
             options["accuracy_aware"] = False
             return
+        if options["accuracy_aware"] == "auto":
+            # a search on random weights would tune the artifact to noise, for minutes, and prove nothing
+            options["accuracy_aware"] = self.ctx.results.weights != "random"
+            if not options["accuracy_aware"]:
+                log.info("[%s] accuracy-aware int8 not run: the weights are random (accuracy_aware=auto searches "
+                         "only for trained weights; graph.steps.%s.accuracy_aware=true searches anyway)", step, step)
+                return
         options.update(processing=self.ctx.processing, task=task)
 
     def not_applicable(self, spec: StepSpec, reason: str) -> None:

@@ -25,6 +25,9 @@ def summary_line(name: str, search: dict) -> str:
 
 def markdown(results: RunResults) -> list[str]:
     found = searches(results)
+    if not found and results.weights == "random" and results.precision == "int8":
+        return ["## Low precision", "", "No accuracy-aware search ran: the weights are random, and agreement on them "
+                "says nothing about a trained model (accuracy_aware=auto searches only for trained weights).", ""]
     if not found:
         return []
     lines = ["## Low precision: what the accuracy-aware steps kept in float", "",

@@ -22,7 +22,7 @@ def test_the_all_graph_in_dependency_order():
     assert by_name["tf"].kind == "onnx_to_tf" and by_name["tf"].input == "simplify"
     assert by_name["tflite_int8"].when_precision == ["int8"] and by_name["tflite_fp32"].when_precision is None
     # the step's own options, not kind/input/...: its precision and the int8 search's knobs (conf/step)
-    assert by_name["tflite_fp16"].options == {"precision": "fp16", "accuracy_aware": True, "target": None,
+    assert by_name["tflite_fp16"].options == {"precision": "fp16", "accuracy_aware": "auto", "target": None,
                                               "max_float_nodes": 32, "budget_s": 600}
     assert by_name["export"].options == {"opset": 17, "exporter": "auto", "dynamic_batch": False}
     assert {s.timeout_s for s in steps} == {1800.0}

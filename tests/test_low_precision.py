@@ -59,3 +59,13 @@ def test_random_weights_are_named_in_the_reason():
     decision = select([row("a", 1.0, weights="random"), row("b", 2.0, weights="random")], NO_LIMITS)
     assert RANDOM_WEIGHTS in decision["reason"]
     assert RANDOM_WEIGHTS not in select([row("a", 1.0, weights="file")], NO_LIMITS)["reason"]
+
+
+@pytest.mark.xdist_group("all_run")
+def test_no_accuracy_aware_search_on_random_weights(all_run):
+    """accuracy_aware=auto: tiny_cnn's weights are random, so its int8 steps quantize everything, and say why."""
+    assert all_run.data["weights"] == "random"
+    int8 = [a for a in all_run.results.artifacts if a.precision == "int8"]
+    assert {a.name for a in int8} >= {"openvino", "onnx_lowp", "tflite_int8"}
+    assert not [a.name for a in int8 if a.meta.get("accuracy_aware")]
+    assert "No accuracy-aware search ran: the weights are random" in (all_run.dir / "report.md").read_text()
