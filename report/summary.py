@@ -75,7 +75,14 @@ def build_summary(sweep_dir: Path, jobs: dict[Path, RunResults | None]) -> list[
     return rows
 
 
-def _cell(value) -> str:
+# the columns summary.md and summary.html show (summary.csv has every field)
+COLUMNS = ["overrides", "job_status", "runtime", "precision", "executes_in", "median_ms", "speedup_vs_torch",
+           "max_abs_err", "min_cosine", "task_agreement", "parity", "size_mb", "error"]
+PLOTS = {"latency_by_runtime.png": "latency per runtime and precision",
+         "latency_vs_error.png": "latency against parity error"}
+
+
+def cell(value) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -83,18 +90,20 @@ def _cell(value) -> str:
     return str(value)
 
 
-def render_markdown(rows: list[dict], sweep_dir: Path) -> str:
-    columns = ["overrides", "job_status", "runtime", "precision", "executes_in", "median_ms", "speedup_vs_torch",
-               "max_abs_err", "min_cosine", "task_agreement", "parity", "size_mb", "error"]
+def intro(rows: list[dict]) -> str:
     jobs = {row["job"] for row in rows}
     failed = {row["job"] for row in rows if row.get("job_status") != "ok"}
-    lines = [f"# Sweep summary: {sweep_dir}", "",
-             f"{len(jobs)} jobs, {len(failed)} not ok. Latency = median inference ms; speed-up vs PyTorch eager "
-             "in the same job.", "",
-             tabulate([[_cell(row.get(c)) for c in columns] for row in rows], headers=columns, tablefmt="github",
+    return (f"{len(jobs)} jobs, {len(failed)} not ok. Latency = median inference ms; speed-up vs PyTorch eager "
+            "in the same job.")
+
+
+def render_markdown(rows: list[dict], sweep_dir: Path) -> str:
+    lines = [f"# Sweep summary: {sweep_dir}", "", intro(rows), "",
+             tabulate([[cell(row.get(c)) for c in COLUMNS] for row in rows], headers=COLUMNS, tablefmt="github",
                       disable_numparse=True)]
-    lines += ["", "![latency per runtime and precision](latency_by_runtime.png)", "",
-              "![latency against parity error](latency_vs_error.png)", ""]
+    for name, title in PLOTS.items():
+        lines += ["", f"![{title}]({name})"]
+    lines.append("")
     return "\n".join(lines)
 
 
