@@ -18,8 +18,10 @@ from PIL import Image
 
 import runtimes
 from report import low_precision
+from report.html_page import write_run_page
 from report.summary import COLUMNS
 from report.sweep import finish_sweep
+from validators.parity import Slice, compare
 
 pytestmark = pytest.mark.xdist_group("all_run")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -160,6 +162,41 @@ def test_a_sweep_gets_summary_html_with_its_jobs_plots_and_pick(all_run, tmp_pat
     assert [r["candidate"] for r in page.table("candidate", "verdict") if r["verdict"] == "PICK"] == [
         selection["pick"]]
     assert page.links == ["0/report.html", "1/report.html"]  # each job's own page, relative
+    manifest = json.loads((tmp_path / "deploy" / "manifest.json").read_text())  # the sweep's own bundle
+    assert "Deploy bundle: manifest.json" in page.headings
+    assert manifest["artifact"]["sha256"] in (tmp_path / "summary.html").read_text()
+
+
+def test_slices_and_failures_are_shown_as_they_are_recorded(all_run, tmp_path):
+    """The shared run's results with what it did not have: an output judged per slice (as a detector's boxes and
+    scores are) and a step, a benchmark and a parity run that failed; the page is written from them here."""
+    results = all_run.results.model_copy(deep=True)
+    openvino = results.parity_of("openvino")
+    tol = all_run.tolerance("int8")
+    slices = {"logits": [Slice("first", 0, 4, tol), Slice("rest", 4, 10, tol)]}
+    report = compare("openvino", "model", "int8", all_run.recorded_outputs("model"),
+                     all_run.recorded_outputs("openvino"), ["logits"], tol, slices)
+    openvino.outputs = report.outputs
+    broken = results.parity_of("tf")
+    broken.outputs, broken.passed, broken.error = [], False, "the runtime could not load the artifact"
+    step = next(s for s in results.steps if s.name == "tflite_fp16")
+    step.status, step.error = "failed", "StepFailed: converter died"
+    bench = next(b for b in results.bench if b.artifact == "tflite_fp16")
+    bench.status, bench.error, bench.infer_ms = "failed", "worker crashed", None
+    run_dir = tmp_path / "run"
+    shutil.copytree(all_run.dir, run_dir, ignore=shutil.ignore_patterns("deploy"))  # its plots, not its bundle
+    page = Page(write_run_page(results, run_dir).read_text())
+    rows = page.table("artifact", "output", "max abs", "cosine")
+    sliced = {r["output"]: r for r in rows if r["artifact"] == "openvino"}
+    assert set(sliced) == {"logits[first]", "logits[rest]"}
+    assert (sliced["logits[first]"]["shape"], sliced["logits[rest]"]["shape"]) == ("7x4", "7x6")
+    for out in report.outputs:
+        assert sliced[out.name]["max abs"] == f"{out.max_abs:.2e}"
+    assert [r["why not"] for r in rows if r["artifact"] == "tf"] == ["the runtime could not load the artifact"]
+    steps = {r["step"]: r for r in page.table("step", "kind", "status")}
+    assert steps["tflite_fp16"]["status"] == "failed" and steps["tflite_fp16"]["error / reason"].startswith("Step")
+    assert {r["artifact"]: r for r in page.table("runtime", "artifact", "infer ms")}["tflite_fp16"]["infer ms"] == (
+        "failed")
 
 
 # ---- in a real browser ------------------------------------------------------------------------------------
