@@ -123,10 +123,12 @@ def write_sweep_page(sweep_dir: Path, rows: list[dict], decision: dict | None,
     """summary.html in the sweep directory: the job table, the plots, the selection across the jobs; `first`, a
     job's results, tells the machine and the versions (the jobs of a sweep share them)."""
     jobs = list(dict.fromkeys(row["job"] for row in rows))
+    shared, varied = summary.split_overrides(rows)  # what every job shares is said once, above the table
     context = {
-        "title": f"Sweep summary: {sweep_dir}", "intro": summary.intro(rows),
+        "title": f"Sweep summary: {sweep_dir}", "intro": summary.intro(rows), "shared": shared,
         "headers": ["job", *summary.COLUMNS],
-        "rows": [[row["job"], *(summary.cell(row.get(c)) for c in summary.COLUMNS)] for row in rows],
+        "rows": [[row["job"], *(varied[row["job"]] if c == "overrides" else summary.cell(row.get(c))
+                                for c in summary.COLUMNS)] for row in rows],
         # each job's own page, beside its results (a relative link: the pages travel together or not at all)
         "jobs": [(job, f"{job}/{RUN_PAGE}") for job in jobs if (sweep_dir / job / RUN_PAGE).is_file()],
         "plots": [(title, data) for name, title in summary.PLOTS.items() if (data := png_data(sweep_dir / name))],

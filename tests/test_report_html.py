@@ -158,6 +158,8 @@ def test_a_sweep_gets_summary_html_with_its_jobs_plots_and_pick(all_run, tmp_pat
     assert_self_contained(page, pictures=3)  # latency by runtime, latency vs error, the selection
     rows = page.table("job", *COLUMNS)
     assert {r["job"] for r in rows} == {"0", "1"} and len(rows) == 2 * len(all_run.results.bench)
+    assert {r["overrides"] for r in rows} == {"-"}  # two copies vary nothing; what they share is said once
+    assert "Every job:" in (tmp_path / "summary.html").read_text()
     selection = json.loads((tmp_path / "selection.json").read_text())
     assert [r["candidate"] for r in page.table("candidate", "verdict") if r["verdict"] == "PICK"] == [
         selection["pick"]]
