@@ -131,7 +131,8 @@ class MlflowTracking(Callback):
             results = load_results(run_dir / FILE)
         except (FileNotFoundError, ValueError):
             results = None
-        name = f"{results.model} {results.graph} {results.precision}" if results else run_dir.name
+        name = f"{results.model} {results.graph} {results.precision}" if results else "no results.json"
+        name = f"job {run_dir.name}: {name}" if multirun else name  # the jobs of a sweep often share the rest
         run = self.client.create_run(self._experiment_id(), run_name=name,
                                      tags={**run_tags, **(tags(results) if results else {})})
         run_id = run.info.run_id

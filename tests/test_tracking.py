@@ -62,7 +62,8 @@ def test_a_sweep_logs_one_parent_with_a_child_per_job(convert, tmp_path):
     assert len(parents) == 1 and len(children) == 2
     parent = parents[0]
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
-    assert sorted(c.data.params["graph.steps.openvino.input"] for c in children) == ["export", "simplify"]
+    assert sorted((c.info.run_name, c.data.params["graph.steps.openvino.input"]) for c in children) == [
+        ("job 0: tiny_cnn openvino fp32", "export"), ("job 1: tiny_cnn openvino fp32", "simplify")]
     assert all(c.info.status == "FINISHED" and "openvino/median_ms" in c.data.metrics for c in children)
     assert parent.info.status == "FINISHED"
     assert {"summary.html", "summary.csv"} <= artifacts(client, parent.info.run_id)
