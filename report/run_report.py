@@ -142,7 +142,7 @@ def _table(results: RunResults, keys, fmt: str) -> str:
 
 
 def render_text(results: RunResults) -> str:
-    notes = [*footnotes(results), "cv, per-output parity errors, runtime settings: report.md"]
+    notes = [*footnotes(results), "cv, per-output parity errors, runtime settings: report.md and report.html"]
     return "\n".join([_table(results, TEXT_KEYS, "simple"), "",
                       *(textwrap.fill(note, 118, subsequent_indent="  ") for note in notes)])
 
