@@ -20,6 +20,7 @@ USER_ERROR_EXIT = 2
 # Our own copy of the user's wish: Hydra's composition errors are let through (HYDRA_FULL_ERROR below) so that
 # they can be said in one line; a user who set it still gets every traceback.
 FULL_ERROR = os.environ.get("HYDRA_FULL_ERROR") == "1"
+EXIT_CODE = [0]  # a single run's exit code, set by main()
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
@@ -56,7 +57,8 @@ def main(cfg: DictConfig) -> int:
                        f"{type(error).__name__}: {error}")
         code = 1
     if code and not multirun:
-        sys.exit(code)
+        # exit once Hydra is done with the job: its end-of-job callbacks (+tracking) see a failed run too
+        EXIT_CODE[0] = code
     return code
 
 
@@ -82,3 +84,4 @@ if __name__ == "__main__":
             raise
         print(f"error: {explain(error, sys.argv[1:])}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)
+    sys.exit(EXIT_CODE[0])

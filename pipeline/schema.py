@@ -178,6 +178,13 @@ class Cache(Strict):
     dir: str
 
 
+class Tracking(Strict):
+    """+tracking=mlflow (conf/tracking/mlflow.yaml): where report.tracking logs each job."""
+
+    uri: Annotated[str, Field(min_length=1)]
+    experiment: Annotated[str, Field(min_length=1)]
+
+
 class OutputSlice(Strict):
     channels: list[StrictInt] = Field(min_length=2, max_length=2)  # [start, stop) along `axis`
     axis: StrictInt = 1
@@ -268,6 +275,7 @@ class Config(Strict):
     calibration: Calibration
     graph: Graph | None = None
     select: Select | None = None
+    tracking: Tracking | None = None
 
     @model_validator(mode="after")
     def _across_keys(self):

@@ -1,10 +1,12 @@
 """What a user gets when a job ends: the table, report.md and the timing plot; with +select, the decision
-(ship.finish), its table and plot and the deploy bundle. Returns the job's exit code."""
+(ship.finish), its table and plot and the deploy bundle; last, report.html showing all of it. Returns the job's
+exit code."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from pipeline.results import RunResults
+from report.html_page import write_run_page
 from report.plots import plot_timing
 from report.run_report import print_table, write_report
 from report.selection import publish
@@ -24,4 +26,5 @@ def finish_run(results: RunResults, run_dir: Path, select: dict | None = None) -
         publish(decision, run_dir)
         record_run(results, decision, run_dir)
         code = max(code, 0 if succeeded(decision) else 1)
+    print(f"report: {write_run_page(results, run_dir)}")
     return code

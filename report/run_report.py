@@ -142,7 +142,7 @@ def _table(results: RunResults, keys, fmt: str) -> str:
 
 
 def render_text(results: RunResults) -> str:
-    notes = [*footnotes(results), "cv, per-output parity errors, runtime settings: report.md"]
+    notes = [*footnotes(results), "cv, per-output parity errors, runtime settings: report.md and report.html"]
     return "\n".join([_table(results, TEXT_KEYS, "simple"), "",
                       *(textwrap.fill(note, 118, subsequent_indent="  ") for note in notes)])
 
@@ -163,17 +163,70 @@ def settings_lines(results: RunResults) -> list[str]:
     return lines
 
 
-def render_markdown(results: RunResults) -> str:
-    steps = tabulate([[s.name, s.kind, s.status, f"{s.seconds or 0:.1f}", s.error or ""] for s in results.steps],
-                     headers=["step", "kind", "status", "seconds", "error"], tablefmt="github", disable_numparse=True)
+# ---- what report.md and report.html both show, gathered once -------------------------------------------------
+STEP_HEADERS = ["step", "kind", "status", "seconds", "error / reason"]
+PARITY_HEADERS = ["artifact", "precision", "output", "shape", "max abs", "mean abs", "max rel", "cosine", "check",
+                  "why not"]
+WEIGHTS_NOTE = {
+    "random": "random: built from the architecture with the seed (no hub here)",
+    "loaded": "loaded from model.weights",
+    "file": "the model file's own",
+}
+
+
+def machine_line(results: RunResults) -> str:
     cpu = results.environment.cpu if results.environment else None
-    machine = f"CPU: {cpu.model} ({cpu.cores} cores; {', '.join(cpu.flags)}); " if cpu else ""
+    return f"CPU: {cpu.model} ({cpu.cores} cores; {', '.join(cpu.flags)})" if cpu else ""
+
+
+def settings_line(results: RunResults) -> str:
+    return (f"precision {results.precision}, opset {results.opset}, batch {results.inputs.batch}, "
+            f"input {results.inputs.size}px")
+
+
+def step_rows(results: RunResults) -> list[list[str]]:
+    return [[s.name, s.kind, s.status, f"{s.seconds or 0:.1f}", s.error or s.reason or ""] for s in results.steps]
+
+
+def _fig(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def parity_rows(results: RunResults) -> list[list[str]]:
+    """One row per output of every checked artifact (per slice where the model declares them: `name[slice]`)."""
+    rows = []
+    for check in results.parity:
+        if check.error and not check.outputs:
+            rows.append([check.artifact, check.precision, "-", "-", "-", "-", "-", "-", "FAILED", check.error])
+        for out in check.outputs:
+            rows.append([check.artifact, check.precision, out.name, "x".join(map(str, out.shape)) or "-",
+                         _fig(out.max_abs, ".2e"), _fig(out.mean_abs, ".2e"), _fig(out.max_rel, ".2e"),
+                         _fig(out.cosine, ".6f"), "passed" if out.passed else "FAILED", out.reason or ""])
+    return rows
+
+
+def task_rows(results: RunResults) -> list[list[str]]:
+    """Per checked artifact: its task agreement with the reference and the floor it is held to."""
+    return [[p.artifact, p.precision, task_cell(p.task), _fig(p.task.min_agreement, "g"),
+             "passed" if p.task.passed else "FAILED"] for p in results.parity if p.task is not None]
+
+
+TASK_HEADERS = ["artifact", "precision", "task agreement", "floor", "task check"]
+
+
+def render_markdown(results: RunResults) -> str:
+    def table(headers, rows):
+        return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+    machine = machine_line(results)
+    parity = ["## Parity per output", "", table(PARITY_HEADERS, parity_rows(results)), ""] if results.parity else []
+    tasks = task_rows(results)
     return "\n".join([
         f"# {results.graph} graph on {results.model}: {results.status}", "",
-        f"{machine}precision {results.precision}, opset {results.opset}, batch {results.inputs.batch}, "
-        f"input {results.inputs.size}px", "",
-        "## Steps", "", steps, "",
+        f"{machine + '; ' if machine else ''}{settings_line(results)}", "",
+        "## Steps", "", table(STEP_HEADERS, step_rows(results)), "",
         "## Benchmark", "", _table(results, None, "github"), "", *[f"- {n}" for n in footnotes(results)], "",
+        *parity, *(["Task agreement:", "", table(TASK_HEADERS, tasks), ""] if tasks else []),
         "## Runtime settings (as applied)", "", *settings_lines(results), "",
         *low_precision.markdown(results),
         *profile_section(results),

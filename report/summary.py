@@ -75,7 +75,14 @@ def build_summary(sweep_dir: Path, jobs: dict[Path, RunResults | None]) -> list[
     return rows
 
 
-def _cell(value) -> str:
+# the columns summary.md and summary.html show (summary.csv has every field)
+COLUMNS = ["overrides", "job_status", "runtime", "precision", "executes_in", "median_ms", "speedup_vs_torch",
+           "max_abs_err", "min_cosine", "task_agreement", "parity", "size_mb", "error"]
+PLOTS = {"latency_by_runtime.png": "latency per runtime and precision",
+         "latency_vs_error.png": "latency against parity error"}
+
+
+def cell(value) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -83,18 +90,29 @@ def _cell(value) -> str:
     return str(value)
 
 
-def render_markdown(rows: list[dict], sweep_dir: Path) -> str:
-    columns = ["overrides", "job_status", "runtime", "precision", "executes_in", "median_ms", "speedup_vs_torch",
-               "max_abs_err", "min_cosine", "task_agreement", "parity", "size_mb", "error"]
+def split_overrides(rows: list[dict]) -> tuple[str, dict[str, str]]:
+    """(the overrides every job of the sweep shares, {job: the overrides it varied}): a job is told apart by the
+    latter ('-' when it varied none)."""
+    tokens = {row["job"]: row.get("overrides", "").split(" ") for row in rows}
+    common = set.intersection(*map(set, tokens.values())) if len(tokens) > 1 else set()
+    shared = " ".join(t for t in next(iter(tokens.values()), []) if t in common)
+    return shared, {job: " ".join(t for t in words if t not in common) or "-" for job, words in tokens.items()}
+
+
+def intro(rows: list[dict]) -> str:
     jobs = {row["job"] for row in rows}
     failed = {row["job"] for row in rows if row.get("job_status") != "ok"}
-    lines = [f"# Sweep summary: {sweep_dir}", "",
-             f"{len(jobs)} jobs, {len(failed)} not ok. Latency = median inference ms; speed-up vs PyTorch eager "
-             "in the same job.", "",
-             tabulate([[_cell(row.get(c)) for c in columns] for row in rows], headers=columns, tablefmt="github",
+    return (f"{len(jobs)} jobs, {len(failed)} not ok. Latency = median inference ms; speed-up vs PyTorch eager "
+            "in the same job.")
+
+
+def render_markdown(rows: list[dict], sweep_dir: Path) -> str:
+    lines = [f"# Sweep summary: {sweep_dir}", "", intro(rows), "",
+             tabulate([[cell(row.get(c)) for c in COLUMNS] for row in rows], headers=COLUMNS, tablefmt="github",
                       disable_numparse=True)]
-    lines += ["", "![latency per runtime and precision](latency_by_runtime.png)", "",
-              "![latency against parity error](latency_vs_error.png)", ""]
+    for name, title in PLOTS.items():
+        lines += ["", f"![{title}]({name})"]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -107,12 +125,16 @@ def plot(rows: list[dict], sweep_dir: Path) -> None:
     timed = [r for r in rows if r.get("median_ms") is not None]
     if not timed:
         return
-    labels = [f"{r['runtime']}\n{r['precision']} | {r['overrides']}" for r in timed]
+    varied = split_overrides(rows)[1]  # the shared overrides would crowd out what tells the jobs apart
+    labels = [f"{r['runtime']}\n{r['precision']} | {varied[r['job']]}" for r in timed]
     fig, ax = plt.subplots(figsize=(10, 0.35 * len(timed) + 1.5))
     colours = {name: f"C{i}" for i, name in enumerate(sorted({r["runtime"] for r in timed}))}
     ax.barh(range(len(timed)), [r["median_ms"] for r in timed], color=[colours[r["runtime"]] for r in timed])
     ax.set_yticks(range(len(timed)), labels, fontsize=7)
     ax.invert_yaxis()
+    latencies = [r["median_ms"] for r in timed]
+    if min(latencies) > 0 and max(latencies) > 10 * min(latencies):  # else the fast runtimes' bars vanish
+        ax.set_xscale("log")
     ax.set_xlabel("median inference latency (ms)")
     ax.set_title("Latency per runtime and precision")
     fig.tight_layout()

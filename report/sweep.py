@@ -1,5 +1,5 @@
-"""When a sweep ends: summary.csv / summary.md / plots over every job, and with +select one decision across
-the jobs (ship.finish) with its deploy bundle, all in the sweep directory.
+"""When a sweep ends: summary.csv / summary.md / summary.html / plots over every job, and with +select one
+decision across the jobs (ship.finish) with its deploy bundle, all in the sweep directory.
 
 Hydra runs SweepEnd as a callback when a multirun ends; the same can be rebuilt later from the job dirs:
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
+from report.html_page import write_sweep_page
 from report.selection import publish
 from report.summary import build_summary, job_dirs, load_jobs
 from ship.finish import decide_sweep, record_sweep, succeeded
@@ -27,6 +28,8 @@ def finish_sweep(sweep_dir: Path) -> int:
     if decision is not None:
         publish(decision, sweep_dir)
         record_sweep(sweep_dir, decision)
+    page = write_sweep_page(sweep_dir, rows, decision, next((r for r in jobs.values() if r), None))
+    print(f"sweep page: {page}")
     return 1 if bad or (decision is not None and not succeeded(decision)) else 0
 
 

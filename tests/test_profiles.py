@@ -71,6 +71,20 @@ def test_bench_profile_goes_into_results_json_and_report_md(run):
     assert profile_section(results) == []
 
 
+def test_report_html_shows_the_same_profiles(run):
+    from tests.test_report_html import Page
+
+    page = Page((run.dir / "report.html").read_text())
+    assert "Per-node profiles (bench.profile)" in page.headings
+    assert {"ONNX Runtime simplify (fp32)", "OpenVINO openvino (fp32)"} <= set(page.headings)  # `x` as <code>
+    nodes = page.table("node", "op type", "share", "executes in", "ONNX node(s)")
+    first = next(b for b in load_results(run.dir).ok_bench() if b.profile.available)  # the page's first table
+    slowest = first.profile.nodes[0]
+    assert nodes[0]["op type"] == slowest.op_type and nodes[0]["ms"] == f"{slowest.ms:.3f}"
+    joined = page.table("ONNX node", "OpenVINO openvino ms")
+    assert joined and all(row["OpenVINO openvino ms"] != "-" for row in joined)
+
+
 def test_onnxruntime_profile_names_every_onnx_node(run, batch):
     simplify = run.artifact("simplify")
     nodes = check_profile(runtimes.get("onnxruntime").profile(simplify, Settings(threads=1), batch, 3), runs=3)

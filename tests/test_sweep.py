@@ -75,3 +75,15 @@ def test_a_sweep_of_ok_jobs_that_picks_exits_0(sweep, tmp_path, capsys):
     assert finish_sweep(tmp_path) == 0
     assert "0 job(s) not ok" in capsys.readouterr().out
     assert json.loads((tmp_path / "selection.json").read_text())["status"] == "picked"
+
+
+def test_summary_html_tells_the_jobs_apart_by_what_they_varied(sweep):
+    from tests.test_report_html import Page
+
+    page = Page((sweep.dir / "summary.html").read_text())
+    rows = page.table("job", "overrides", "job_status", "median_ms")
+    assert {r["job"]: r["overrides"] for r in rows} == {"0": "precision=fp32", "1": "precision=int8",
+                                                         "2": "precision=int3"}
+    assert [r["job_status"] for r in rows if r["job"] == "2"] == ["failed"]
+    assert "+select=latency" in (sweep.dir / "summary.html").read_text()  # the shared overrides, said once
+    assert page.links == ["0/report.html", "1/report.html"]  # the failed job wrote no page
