@@ -105,6 +105,7 @@ def run_context(results: RunResults, run_dir: Path) -> dict:
                            "tried": [f"{t['kept']} -> {t['agreement']:.3f}" for t in search.get("tried") or []]}
                           for name, search in low_precision.searches(results)],
         "random_weights": results.weights == "random",
+        "low_precision_note": low_precision.no_search_note(results),
         "profiles": profiles.gather(results),
         "profile_intro": profiles.INTRO,
         "node_headers": profiles.NODE_HEADERS,

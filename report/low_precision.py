@@ -10,6 +10,14 @@ def searches(results: RunResults) -> list[tuple[str, dict]]:
     return [(a.name, a.meta["accuracy_aware"]) for a in results.artifacts if a.meta.get("accuracy_aware")]
 
 
+def no_search_note(results: RunResults) -> str | None:
+    """Why an int8 run made no accuracy-aware search, when the reason is its random weights."""
+    if results.weights == "random" and results.precision == "int8" and not searches(results):
+        return ("No accuracy-aware search ran: the weights are random, and agreement on them says nothing about a "
+                "trained model (accuracy_aware=auto searches only for trained weights).")
+    return None
+
+
 def summary_line(name: str, search: dict) -> str:
     """'openvino: mean IoU 0.818 with everything int8 -> 0.926 with 5 nodes in float (target 0.9, 181 s)'."""
     def fig(value):
@@ -25,9 +33,8 @@ def summary_line(name: str, search: dict) -> str:
 
 def markdown(results: RunResults) -> list[str]:
     found = searches(results)
-    if not found and results.weights == "random" and results.precision == "int8":
-        return ["## Low precision", "", "No accuracy-aware search ran: the weights are random, and agreement on them "
-                "says nothing about a trained model (accuracy_aware=auto searches only for trained weights).", ""]
+    if not found and no_search_note(results):
+        return ["## Low precision", "", no_search_note(results), ""]
     if not found:
         return []
     lines = ["## Low precision: what the accuracy-aware steps kept in float", "",

@@ -70,3 +70,6 @@ def test_int8_of_every_node_fails_the_floor_and_accuracy_aware_recovers_it(conve
     parity = run.parity("openvino")
     assert parity.passed and parity.task.mean_iou >= floor, parity
     assert parity.executed_precision and "int8" in parity.executed_precision
+    for page in ("report.md", "report.html"):  # the nodes kept in float, where a reader looks
+        text = (run.dir / page).read_text()
+        assert all(name in text for name in kept), page

@@ -141,11 +141,9 @@ def test_the_header_says_what_random_weights_mean_and_the_int8_search(all_run, p
     html = (all_run.dir / "report.html").read_text()
     assert "not evidence for a trained model" in html
     assert "AMD" in html or "Intel" in html or all_run.results.environment.cpu.model in html
-    searches = low_precision.searches(all_run.results)
-    if searches:  # the int8 steps of this run judge themselves by the task metric
-        assert "Low precision: what the accuracy-aware steps kept in float" in page.headings
-        for name, search in searches:
-            assert low_precision.summary_line(name, search) in html.replace("&gt;", ">").replace("&#39;", "'")
+    # tiny_cnn's weights are random: its int8 steps quantize everything (accuracy_aware=auto), and the page says why
+    assert not low_precision.searches(all_run.results) and "Low precision" in page.headings
+    assert low_precision.no_search_note(all_run.results) in html.replace("&#39;", "'")
     versions = {r["package"]: r["version"] for r in page.table("package", "version")}
     assert versions.get("onnxruntime") == all_run.results.environment.packages["onnxruntime"]
 
