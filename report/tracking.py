@@ -116,6 +116,9 @@ class MlflowTracking(Callback):
         for name in SWEEP_FILES:
             if (sweep_dir / name).is_file():
                 self.client.log_artifact(parent, str(sweep_dir / name))
+        manifest = sweep_dir / "deploy" / "manifest.json"  # the sweep's pick, when it selected one
+        if manifest.is_file():
+            self.client.log_artifact(parent, str(manifest), artifact_path="deploy")
         children = self.client.search_runs([self._experiment_id()],
                                            filter_string=f"tags.mlflow.parentRunId = '{parent}'")
         failed = not children or any(run.info.status != "FINISHED" for run in children)

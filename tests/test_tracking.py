@@ -54,7 +54,8 @@ def test_a_run_is_logged_with_params_metrics_and_artifacts(convert, tmp_path):
 def test_a_sweep_logs_one_parent_with_a_child_per_job(convert, tmp_path):
     store = tmp_path / "mlruns"
     sweep = convert(*OPENVINO, "~graph.steps.onnx_lowp", "graph.steps.openvino.input=export,simplify",
-                    "+tracking=mlflow", f"tracking.uri={store}", run_dir=tmp_path / "sweep", multirun=True)
+                    "+tracking=mlflow", f"tracking.uri={store}", "+select=latency", run_dir=tmp_path / "sweep",
+                    multirun=True)
     assert sweep.returncode == 0, sweep.tail()
     client, runs = logged(store)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -67,6 +68,7 @@ def test_a_sweep_logs_one_parent_with_a_child_per_job(convert, tmp_path):
     assert all(c.info.status == "FINISHED" and "openvino/median_ms" in c.data.metrics for c in children)
     assert parent.info.status == "FINISHED"
     assert {"summary.html", "summary.csv"} <= artifacts(client, parent.info.run_id)
+    assert artifacts(client, parent.info.run_id, "deploy") == {"deploy/manifest.json"}  # the sweep's pick
 
 
 @pytest.mark.cli
