@@ -21,7 +21,9 @@ from pathlib import Path
 from bench import progress as slots
 from pipeline.results import StepRecord
 
-REFRESH_PER_S = 4  # redraws a second: each costs the parent ~1 ms of CPU, beside a benchmark on a shared host
+# Seconds between redraws. A redraw costs this process ~7 ms of CPU (rich's layout of the tables): while a
+# benchmark runs that is load on the cores being timed, so the view redraws once a second then (<1% of a core).
+REDRAW_S, REDRAW_WHILE_TIMING_S = 0.25, 1.0
 BAR_WIDTH = 30
 STYLE = {"pending": "dim", "running": "yellow", "ok": "green", "cached": "green", "reused": "green",
          "passed": "green", "reference": "cyan", "failed": "bold red", "FAILED": "bold red", "not run": "red",
@@ -101,11 +103,21 @@ class LiveView(Progress):
         self._live, self._moved = None, []
         if not start:
             return
-        self._live = Live(self, console=Console(), refresh_per_second=REFRESH_PER_S, redirect_stdout=True,
-                          redirect_stderr=True)
+        self._live = Live(self, console=Console(), auto_refresh=False, redirect_stdout=True, redirect_stderr=True)
         before = sys.stdout, sys.stderr
-        self._live.start()
+        self._live.start(refresh=True)
         self._moved = _point_log_handlers(dict(zip(before, (sys.stdout, sys.stderr), strict=True)))
+        self._stop = threading.Event()
+        self._redraws = threading.Thread(target=self._redraw, name="progress", daemon=True)
+        self._redraws.start()
+
+    def _redraw(self) -> None:
+        while not self._stop.wait(REDRAW_WHILE_TIMING_S if self._timing() else REDRAW_S):
+            self._live.refresh()
+
+    def _timing(self) -> bool:
+        with self._lock:
+            return any(row.status == "running" for row in self.bench.values())
 
     # ---- events -------------------------------------------------------------------------------------------
     def plan(self, steps: list[tuple[str, str]]) -> None:
@@ -154,6 +166,8 @@ class LiveView(Progress):
                     row.status = "interrupted"
         if self._live is None:
             return
+        self._stop.set()
+        self._redraws.join()
         self._live.refresh()
         self._live.stop()
         for handler, stream in self._moved:
