@@ -99,7 +99,7 @@ class LiveView(Progress):
 
         self.steps: dict[str, _Row] = {}
         self.bench: dict[str, _Row] = {}
-        self._lock = threading.Lock()  # events come from the run's thread, redraws from rich's
+        self._lock = threading.Lock()  # events come from the run's thread, redraws from _redraw's
         self._live, self._moved = None, []
         if not start:
             return
