@@ -70,8 +70,11 @@ class LoopResult:
     last: dict | None = None  # the last postprocess result (post time depends on what it found)
 
 
+Tick = Callable[[str, int, int], None]  # (phase, done, total): bench.progress.Slot, called between iterations
+
+
 def timed_loop(runner, prepare: Callable[[], tuple[dict, Any]], finish: Callable[[list, Any], dict | None],
-               warmup: int, runs: int) -> LoopResult:
+               warmup: int, runs: int, tick: Tick | None = None) -> LoopResult:
     """Preprocess (`prepare()` -> the runner's inputs and what postprocess needs), inference (the runner) and
     postprocess (`finish(outputs, meta)`), each timed `runs` times after its own warm-up, in three phases.
 
@@ -79,6 +82,9 @@ def timed_loop(runner, prepare: Callable[[], tuple[dict, Any]], finish: Callable
     loop) time it: with pre/post in between, the runtime's worker threads go to sleep between inferences and
     on a loaded machine waking them dominates (PyTorch, 2 threads, tiny_cnn: 0.24 ms back to back, 47 ms with
     1 ms gaps while another process held the second core), and preprocessing evicts the weights from cache.
+
+    `tick` (the live view) is told each iteration's end after its clock has been read: a memory store,
+    a few hundred nanoseconds between two inferences, outside every timed interval.
     """
     clock = time.perf_counter
     result = LoopResult([], [], [])
@@ -88,21 +94,28 @@ def timed_loop(runner, prepare: Callable[[], tuple[dict, Any]], finish: Callable
         inputs, meta = prepare()
         if i >= side:
             result.pre_ms.append((clock() - t0) * 1e3)
+        if tick:
+            tick("preprocess", i + 1, side + runs)
     for i in range(warmup + runs):
         t0 = clock()
         outputs = runner(inputs)
         t1 = clock()
         if i >= warmup:
             result.infer_ms.append((t1 - t0) * 1e3)
+        if tick:
+            tick(*(("warm-up", i + 1, warmup) if i < warmup else ("timed", i + 1 - warmup, runs)))
     for i in range(side + runs):
         t0 = clock()
         result.last = finish(outputs, meta)
         if i >= side:
             result.post_ms.append((clock() - t0) * 1e3)
+        if tick:
+            tick("postprocess", i + 1, side + runs)
     return result
 
 
-def throughput_run(runner, inputs: dict[str, np.ndarray], warmup: int, runs: int, rounds: int = 5) -> dict:
+def throughput_run(runner, inputs: dict[str, np.ndarray], warmup: int, runs: int, rounds: int = 5,
+                   tick: Tick | None = None) -> dict:
     """Samples per second with the runtime's throughput setting: `runs` inferences on one prepared batch, split
     into rounds that each keep `runner.requests` inferences in flight; summarize() over the rounds' samples/s.
 
@@ -112,10 +125,16 @@ def throughput_run(runner, inputs: dict[str, np.ndarray], warmup: int, runs: int
     rounds = max(1, min(rounds, runs))
     per_round = -(-max(runs // rounds, 1) // in_flight) * in_flight  # whole waves of requests
     batch = len(next(iter(inputs.values())))
+    if tick:
+        tick("warm-up", 0, 1)
     runner.run_many(inputs, max(warmup, in_flight))
     images_per_s = []
-    for _ in range(rounds):
+    for i in range(rounds):
+        if tick:
+            tick("timed", i, rounds)
         start = clock()
         runner.run_many(inputs, per_round)
         images_per_s.append(batch * per_round / (clock() - start))
+    if tick:
+        tick("timed", rounds, rounds)
     return {**summarize(images_per_s), "requests_in_flight": in_flight, "inferences_per_round": per_round}

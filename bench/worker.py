@@ -8,6 +8,7 @@ Latency mode (settings.mode): the shared timed loop, pre / inference / post per 
 images/s of inference on one prepared batch with the runtime's throughput setting (bench.timing.throughput_run).
 With bench.profile the latency measurement also records the runtime's per-node profile (runtimes/profiling.py),
 made after the timed loop on a separate profiling instance of the artifact.
+With `progress` (a file the live view reads: bench/progress.py) it says which phase and iteration it is at.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.progress import Slot
 from bench.timing import OtherLoad, summarize, throughput_run, timed_loop
 from core.artifact import Artifact
 from core.feeds import Feed, make_inputs
@@ -60,6 +62,7 @@ def main(request_path: str) -> int:
     proc = Processing.from_config(request["processing"])
     feeds, images, data = load_feeds(request)
     settings = Settings(**request["settings"])
+    tick = Slot(request.get("progress"))  # starts at "loading": the parent zeroed it
 
     start = time.perf_counter()
     runner = load(artifact, settings)
@@ -87,22 +90,26 @@ def main(request_path: str) -> int:
     }
     if settings.mode == "throughput":
         with OtherLoad() as load_elsewhere:
-            ips = throughput_run(runner, inputs, request["warmup"], request["runs"])
+            ips = throughput_run(runner, inputs, request["warmup"], request["runs"], tick=tick or None)
         result.update(images_per_s=ips, throughput_ips=ips["median"])
     else:
         with OtherLoad() as load_elsewhere:
             loop = timed_loop(runner, prepare, lambda outputs, meta: postprocess(outputs, proc, meta),
-                              request["warmup"], request["runs"])
+                              request["warmup"], request["runs"], tick=tick or None)
         infer = summarize(loop.infer_ms)
         result.update(pre_ms=summarize(loop.pre_ms)["median"], post_ms=summarize(loop.post_ms)["median"],
                       infer_ms=infer, throughput_ips=request["rows"] * 1e3 / infer["median"])
         if loop.last and "boxes" in loop.last:  # NMS time grows with the boxes above the threshold
             result["boxes_per_image"] = [len(b) for b in loop.last["boxes"]]
         if request.get("profile"):  # after the timed loop, on an instance of its own: the numbers above stay clean
+            tick("profile")
             result["profile"] = node_profile(artifact, settings, inputs, request)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["other_load_cores"] = load_elsewhere.cores  # other processes' CPU use meanwhile: why a row is noisy
     Path(request["result"]).write_text(json.dumps(result, indent=2))
+    samples = result["images_per_s" if settings.mode == "throughput" else "infer_ms"]["n"]
+    tick("done", samples, samples)  # the view's last word: the timed samples taken
+    tick.close()
     return 0
 
 

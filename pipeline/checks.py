@@ -39,7 +39,9 @@ class ParityChecks:
         self.parents: dict[str, str] = {}  # artifact -> the artifact it was converted from
 
     def set_reference(self, artifact: Artifact) -> None:
+        self.ctx.progress.check_started(artifact.name)
         outputs, _, error = self.outputs_of(artifact)
+        self.ctx.progress.check_ended(artifact.name, "not run" if error else "reference")
         if error:
             raise RuntimeError(f"the reference model could not run: {error}")
         self.reference, self.reference_outputs = artifact, outputs
@@ -96,6 +98,7 @@ class ParityChecks:
     def check(self, artifact: Artifact, parent: str) -> ParityEntry:
         """Compare `artifact` (converted from `parent`) with the reference; the entry is recorded."""
         self.artifacts[artifact.name], self.parents[artifact.name] = artifact, parent
+        self.ctx.progress.check_started(artifact.name)
         reference = self.reference
         outputs, info, error = self.outputs_of(artifact)
         tol = self.tolerance(artifact.precision)
@@ -126,6 +129,8 @@ class ParityChecks:
             if not passed or self.ctx.cfg.validate.localize:
                 entry.divergence = self.localize(artifact, tol)
         self.ctx.results.parity.append(entry)
+        self.ctx.progress.check_ended(artifact.name, "not run" if entry.error else
+                                      "passed" if entry.passed else "FAILED")
         return entry
 
     def localize(self, artifact: Artifact, tol: dict) -> dict:

@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 import runtimes
 from core.artifact import Artifact
 from core.feeds import Feed
+from pipeline.progress import Progress
 from pipeline.results import RunResults
 from runtimes.base import settings_data
 
@@ -21,6 +22,7 @@ class RunContext:
     results: RunResults
     feeds: list[Feed] = field(default_factory=list)  # the model's inputs as this run feeds them
     processing: dict = field(default_factory=dict)  # pre/postprocess (core.prepost.Processing.from_config)
+    progress: Progress = field(default_factory=Progress)  # the live view's events (none off a terminal)
 
     def log_path(self, name: str) -> Path:
         return self.run_dir / "logs" / f"{name}.log"

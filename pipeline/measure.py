@@ -11,6 +11,7 @@ from pathlib import Path
 from filelock import FileLock
 
 import runtimes
+from bench import progress as slots
 from bench.footprint import runtime_footprint
 from bench.settings import batch_sizes, mode_for, throughput_plan
 from bench.timing import is_noisy
@@ -111,13 +112,26 @@ class Benchmarks:
             row = Measurement(**{**json.loads((reused / "measurement.json").read_text()), "artifact": artifact.name,
                                  "reused_from": origin, "status": "ok"})
             log.info("[bench] %s: %s (reused from %s)", tag, headline(row), origin)
+            self.ctx.progress.bench_ended(tag, "reused", f"{headline(row)} (from {origin})")
             return row
         log.info("[bench] %s (%s, %s) ...", tag, artifact.format, mode)
-        with FileLock(cfg.bench.lock_file):
-            child = run_child("bench.worker", request, folder / f"{tag}.request.json",
-                              self.ctx.log_path(f"bench.{tag}"), cfg.bench.timeout_s)
-        answer = read_json(result)
-        if child.failure or not answer:
+        # the live view's slot: after the key, which it must not change (a view is no part of a measurement)
+        slot = slots.create(folder / f"{tag}.progress") if self.ctx.progress.live else None
+        if slot:
+            request["progress"] = str(slot)
+        try:
+            with FileLock(cfg.bench.lock_file):
+                self.ctx.progress.bench_started(tag, f"{artifact.format}, {mode}", slot)
+                child = run_child("bench.worker", request, folder / f"{tag}.request.json",
+                                  self.ctx.log_path(f"bench.{tag}"), cfg.bench.timeout_s)
+            answer = read_json(result)
+            row = Measurement(**answer, status="ok") if answer and not child.failure else None
+            self.ctx.progress.bench_ended(tag, "ok" if row else "failed", headline(row) if row else
+                                          child.failure or "wrote no result")
+        finally:
+            if slot:
+                slot.unlink(missing_ok=True)
+        if row is None:
             error = f"{child.failure or 'wrote no result'}: {child.last_line()}"
             log.error("[bench] %s failed: %s (log: %s)", tag, error, child.log)
             return Measurement(artifact=artifact.name, runtime=runtimes.for_format(artifact.format).name,
@@ -125,6 +139,5 @@ class Benchmarks:
         if self.memo:
             shutil.copyfile(result, folder / "measurement.json")
             self.memo.put(key, [folder / "measurement.json"], str(self.ctx.run_dir))
-        row = Measurement(**answer, status="ok")
         log.info("[bench] %s: %s", tag, headline(row))
         return row

@@ -26,6 +26,7 @@ from pipeline.fetch import fetch_model
 from pipeline.graph import StepSpec, descendants, resolve_steps, start_from
 from pipeline.inputs import absolutize_paths, prepare_calibration, prepare_inputs, processing_config
 from pipeline.measure import Benchmarks
+from pipeline.progress import open_progress
 from pipeline.results import Environment, RunResults
 from pipeline.steps import StepRunner
 
@@ -53,7 +54,7 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
                          precision=cfg.precision, opset=cfg.opset, weights=weights_of(cfg), inputs=inputs.record,
                          processing=processing,
                          environment=Environment(**environment()), config=OmegaConf.to_container(cfg, resolve=True))
-    ctx = RunContext(cfg, run_dir, results, feeds, processing)
+    ctx = RunContext(cfg, run_dir, results, feeds, processing, open_progress(cfg.get("progress", True)))
     cache = StepCache(Path(cfg.cache.dir)) if cfg.cache.enabled else None
     calibration = None
     if any(s.options.get("precision") == "int8" for s in steps):
@@ -64,6 +65,7 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
     bench = Benchmarks(ctx, inputs.path, inputs.sha256,
                        ResultMemo(sweep_dir / ".bench") if sweep_dir and cfg.bench.reuse_in_sweep else None)
     started = time.perf_counter()
+    ctx.progress.plan([(SOURCE, SOURCE_STEP[cfg.model.source]), *((s.name, s.kind) for s in steps)])
     try:
         _convert_and_check(ctx, steps, runner, checks)
         if cfg.bench.enabled:
@@ -77,6 +79,7 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
                   else "", run_dir)
         raise
     finally:
+        ctx.progress.close()  # before anything else prints: the view's last frame stays above it
         if results.status == "running":  # left by an exception of another kind: never leave "running"
             results.status = "failed"
         for step in results.steps:

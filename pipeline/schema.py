@@ -276,6 +276,7 @@ class Config(Strict):
     graph: Graph | None = None
     select: Select | None = None
     tracking: Tracking | None = None
+    progress: StrictBool = True  # the live view on a terminal (pipeline/progress.py)
 
     @model_validator(mode="after")
     def _across_keys(self):

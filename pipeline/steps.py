@@ -35,6 +35,13 @@ class StepRunner:
         record = StepRecord(name=spec.name, kind=spec.kind, input=spec.input, status="running",
                             log=str(self.ctx.log_path(spec.name)))
         self.ctx.results.steps.append(record)
+        self.ctx.progress.step_started(spec.name)
+        try:
+            return self._run(spec, source, record)
+        finally:
+            self.ctx.progress.step_ended(record)
+
+    def _run(self, spec: StepSpec, source: Artifact | None, record: StepRecord) -> list[Artifact] | None:
         if spec.options.get("precision") == "int8" and self.calibration:
             spec.options["calibration"] = str(self.calibration)
         spec.options["feeds"] = self.ctx.feed_data()
@@ -104,8 +111,10 @@ class StepRunner:
         options.update(processing=self.ctx.processing, task=task)
 
     def not_applicable(self, spec: StepSpec, reason: str) -> None:
-        self.ctx.results.steps.append(StepRecord(name=spec.name, kind=spec.kind, input=spec.input, status="n/a",
-                                                 seconds=0.0, reason=reason))
+        record = StepRecord(name=spec.name, kind=spec.kind, input=spec.input, status="n/a", seconds=0.0,
+                            reason=reason)
+        self.ctx.results.steps.append(record)
+        self.ctx.progress.step_ended(record)
 
     def skipped(self, spec: StepSpec, because: str, status: str = "skipped") -> None:
         """A step whose input failed (skipped) or did not apply (n/a)."""
@@ -116,6 +125,7 @@ class StepRunner:
         else:
             record.reason = why
         self.ctx.results.steps.append(record)
+        self.ctx.progress.step_ended(record)
         (log.warning if status == "skipped" else log.info)("[%s] %s: %s", spec.name, status, why)
 
     @staticmethod

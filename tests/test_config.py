@@ -111,6 +111,7 @@ CASES = {
                                "tensorflow, tflite",
     "validate.tolerances.fp32.atol=true": "validate.tolerances.fp32.atol=True is not allowed; give a number",
     "validate.fail_run_on_mismatch=maybe": "validate.fail_run_on_mismatch='maybe' is not allowed; give true or false",
+    "progress=maybe": "progress='maybe' is not allowed; give true or false",
 }
 
 
