@@ -74,16 +74,27 @@ class Artifact:
         return cls.from_dict(json.loads(path.read_text()))
 
 
+# Bump when what hash_path covers changes: the step cache's keys include it, so entries recorded under the old
+# scheme (which would no longer verify) are never looked up again.
+HASH_SCHEME = 2  # 2: a SavedModel's fingerprint.pb is left out
+
+
 def hash_path(path: Path) -> tuple[str, int]:
-    """sha256 and byte count of a file, or of a directory's files (names included, in sorted order)."""
+    """sha256 and byte count of a file, or of a directory's files (names included, in sorted order).
+
+    A TF SavedModel is hashed by what defines it, saved_model.pb and variables/: its fingerprint.pb differs on
+    every save of the same model, so two identical conversions would never hash alike. Its bytes still count."""
     digest = hashlib.sha256()
     total = 0
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    skip = path / "fingerprint.pb" if path.is_dir() and (path / "saved_model.pb").is_file() else None
     for file in files:
-        if path.is_dir():
+        hashed = file != skip
+        if path.is_dir() and hashed:
             digest.update(str(file.relative_to(path)).encode())
         with open(file, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+                if hashed:
+                    digest.update(chunk)
                 total += len(chunk)
     return digest.hexdigest(), total

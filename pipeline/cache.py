@@ -2,7 +2,8 @@
 
 key = step kind + its resolved options + the input artifact's sha256 + the versions of the packages doing
 the conversion + the step module's own source (a fixed converter must not reuse a buggy one's output) +
-hashes of files the options point at (weights, calibration images).
+hashes of files the options point at (weights, calibration images) + how artifacts are hashed
+(core.artifact.HASH_SCHEME: an entry verifies its files by that hash).
 
 An entry is built in a private temp dir on the cache's filesystem and published with one rename, so a
 reader sees a whole entry or none: a run killed mid-step leaves only a temp dir, which is never trusted.
@@ -21,7 +22,7 @@ import uuid
 from pathlib import Path
 
 from bench.environment import package_versions
-from core.artifact import Artifact, hash_path
+from core.artifact import HASH_SCHEME, Artifact, hash_path
 
 MANIFEST = "artifacts.json"
 
@@ -31,7 +32,7 @@ def step_key(kind: str, options: dict, input_sha: str, step_module, file_hashes:
     source = inspect.getsource(step_module) + module_sources(getattr(step_module, "CODE", ()))
     payload = {"kind": kind, "options": _by_content(options, file_hashes), "input": input_sha,
                "versions": package_versions(getattr(step_module, "PACKAGES", ())),
-               "code": hashlib.sha256(source.encode()).hexdigest()}
+               "code": hashlib.sha256(source.encode()).hexdigest(), "hash_scheme": HASH_SCHEME}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
