@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from tabulate import tabulate
@@ -21,9 +22,16 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(jobs, key=lambda p: (len(p.parts), int(p.name) if p.name.isdigit() else p.name))
 
 
-def _overrides(job: Path) -> str:
+# Hydra escapes these in a multirun job's saved overrides (file:// is saved as file\://); shown as the user typed
+# them. An escaped blank stays escaped: the column is split on blanks.
+HYDRA_ESCAPED = re.compile(r"\\([\\()\[\]{}:=,])")
+
+
+def job_overrides(job: Path) -> str:
+    """The job's overrides on one line, as the user typed them."""
     lines = (job / ".hydra" / "overrides.yaml").read_text().splitlines()
-    return " ".join(line.removeprefix("- ").strip() for line in lines if line.startswith("- "))
+    return " ".join(HYDRA_ESCAPED.sub(r"\1", line.removeprefix("- ").strip()) for line in lines
+                    if line.startswith("- "))
 
 
 def load_jobs(jobs: list[Path]) -> dict[Path, RunResults | None]:
@@ -38,7 +46,7 @@ def load_jobs(jobs: list[Path]) -> dict[Path, RunResults | None]:
 
 
 def job_rows(job: Path, results: RunResults | None) -> list[dict]:
-    base = {"job": job.name, "overrides": _overrides(job)}
+    base = {"job": job.name, "overrides": job_overrides(job)}
     if results is None:
         return [{**base, "job_status": "failed", "error": "the job wrote no results.json"}]
     base["job_status"] = results.status

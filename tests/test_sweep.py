@@ -87,3 +87,12 @@ def test_summary_html_tells_the_jobs_apart_by_what_they_varied(sweep):
     assert [r["job_status"] for r in rows if r["job"] == "2"] == ["failed"]
     assert "+select=latency" in (sweep.dir / "summary.html").read_text()  # the shared overrides, said once
     assert page.links == ["0/report.html", "1/report.html"]  # the failed job wrote no page
+
+
+def test_overrides_are_shown_as_typed_not_as_hydra_escaped_them(tmp_path):
+    from report.summary import job_overrides
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text(
+        "- +tracking=mlflow\n- tracking.uri=file\\:///tmp/mlr\n- precision=int8\n- input.images=/a\\ b\n")
+    assert job_overrides(tmp_path) == r"+tracking=mlflow tracking.uri=file:///tmp/mlr precision=int8 input.images=/a\ b"
