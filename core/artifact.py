@@ -89,12 +89,13 @@ def hash_path(path: Path) -> tuple[str, int]:
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     skip = path / "fingerprint.pb" if path.is_dir() and (path / "saved_model.pb").is_file() else None
     for file in files:
-        hashed = file != skip
-        if path.is_dir() and hashed:
+        if file == skip:  # its bytes count, its content does not
+            total += file.stat().st_size
+            continue
+        if path.is_dir():
             digest.update(str(file.relative_to(path)).encode())
         with open(file, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
-                if hashed:
-                    digest.update(chunk)
+                digest.update(chunk)
                 total += len(chunk)
     return digest.hexdigest(), total

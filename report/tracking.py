@@ -113,16 +113,20 @@ class MlflowTracking(Callback):
 
     def _close_parent(self, sweep_dir: Path, parent: str) -> None:
         """The sweep's summary files on the parent run; FAILED when a job's run did not finish ok."""
-        for name in SWEEP_FILES:
-            if (sweep_dir / name).is_file():
-                self.client.log_artifact(parent, str(sweep_dir / name))
-        manifest = sweep_dir / "deploy" / "manifest.json"  # the sweep's pick, when it selected one
-        if manifest.is_file():
-            self.client.log_artifact(parent, str(manifest), artifact_path="deploy")
+        self._log_files(parent, sweep_dir, SWEEP_FILES)
         children = self.client.search_runs([self._experiment_id()],
                                            filter_string=f"tags.mlflow.parentRunId = '{parent}'")
         failed = not children or any(run.info.status != "FINISHED" for run in children)
         self.client.set_terminated(parent, "FAILED" if failed else "FINISHED")
+
+    def _log_files(self, run_id: str, folder: Path, names: tuple[str, ...]) -> None:
+        """The named files the folder has, and its deploy bundle's manifest when a selection wrote one."""
+        for name in names:
+            if (folder / name).is_file():
+                self.client.log_artifact(run_id, str(folder / name))
+        manifest = folder / "deploy" / "manifest.json"
+        if manifest.is_file():
+            self.client.log_artifact(run_id, str(manifest), artifact_path="deploy")
 
     def on_job_end(self, config, job_return: JobReturn, **kwargs) -> None:
         run_dir = Path(config.hydra.runtime.output_dir)
@@ -143,12 +147,7 @@ class MlflowTracking(Callback):
             self.client.log_param(run_id, key, value)
         for key, value in (metrics(results) if results else {}).items():
             self.client.log_metric(run_id, key, value)
-        for name in RUN_FILES:
-            if (run_dir / name).is_file():
-                self.client.log_artifact(run_id, str(run_dir / name))
-        manifest = run_dir / "deploy" / "manifest.json"
-        if manifest.is_file():
-            self.client.log_artifact(run_id, str(manifest), artifact_path="deploy")
+        self._log_files(run_id, run_dir, RUN_FILES)
         ok = job_return.status == JobStatus.COMPLETED and job_return.return_value == 0 and results is not None \
             and results.status == "ok"
         self.client.set_terminated(run_id, "FINISHED" if ok else "FAILED")

@@ -133,9 +133,8 @@ def config_changes(recorded: RunResults, replayed: RunResults) -> list[str]:
                   if before.get(k) != after.get(k) and not k.startswith("cache."))
 
 
-def replay(run_dir: Path, out: Path | None) -> int:
+def replay(run_dir: Path, overrides: list[str], out: Path | None) -> int:
     recorded = load_results(run_dir)
-    overrides = recorded_overrides(run_dir)
     out = out or default_out(run_dir)
     done = rerun(overrides, out)
     if not (out / FILE).is_file():
@@ -169,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="the replay's run directory (default: RUN_DIR-replay)")
     args = parser.parse_args(argv)
     try:
-        recorded_overrides(args.run_dir)  # a bad directory is said before anything runs
-        return replay(args.run_dir, args.out)
+        overrides = recorded_overrides(args.run_dir)  # a bad directory is said before anything runs
+        return replay(args.run_dir, overrides, args.out)
     except NotARun as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
