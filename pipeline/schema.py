@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -22,55 +20,17 @@ from pydantic import (
     create_model,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 import runtimes
 from bench.settings import batch_sizes
 from core.errors import UserError
 from core.prepost import CHANNELS, TASKS
+from pipeline.schema_types import AtLeast, NonNegative, Number, Positive, Strict, custom, options_of
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-
-
-def custom(line: str) -> PydanticCustomError:
-    """An error whose message is already the whole line the user sees."""
-    return PydanticCustomError("convgraph", line)
-
-
-def _no_bool(value):
-    if isinstance(value, bool):
-        raise PydanticCustomError("bool_not_number", "a boolean is not a number")
-    return value
-
-
-Precision = Literal["fp32", "fp16", "bf16", "int8"]
+Precision = Literal[PRECISIONS]
 RuntimeName = Literal[runtimes.NAMES]
 Task = Literal[TASKS]
-Number = Annotated[float, BeforeValidator(_no_bool)]
-NonNegative = Annotated[float, BeforeValidator(_no_bool), Field(ge=0)]
-Positive = Annotated[float, BeforeValidator(_no_bool), Field(gt=0)]
-
-
-def AtLeast(n: int):  # noqa: N802 - reads as a type
-    return Annotated[StrictInt, Field(ge=n)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def options_of(dataclass: type):
-    """A part's Options dataclass as a config field: ints must be ints (not true/false), unknown keys refused."""
-    ints = {f.name for f in fields(dataclass) if f.type in (int, "int")}
-
-    def check(data):
-        for key in ints & set(data if isinstance(data, dict) else ()):
-            if isinstance(data[key], bool) or not isinstance(data[key], int):
-                raise PydanticCustomError("option_int", "give an integer", {"field": key, "value": data[key]})
-        return data
-
-    dataclass.__pydantic_config__ = {"extra": "forbid"}
-    return Annotated[dataclass, BeforeValidator(check)]
 
 
 # ---- the parts of the config ---------------------------------------------------------------------------------
@@ -252,7 +212,7 @@ class Select(Strict):
     precisions: list[Precision] | None = None
     require_parity: StrictBool = True
     without_source: StrictBool = True
-    tie_within: Annotated[float, BeforeValidator(_no_bool), Field(ge=0, lt=1)] = 0.03
+    tie_within: Annotated[NonNegative, Field(lt=1)] = 0.03
     bundle: StrictBool = True
 
 
