@@ -74,7 +74,8 @@ def validate(config: dict) -> Config:
 
 def explain(error: ValidationError, prefix: tuple = ()) -> str:
     """The first mistake of a ValidationError as one line: `key=value is not allowed; what is`."""
-    first = error.errors()[0]
+    errors = error.errors()
+    first = errors[0]
     parts = ["validate" if p == "validate_" else str(p) for p in (*prefix, *first["loc"])]
     key, value, kind, ctx = ".".join(parts), first.get("input"), first["type"], first.get("ctx") or {}
     if kind == "convgraph":
@@ -88,8 +89,19 @@ def explain(error: ValidationError, prefix: tuple = ()) -> str:
         return f"{key} is missing"
     if kind == "option_int":  # an int option of an Options dataclass given something else
         return f"{key}.{ctx['field']}={ctx['value']!r} is not allowed; give an integer"
+    branches = [e for e in errors if e["loc"] and len(e["loc"]) == len(first["loc"])
+                and e["loc"][:-1] == first["loc"][:-1]]
+    if len(branches) > 1 and all(_is_union_member(e["loc"][-1]) for e in branches):
+        # one value refused by every member of a union (`bool | Literal["auto"]`): name them all, on the field
+        allowed = [word for e in branches for word in _allowed(e, parts[:-1])]
+        return f"{'.'.join(parts[:-1])}={value!r} is not allowed; allowed: {', '.join(allowed[:-1])} or {allowed[-1]}"
+    return f"{key}={value!r} is not allowed; {_what(kind, ctx, parts, first['msg'])}"
+
+
+def _what(kind: str, ctx: dict, parts: list[str], message: str) -> str:
+    """What a refused value should have been, for one pydantic error type (else pydantic's own message)."""
     number = "an integer" if _unwrap(_type_at(parts)) is int else "a number"
-    what = {
+    return {
         "literal_error": f"allowed: {str(ctx.get('expected', '')).replace(' or ', ', ').replace(chr(39), '')}",
         "int_type": "give an integer", "int_parsing": "give an integer", "int_from_float": "give an integer",
         "greater_than_equal": f"give {number} >= {ctx.get('ge')}", "greater_than": f"give {number} > {ctx.get('gt')}",
@@ -97,8 +109,20 @@ def explain(error: ValidationError, prefix: tuple = ()) -> str:
         "bool_type": "give true or false", "bool_parsing": "give true or false",
         "float_type": "give a number", "float_parsing": "give a number", "bool_not_number": "give a number",
         "string_type": "give a string", "list_type": "give a list", "dict_type": "give a mapping",
-    }.get(kind, first["msg"])
-    return f"{key}={value!r} is not allowed; {what}"
+    }.get(kind, message)
+
+
+def _allowed(error: dict, parts: list[str]) -> list[str]:
+    """What one member of a union takes, as words to list: ['true', 'false'], ['auto'], ['an integer']."""
+    if error["type"] in ("bool_type", "bool_parsing"):
+        return ["true", "false"]
+    what = _what(error["type"], error.get("ctx") or {}, parts, error["msg"])
+    return what.removeprefix("allowed: ").split(", ") if what.startswith("allowed: ") else [what.removeprefix("give ")]
+
+
+def _is_union_member(tag) -> bool:
+    """pydantic tags a union member's error by the member: 'bool', 'int', "literal['auto']" (never a config key)."""
+    return not str(tag).isidentifier() or tag in ("bool", "int", "float", "str", "none")
 
 
 def known_keys(parts: list[str]) -> list[str]:

@@ -95,6 +95,9 @@ CASES = {
     "+graph.steps.x.kind=mypkg.nothing": "graph.steps.x.kind='mypkg.nothing': no such module",
     "+graph.steps.openvino.when_precision=[int3]":
         "graph.steps.openvino.when_precision=['int3'] is not allowed; give a list of: fp32, fp16, bf16, int8",
+    # a union (bool | Literal["auto"]): every member named, on the key itself
+    "graph.steps.openvino.accuracy_aware=sometimes":
+        "graph.steps.openvino.accuracy_aware='sometimes' is not allowed; allowed: true, false or auto",
     "cache.dir=/proc/nope": "cache.dir='/proc/nope' is not writable: No such file or directory",
     "bench.warmup=-1": "bench.warmup=-1 is not allowed; give an integer >= 0",
     "bench.threads=0": "bench.threads=0 is not allowed; give an integer >= 1",
