@@ -22,15 +22,16 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(jobs, key=lambda p: (len(p.parts), int(p.name) if p.name.isdigit() else p.name))
 
 
-# Hydra escapes these in a multirun job's saved overrides (file:// is saved as file\://); shown as the user typed
-# them. An escaped blank stays escaped: the column is split on blanks.
-HYDRA_ESCAPED = re.compile(r"\\([\\()\[\]{}:=,])")
+def as_typed(override: str) -> str:
+    """An override as the user typed it: Hydra saves a multirun job's overrides escaped (file\\:///x)."""
+    return re.sub(r"\\(.)", r"\1", override)
 
 
 def job_overrides(job: Path) -> str:
-    """The job's overrides on one line, as the user typed them."""
+    """The job's overrides on one line, as the user typed them (a blank inside one stays escaped: the column is
+    split on blanks)."""
     lines = (job / ".hydra" / "overrides.yaml").read_text().splitlines()
-    return " ".join(HYDRA_ESCAPED.sub(r"\1", line.removeprefix("- ").strip()) for line in lines
+    return " ".join(as_typed(line.removeprefix("- ").strip()).replace(" ", "\\ ") for line in lines
                     if line.startswith("- "))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,6 +21,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 
 from pipeline.results import FILE, RunResults, load_results
+from report.summary import as_typed
 
 PARENT_FILE = "mlflow_parent_run"  # the sweep's parent run id, in the sweep dir: jobs may run in other processes
 RUN_FILES = ("results.json", "report.html", "report.md", "timing.png", "selection.png")
@@ -42,8 +42,7 @@ def params(overrides: list[str]) -> dict[str, str]:
     out = {}
     for override in overrides:
         key, _, value = override.partition("=")
-        # a sweep's job overrides come escaped (`file\\:///x`): the value as the user wrote it
-        out[key.lstrip("+~")] = "(removed)" if key.startswith("~") else re.sub(r"\\(.)", r"\1", value)
+        out[key.lstrip("+~")] = "(removed)" if key.startswith("~") else as_typed(value)
     return out
 
 
@@ -90,6 +89,9 @@ class MlflowTracking(Callback):
         # MLflow 3 keeps the file store (./mlruns) in maintenance mode and refuses it unless asked: it needs no
         # server and no database, which is why it is the default here; a sqlite:// or http:// URI works as well.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        if not uri.strip():  # '' would make the folder convert.py started in the store (and write into it)
+            print("error: tracking.uri='' is not allowed; give a folder or an MLflow tracking URI", file=sys.stderr)
+            sys.exit(2)
         self.uri, self.experiment = store_uri(uri), experiment
         self.client = MlflowClient(tracking_uri=self.uri)
 
