@@ -3,7 +3,6 @@ from `input.ranges` for the others), written once as inputs.npz for parity and b
 calibration set (the same for every backend)."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,11 +11,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from core.errors import UserError
 from core.feeds import Feed, check_data, image_feeds, make_inputs
-from core.images import image_paths, images_digest, load_images
-from core.prepost import Processing
+from core.images import images_digest, load_rgb
+from core.prepost import Letterbox, Processing
+from pipeline.arrays import store
 from pipeline.results import InputSet
+from pipeline.samples import SampleSplit
+from truth.samples import LabelledSet
 
 DEFAULT_SAMPLES = 8  # samples of a model without image inputs, when neither input.count nor input.data says
+DEFAULT_CALIBRATION = 20  # calibration samples of a model without image inputs, when calibration.count does not say
 FLOAT_RANGE = (0.0, 1.0)  # a float input without a range: uniform in [0, 1)
 
 
@@ -33,7 +36,7 @@ def processing_config(cfg: DictConfig, feeds: list[Feed]) -> dict:
 def absolutize_paths(cfg: DictConfig) -> None:
     """Children run from the repo root: a user's relative paths must mean what they meant in their cwd."""
     for node, key in ((cfg.model, "weights"), (cfg.model, "path"), (cfg.input, "images"), (cfg.input, "data"),
-                      (cfg.calibration, "images")):
+                      (cfg.input, "labels"), (cfg.calibration, "images")):
         if not OmegaConf.is_missing(node, key) and node.get(key):
             node[key] = str(Path(node[key]).expanduser().resolve())
 
@@ -46,31 +49,36 @@ class Inputs:
     sha256: str  # of every array's name, shape and bytes: part of every memoised output's key
     record: InputSet
     bench_images: list[str]  # the photos of one batch of input.batch samples: what the benchmark times
+    placement: list[Letterbox] | None = None  # how each image was placed in the first image input (postprocess)
+    truth: LabelledSet | None = None  # the truth of the first len(truth) samples
 
 
-def prepare_inputs(cfg: DictConfig, feeds: list[Feed], run_dir: Path) -> Inputs:
-    """Every sample of the input set (cycled up to a whole number of input.batch batches) through the same
-    preprocessing the benchmark times; the benchmark times one batch of them."""
+def prepare_inputs(cfg: DictConfig, feeds: list[Feed], run_dir: Path, split: SampleSplit,
+                   store_dir: Path | None = None) -> Inputs:
+    """Every judged sample (cycled up to a whole number of input.batch batches) through the same preprocessing the
+    benchmark times; the benchmark times one batch of them. `store_dir`: where the arrays live by content."""
     data = user_data(cfg, feeds)
-    count = cfg.input.count or _natural_count(cfg, feeds, data)
+    has_images = bool(image_feeds(feeds))
+    if has_images:
+        count = len(split.judged) if split.truth is not None else cfg.input.count or len(split.judged)
+    else:
+        count = cfg.input.count or (len(next(iter(data.values()))) if data is not None else DEFAULT_SAMPLES)
     count = -(-max(count, cfg.input.batch) // cfg.input.batch) * cfg.input.batch
-    images, paths = load_images(cfg.input.images, count, rotations=rotations(cfg)) if image_feeds(feeds) else ([], [])
+    paths = [split.judged[i % len(split.judged)] for i in range(count)] if has_images else []
+    images = [load_rgb(p) for p in paths]
     if data is not None:
         data = {name: array[np.arange(count) % len(array)] for name, array in data.items()}
     else:
         data = generated(cfg, feeds, count, seed=cfg.seed)
     proc = Processing.from_config(processing_config(cfg, feeds))
-    arrays, _ = make_inputs(feeds, proc, images, data)
+    arrays, placement = make_inputs(feeds, proc, images, data)
     path = run_dir / "inputs.npz"
-    np.savez(path, **arrays)
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        digest.update(name.encode() + repr(arrays[name].shape).encode() + arrays[name].tobytes())
+    sha = store(arrays, path, store_dir)
     record = InputSet(images=paths, count=count, sha256=images_digest(paths) if paths else None,
                       bench_images=paths[: cfg.input.batch], batch=cfg.input.batch,
-                      size=_size(image_feeds(feeds)),
+                      size=_size(image_feeds(feeds)), set="labels" if cfg.input.get("labels") else cfg.input.set,
                       tensors=[_describe(cfg, feed) for feed in feeds], data=cfg.input.get("data"))
-    return Inputs(path, digest.hexdigest(), record, paths[: cfg.input.batch])
+    return Inputs(path, sha, record, paths[: cfg.input.batch], placement, split.truth if has_images else None)
 
 
 def _size(images: list[Feed]) -> int | list[int] | None:
@@ -83,14 +91,6 @@ def _size(images: list[Feed]) -> int | list[int] | None:
 
 def rotations(cfg: DictConfig) -> tuple[int, ...]:
     return tuple(cfg.input.get("rotations") or (0,))
-
-
-def _natural_count(cfg: DictConfig, feeds: list[Feed], data: dict | None) -> int:
-    if image_feeds(feeds):
-        return len(image_paths(cfg.input.images)) * len(rotations(cfg))
-    if data is not None:
-        return len(next(iter(data.values())))
-    return DEFAULT_SAMPLES
 
 
 def _describe(cfg: DictConfig, feed: Feed) -> dict:
@@ -155,14 +155,15 @@ def generated(cfg: DictConfig, feeds: list[Feed], count: int, seed: int) -> dict
     return data
 
 
-def prepare_calibration(cfg: DictConfig, feeds: list[Feed], run_dir: Path) -> tuple[Path, dict]:
-    """The same samples for every backend's int8 calibration (calibration.npz, one array per input, samples
-    along axis 0: byte-stable, so cacheable): distinct photos for image inputs, input.data's first samples or
-    generated values (another seed than the parity set's) for the others."""
+def prepare_calibration(cfg: DictConfig, feeds: list[Feed], run_dir: Path, split: SampleSplit,
+                        store_dir: Path | None = None) -> tuple[Path, dict]:
+    """The same samples for every backend's int8 calibration (calibration.npz, one array per input, samples along
+    axis 0: byte-stable, so cacheable): the split's calibration images, none of which the run judges, for image
+    inputs; input.data's first samples or generated values (another seed than the parity set's) for the others."""
     has_images = bool(image_feeds(feeds))
-    images, paths = load_images(cfg.calibration.images, cfg.calibration.count, cycle=False,
-                                rotations=rotations(cfg)) if has_images else ([], [])
-    count = len(images) if has_images else cfg.calibration.count
+    paths = split.calibration if has_images else []
+    images = [load_rgb(p) for p in paths]
+    count = len(images) if has_images else cfg.calibration.count or DEFAULT_CALIBRATION
     data = user_data(cfg, feeds)
     if data is not None:
         data = {name: array[np.arange(count) % len(array)] for name, array in data.items()}
@@ -170,5 +171,6 @@ def prepare_calibration(cfg: DictConfig, feeds: list[Feed], run_dir: Path) -> tu
         data = generated(cfg, feeds, count, seed=cfg.seed + 1)
     arrays, _ = make_inputs(feeds, Processing.from_config(processing_config(cfg, feeds)), images, data)
     path = run_dir / "calibration.npz"
-    np.savez(path, **arrays)
-    return path, {"count": count, "sha256": images_digest(paths) if paths else None, "images": paths}
+    sha = store(arrays, path, store_dir)
+    return path, {"count": count, "sha256": images_digest(paths) if paths else None, "images": paths,
+                  "arrays_sha256": sha, **split.record["calibration"]}

@@ -16,11 +16,9 @@ from bench.footprint import runtime_footprint
 from bench.settings import batch_sizes, mode_for, throughput_plan
 from bench.timing import is_noisy
 from core.artifact import Artifact
-from core.images import cycled_paths
 from pipeline.cache import ResultMemo, content_key
 from pipeline.child import run_child
 from pipeline.context import RunContext, read_json
-from pipeline.inputs import rotations
 from pipeline.results import BenchRow, Footprint, Measurement, ThroughputEntry
 
 log = logging.getLogger("convgraph")
@@ -48,9 +46,11 @@ def _onnx_source(artifact: Artifact, made: dict[str, Artifact], inputs: dict[str
 
 
 class Benchmarks:
-    def __init__(self, ctx: RunContext, inputs: Path, inputs_sha: str, memo: ResultMemo | None):
+    def __init__(self, ctx: RunContext, inputs: Path, inputs_sha: str, memo: ResultMemo | None,
+                 judged: list[str] | None = None):
         self.ctx, self.inputs, self.inputs_sha = ctx, inputs, inputs_sha  # the input set the data inputs come from
         self.memo = memo  # measurements shared by the jobs of one sweep
+        self.judged = judged or []  # the input set's images: a larger batch is filled from them
 
     def benchmark(self, artifact: Artifact, image_paths: list[str],
                   made: dict[str, Artifact] | None = None) -> BenchRow:
@@ -79,7 +79,7 @@ class Benchmarks:
                 entry.status, entry.reason = "skipped", refusal
                 log.info("[bench] %s batch %d: skipped (%s)", artifact.name, size, refusal)
             else:
-                paths = cycled_paths(cfg.input.images, size, rotations=rotations(cfg)) if image_paths else []
+                paths = [self.judged[i % len(self.judged)] for i in range(size)] if image_paths else []
                 measured = self._measure(artifact, paths, size, mode_for(size), f"{artifact.name}.b{size}")
                 if measured.status == "ok":
                     entry.images_per_s = measured.images_per_s.median

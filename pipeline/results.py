@@ -47,6 +47,34 @@ class TaskAgreement(Record):
     agreement: float
     passed: bool
     min_agreement: float | None = None
+    # False where a miss of the floor is reported but does not fail parity (random weights below fp32: agreement
+    # there says nothing about a trained model); `waived` says why
+    enforced: bool = True
+    waived: str | None = None
+
+    @property
+    def below_floor(self) -> bool:
+        return self.min_agreement is not None and self.agreement < self.min_agreement
+
+
+class Accuracy(Record):
+    """One artifact's accuracy against the ground truth on the judged samples, and its drop against the reference
+    (positive: worse) with a paired-bootstrap interval (validators.accuracy)."""
+
+    model_config = ConfigDict(extra="allow")  # the metric's other figures (precision, recall, mAP50, ...)
+    artifact: str
+    metric: str
+    value: float
+    higher_is_better: bool = True
+    samples: int
+    reference: str
+    reference_value: float
+    drop: float
+    low: float
+    high: float
+    confidence: float
+    resamples: int
+    distinguishable: bool
 
 
 class ParityEntry(Record):
@@ -163,6 +191,7 @@ class InputSet(Record):
     batch: int = 1
     size: int | list[int] | None = None  # the first image input's side, or [height, width]
     tensors: list[dict[str, Any]] = Field(default_factory=list)  # each input: name, shape, dtype, kind, source, range
+    set: str | None = None  # where the judged samples came from: photos, documents, labels (pipeline.samples)
     data: str | None = None  # input.data: the .npz the data inputs came from
 
 
@@ -202,6 +231,9 @@ class RunResults(Record):
     bench: list[BenchRow] = Field(default_factory=list)
     footprint: dict[str, Footprint] = Field(default_factory=dict)
     calibration: dict[str, Any] | None = None
+    # the judged and calibration splits (pipeline.samples), and the truth's source, kind, size and digest
+    samples: dict[str, Any] | None = None
+    accuracy: list[Accuracy] = Field(default_factory=list)  # against the truth, per artifact (the reference too)
     config: dict[str, Any] = Field(default_factory=dict)
     seconds: float | None = None
     error: str | None = None
@@ -211,6 +243,9 @@ class RunResults(Record):
     def parity_of(self, artifact: str) -> ParityEntry | None:
         return next((p for p in self.parity if p.artifact == artifact), None)
 
+    def accuracy_of(self, artifact: str) -> Accuracy | None:
+        return next((a for a in self.accuracy if a.artifact == artifact), None)
+
     def artifact(self, name: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.name == name), None)
 
@@ -218,8 +253,24 @@ class RunResults(Record):
         return [b for b in self.bench if b.ok]
 
     def reference_ms(self) -> float | None:
-        """PyTorch eager's median latency in this run: what speed-ups are measured against."""
-        return next((b.infer_ms.median for b in self.ok_bench() if b.runtime == "torch" and b.infer_ms), None)
+        """What speed-ups are measured against in this run: PyTorch eager's median latency, else (a graph started
+        from a file) the reference artifact's own."""
+        rows = self.ok_bench()
+        row = next((b for b in rows if b.runtime == "torch"), None) or next(
+            (b for b in rows if b.artifact == self.reference_name()), None)
+        return row.infer_ms.median if row and row.infer_ms else None
+
+    def reference_name(self) -> str:
+        """The artifact every other is checked against (the source, 'model')."""
+        return next((p.reference for p in self.parity), "model")
+
+    def reference_label(self) -> str:
+        """What speed-ups are against, in words."""
+        rows = self.ok_bench()
+        if any(b.runtime == "torch" for b in rows):
+            return "PyTorch eager"
+        row = next((b for b in rows if b.artifact == self.reference_name()), None)
+        return f"the reference ({row.runtime}, {row.artifact})" if row else "-"
 
     def speedup(self, row: BenchRow) -> float | None:
         reference = self.reference_ms()

@@ -28,6 +28,7 @@ from pipeline.inputs import absolutize_paths, prepare_calibration, prepare_input
 from pipeline.measure import Benchmarks
 from pipeline.progress import open_progress
 from pipeline.results import Environment, RunResults
+from pipeline.samples import choose_samples
 from pipeline.steps import StepRunner
 
 log = logging.getLogger("convgraph")
@@ -48,22 +49,25 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
                        config.source_format(cfg.model))
     for sub in ("logs", "steps"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
-    inputs = prepare_inputs(cfg, feeds, run_dir)
     processing = processing_config(cfg, feeds)
+    cache_root = Path(cfg.cache.dir) if cfg.cache.enabled else None
+    split = choose_samples(cfg, processing, (cache_root or run_dir) / "sets")
+    store_dir = cache_root / "arrays" if cache_root else None
+    inputs = prepare_inputs(cfg, feeds, run_dir, split, store_dir)
     results = RunResults(graph=cfg.graph.get("name", "?"), model=cfg.model.name, run_dir=str(run_dir),
                          precision=cfg.precision, opset=cfg.opset, weights=weights_of(cfg), inputs=inputs.record,
-                         processing=processing,
+                         processing=processing, samples=split.record,
                          environment=Environment(**environment()), config=OmegaConf.to_container(cfg, resolve=True))
     ctx = RunContext(cfg, run_dir, results, feeds, processing, open_progress(cfg.get("progress", True)))
     cache = StepCache(Path(cfg.cache.dir)) if cfg.cache.enabled else None
     calibration = None
-    if any(s.options.get("precision") == "int8" for s in steps):
-        calibration, results.calibration = prepare_calibration(cfg, feeds, run_dir)
+    if any(_quantizes(s, cfg.precision) for s in steps):
+        calibration, results.calibration = prepare_calibration(cfg, feeds, run_dir, split, store_dir)
     runner = StepRunner(ctx, cache, calibration)
-    checks = ParityChecks(ctx, inputs.path, inputs.sha256,
-                          ResultMemo(Path(cfg.cache.dir) / "outputs") if cache else None)
+    checks = ParityChecks(ctx, inputs, ResultMemo(Path(cfg.cache.dir) / "outputs") if cache else None)
     bench = Benchmarks(ctx, inputs.path, inputs.sha256,
-                       ResultMemo(sweep_dir / ".bench") if sweep_dir and cfg.bench.reuse_in_sweep else None)
+                       ResultMemo(sweep_dir / ".bench") if sweep_dir and cfg.bench.reuse_in_sweep else None,
+                       split.judged)
     started = time.perf_counter()
     ctx.progress.plan([(SOURCE, SOURCE_STEP[cfg.model.source]), *((s.name, s.kind) for s in steps)])
     try:
@@ -129,6 +133,12 @@ def _artifacts_to_bench(artifacts: dict[str, Artifact], steps: list[StepSpec]) -
         if parent and (parent.format, parent.precision) == (artifact.format, artifact.precision):
             superseded.add(parent.name)
     return [a for name, a in artifacts.items() if name not in superseded - {SOURCE}]
+
+
+def _quantizes(spec: StepSpec, precision: str) -> bool:
+    """The step makes int8 in this run: it needs the calibration set."""
+    runs = not spec.when_precision or precision in spec.when_precision
+    return runs and spec.options.get("precision") == "int8"
 
 
 def weights_of(cfg: DictConfig) -> str:

@@ -84,6 +84,13 @@ def _ranges(value):
     return value
 
 
+def _labels(value):
+    if value is not None and not Path(value).exists():
+        raise custom(f"input.labels={value!r}: no such file or folder; give a folder of class folders, a CSV, a COCO "
+                     "JSON or a folder of PNG masks")
+    return value
+
+
 def _data_file(value):
     if value is not None and not Path(value).is_file():
         raise custom(f"input.data={value!r}: no such file")
@@ -91,6 +98,8 @@ def _data_file(value):
 
 
 class Inputs(Strict):
+    set: Literal["photos", "documents"] = "photos"  # pipeline.samples: where the judged samples come from
+    labels: Annotated[str | None, BeforeValidator(_labels)] = None  # ground truth a user brings (truth/labels.py)
     images: _folder("input.images")
     batch: AtLeast(1)
     count: AtLeast(1) | None
@@ -103,7 +112,9 @@ class Inputs(Strict):
 
 class Calibration(Strict):
     images: _folder("calibration.images")
-    count: AtLeast(1)
+    count: AtLeast(1) | None = None  # None: the set's own default (pipeline.samples)
+    # the share of a user's images (input.labels, input.images) held apart to calibrate on, never judged
+    holdout: Annotated[float, Field(gt=0, lt=1)] = 0.25
 
 
 def _batches(value):
@@ -189,7 +200,9 @@ class Model(Strict):
     postprocess: dict[str, Any] | None = None
     tolerances: dict[Precision, Tolerance] | None = None
     slices: dict[str, dict[str, OutputSlice]] | None = None  # output -> its parts, judged on their own
-    classes: AtLeast(1) | None = None
+    classes: AtLeast(1) | list[str | int] | None = None  # how many, or their names by index
+    set: Literal["photos", "documents"] | None = None  # the model's own world: input.set's default
+    rotations: list[Literal[0, 90, 180, 270]] | None = None  # input.rotations' default
     opset: StrictInt | None = None
     inputs: list[dict[str, Any]] | None = None  # the model's inputs (name, shape, dtype); default: one image
     ranges: dict[str, list[Number]] | None = None  # default value ranges of generated inputs
@@ -204,6 +217,7 @@ class Select(Strict):
     min_throughput_ips: NonNegative | None = None
     min_agreement: NonNegative | None = None
     max_parity_error: NonNegative | None = None
+    max_accuracy_drop: NonNegative | None = None  # against ground truth (input.set=documents, input.labels)
     max_artifact_mb: NonNegative | None = None
     max_footprint_mb: NonNegative | None = None
     max_cold_start_s: NonNegative | None = None

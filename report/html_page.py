@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from pipeline.results import RunResults
-from report import low_precision, profiles, run_report, selection, summary
+from report import accuracy, low_precision, profiles, run_report, selection, summary
 
 TEMPLATES = Path(__file__).parent / "templates"
 RUN_PAGE, SWEEP_PAGE = "report.html", "summary.html"
@@ -98,6 +98,8 @@ def run_context(results: RunResults, run_dir: Path) -> dict:
         "settings": run_report.settings_lines(results),
         "parity": {"headers": run_report.PARITY_HEADERS, "rows": run_report.parity_rows(results)},
         "tasks": {"headers": run_report.TASK_HEADERS, "rows": run_report.task_rows(results)},
+        "accuracy": {"headers": accuracy.HEADERS, "rows": accuracy.rows(results),
+                     "samples": accuracy.samples_lines(results)},
         "plots": [(title, data) for title, data in plots if data],
         "selection": selection_context(results.selection),
         "low_precision": [{"line": low_precision.summary_line(name, search),

@@ -8,7 +8,7 @@ from tabulate import tabulate
 
 import runtimes
 from pipeline.results import BenchRow, RunResults, TaskAgreement, ThroughputEntry
-from report import low_precision
+from report import accuracy, low_precision
 from report.profiles import profile_section
 
 NOISY_MARK = "*"
@@ -18,22 +18,24 @@ ALL_COLUMNS = [("runtime", "runtime"), ("artifact", "artifact"), ("precision", "
                ("ips", "img/s"), ("cold", "cold s"), ("rss", "RSS MB"), ("size", "size MB"),
                ("install", "runtime MB (ver)"), ("source", "needs model source"),
                ("elsewhere", "cores busy elsewhere"),
-               ("error", "max abs err vs ref"), ("task", "task agreement"), ("parity", "parity")]
+               ("error", "max abs err vs ref"), ("task", "task agreement"), ("accuracy", "accuracy (drop)"),
+               ("parity", "parity")]
 # the terminal keeps what a user compares runtimes on: the pre / infer / post split, p90, parity error and task
 # agreement, size, and the deployment figures; cv, settings and the rest are in report.md
 TEXT_KEYS = ("runtime", "artifact", "precision", "pre", "infer", "p90", "post", "ips", "cold", "rss", "size",
-             "install", "error", "task", "parity")
+             "install", "error", "task", "accuracy", "parity")
 
 
 def task_cell(task: TaskAgreement | None) -> str:
     """Detection: F1 of matched boxes vs the reference; classification: top-1 agreement."""
     if task is None:
         return "-"
+    below = " below floor (random weights)" if task.waived == "random weights" else ""
     if task.task == "detection":
-        return f"F1 {task.agreement:.3f}"
+        return f"F1 {task.agreement:.3f}{below}"
     if task.task == "segmentation":
-        return f"mIoU {task.agreement:.3f}"
-    return f"top-1 {task.agreement:.0%}"
+        return f"mIoU {task.agreement:.3f}{below}"
+    return f"top-1 {task.agreement:.0%}{below}"
 
 
 def _mb(value) -> str:
@@ -63,7 +65,7 @@ def table_rows(results: RunResults) -> list[dict]:
         artifact = results.artifact(bench.artifact)
         row = dict.fromkeys((k for k, _ in ALL_COLUMNS), "-")
         row.update(artifact=bench.artifact, size=_mb(artifact.bytes if artifact else None),
-                   runtime=runtimes.label(bench.runtime))
+                   runtime=runtimes.label(bench.runtime), accuracy=accuracy.cell(results.accuracy_of(bench.artifact)))
         if check is None:
             row["parity"] = "reference" if bench.artifact == "model" else "-"
         else:
@@ -91,11 +93,12 @@ def table_rows(results: RunResults) -> list[dict]:
 
 
 def columns(results: RunResults, keys=None) -> list[tuple[str, str]]:
-    """The columns, with `img/s` expanded to one column per throughput batch (or the latency row's img/s)."""
+    """The columns, with `img/s` expanded to one column per throughput batch (or the latency row's img/s); the
+    accuracy column only where there is a truth to measure it against."""
     batches = list(dict.fromkeys(e.batch for b in results.bench for e in b.throughput or []))
     out = []
     for key, head in ALL_COLUMNS:
-        if keys is not None and key not in keys:
+        if (keys is not None and key not in keys) or (key == "accuracy" and not results.accuracy):
             continue
         if key == "ips":
             out += [(f"ips{b}", f"img/s b{b}") for b in batches] if batches else [("ips", "img/s")]
@@ -116,6 +119,8 @@ def footnotes(results: RunResults) -> list[str]:
         why = f"other processes kept up to {max(loads):.1f} cores busy meanwhile" if loads else "a busy machine?"
         notes.append(f"{NOISY_MARK} noisy: coefficient of variation above bench.noisy_cv={noisy_cv} "
                      f"({why}); not exact, measure again before trusting a difference")
+    if accuracy.footnote(results):
+        notes.append(accuracy.footnote(results))
     if results.weights == "random":
         notes.append("weights random (built from the architecture with the seed; no hub here): the agreement "
                      "columns compare runtimes on these weights, and at low precision they are not evidence for a "
@@ -227,6 +232,7 @@ def render_markdown(results: RunResults) -> str:
         "## Steps", "", table(STEP_HEADERS, step_rows(results)), "",
         "## Benchmark", "", _table(results, None, "github"), "", *[f"- {n}" for n in footnotes(results)], "",
         *parity, *(["Task agreement:", "", table(TASK_HEADERS, tasks), ""] if tasks else []),
+        *accuracy.markdown(results),
         "## Runtime settings (as applied)", "", *settings_lines(results), "",
         *low_precision.markdown(results),
         *profile_section(results),

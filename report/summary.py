@@ -10,10 +10,12 @@ from tabulate import tabulate
 
 import runtimes
 from pipeline.results import RunResults, load_results
+from report import sweep_plots
 
 FIELDS = ["job", "overrides", "job_status", "artifact", "runtime", "precision", "executes_in", "median_ms",
-          "p90_ms", "speedup_vs_torch", "max_abs_err", "min_cosine", "parity", "task_agreement", "size_mb",
-          "error"]
+          "p90_ms", "speedup", "speedup_against", "max_abs_err", "min_cosine", "parity", "task_agreement",
+          "accuracy_metric", "accuracy", "accuracy_drop", "accuracy_low", "accuracy_high", "size_mb", "sha256",
+          "reused_from", "error"]
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
@@ -56,16 +58,21 @@ def job_rows(job: Path, results: RunResults | None) -> list[dict]:
         check, artifact = results.parity_of(bench.artifact), results.artifact(bench.artifact)
         row = {**base, "artifact": bench.artifact, "runtime": runtimes.label(bench.runtime),
                "precision": bench.precision, "executes_in": bench.executed_precision,
-               "size_mb": round(artifact.bytes / 2**20, 3) if artifact else None}
+               "size_mb": round(artifact.bytes / 2**20, 3) if artifact else None,
+               "sha256": artifact.sha256 if artifact else None, "reused_from": bench.reused_from}
         if bench.ok:
             speedup = results.speedup(bench)
             row.update(median_ms=round(bench.infer_ms.median, 3), p90_ms=round(bench.infer_ms.p90, 3),
-                       speedup_vs_torch=round(speedup, 3) if speedup else None)
+                       speedup=round(speedup, 3) if speedup else None, speedup_against=results.reference_label())
         else:
             row["error"] = bench.error
         if check:
             row.update(max_abs_err=check.worst_abs(), min_cosine=check.min_cosine(),
                        parity="passed" if check.passed else "FAILED", task_agreement=check.agreement)
+        accuracy = results.accuracy_of(bench.artifact)
+        if accuracy:
+            row.update(accuracy_metric=accuracy.metric, accuracy=accuracy.value, accuracy_drop=accuracy.drop,
+                       accuracy_low=accuracy.low, accuracy_high=accuracy.high)
         rows.append(row)
     failed_steps = [f"{s.name}: {s.error}" for s in results.steps if s.status == "failed"]
     if not rows or failed_steps or results.error:
@@ -80,15 +87,15 @@ def build_summary(sweep_dir: Path, jobs: dict[Path, RunResults | None]) -> list[
         writer.writeheader()
         writer.writerows({k: row.get(k) for k in FIELDS} for row in rows)
     (sweep_dir / "summary.md").write_text(render_markdown(rows, sweep_dir))
-    plot(rows, sweep_dir)
+    sweep_plots.plot(rows, sweep_dir, split_overrides(rows)[1])
     return rows
 
 
 # the columns summary.md and summary.html show (summary.csv has every field)
-COLUMNS = ["overrides", "job_status", "runtime", "precision", "executes_in", "median_ms", "speedup_vs_torch",
-           "max_abs_err", "min_cosine", "task_agreement", "parity", "size_mb", "error"]
-PLOTS = {"latency_by_runtime.png": "latency per runtime and precision",
-         "latency_vs_error.png": "latency against parity error"}
+COLUMNS = ["overrides", "job_status", "runtime", "precision", "executes_in", "median_ms", "speedup",
+           "max_abs_err", "min_cosine", "task_agreement", "accuracy", "accuracy_drop", "parity", "size_mb", "error"]
+PLOTS = {"latency_by_runtime.png": "latency per runtime and precision (an artifact measured once: one bar)",
+         "latency_vs_accuracy.png": "latency against accuracy (agreement with the reference without a truth)"}
 
 
 def cell(value) -> str:
@@ -111,8 +118,11 @@ def split_overrides(rows: list[dict]) -> tuple[str, dict[str, str]]:
 def intro(rows: list[dict]) -> str:
     jobs = {row["job"] for row in rows}
     failed = {row["job"] for row in rows if row.get("job_status") != "ok"}
-    return (f"{len(jobs)} jobs, {len(failed)} not ok. Latency = median inference ms; speed-up vs PyTorch eager "
-            "in the same job.")
+    against = sorted({row["speedup_against"] for row in rows if row.get("speedup_against")})
+    truth = next((row["accuracy_metric"] for row in rows if row.get("accuracy_metric")), None)
+    return (f"{len(jobs)} jobs, {len(failed)} not ok. Latency = median inference ms; speed-up vs "
+            f"{' / '.join(against) or 'PyTorch eager'} in the same job."
+            + (f" Accuracy: {truth} against the ground truth; drop against the reference, + = worse." if truth else ""))
 
 
 def render_markdown(rows: list[dict], sweep_dir: Path) -> str:
@@ -123,50 +133,3 @@ def render_markdown(rows: list[dict], sweep_dir: Path) -> str:
         lines += ["", f"![{title}]({name})"]
     lines.append("")
     return "\n".join(lines)
-
-
-def plot(rows: list[dict], sweep_dir: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    timed = [r for r in rows if r.get("median_ms") is not None]
-    if not timed:
-        return
-    varied = split_overrides(rows)[1]  # the shared overrides would crowd out what tells the jobs apart
-    labels = [f"{r['runtime']}\n{r['precision']} | {varied[r['job']]}" for r in timed]
-    fig, ax = plt.subplots(figsize=(10, 0.35 * len(timed) + 1.5))
-    colours = {name: f"C{i}" for i, name in enumerate(sorted({r["runtime"] for r in timed}))}
-    ax.barh(range(len(timed)), [r["median_ms"] for r in timed], color=[colours[r["runtime"]] for r in timed])
-    ax.set_yticks(range(len(timed)), labels, fontsize=7)
-    ax.invert_yaxis()
-    latencies = [r["median_ms"] for r in timed]
-    if min(latencies) > 0 and max(latencies) > 10 * min(latencies):  # else the fast runtimes' bars vanish
-        ax.set_xscale("log")
-    ax.set_xlabel("median inference latency (ms)")
-    ax.set_title("Latency per runtime and precision")
-    fig.tight_layout()
-    fig.savefig(sweep_dir / "latency_by_runtime.png", dpi=110)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(7, 5))
-    markers = {"fp32": "o", "fp16": "s", "bf16": "D", "int8": "^"}
-    for r in timed:
-        err = r.get("max_abs_err")
-        if err is None:
-            continue
-        ax.scatter(max(err, 1e-9), r["median_ms"], color=colours[r["runtime"]],
-                   marker=markers.get(r["precision"], "x"), s=50)
-    for name, colour in colours.items():
-        ax.scatter([], [], color=colour, label=name)
-    for precision, marker in markers.items():
-        ax.scatter([], [], color="grey", marker=marker, label=precision)
-    ax.set_xscale("log")
-    ax.set_xlabel("max abs error vs PyTorch (log)")
-    ax.set_ylabel("median inference latency (ms)")
-    ax.set_title("Latency against parity error (lower left is better)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(sweep_dir / "latency_vs_error.png", dpi=110)
-    plt.close(fig)

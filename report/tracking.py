@@ -26,7 +26,7 @@ from report.summary import as_typed
 PARENT_FILE = "mlflow_parent_run"  # the sweep's parent run id, in the sweep dir: jobs may run in other processes
 RUN_FILES = ("results.json", "report.html", "report.md", "timing.png", "selection.png")
 SWEEP_FILES = ("summary.html", "summary.md", "summary.csv", "selection.json", "selection.png",
-               "latency_by_runtime.png", "latency_vs_error.png")
+               "latency_by_runtime.png", "latency_vs_accuracy.png")
 
 
 def store_uri(uri: str) -> str:

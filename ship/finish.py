@@ -10,8 +10,9 @@ import logging
 from pathlib import Path
 
 from pipeline.results import RunResults
+from ship.candidates import candidate_rows, unique
 from ship.deploy import BundleError, write_bundle
-from ship.selection import candidate_rows, select, unique
+from ship.selection import select
 
 log = logging.getLogger("convgraph")
 

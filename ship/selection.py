@@ -1,16 +1,12 @@
 """Which artifact to ship: rank the benchmarked candidates on every measured axis, mark the Pareto front,
 apply the constraints (`select.*` in config) and pick the best on the objective, with the reason in one line.
 
-Pure functions on candidate rows (plain dicts). candidate_rows() builds them from a run's results; the
-installed size of each runtime comes from bench.footprint unless the row already carries it. The `select`
+Pure functions on candidate rows (plain dicts; ship.candidates builds them from a run's results). The `select`
 config was checked with the rest of the config (pipeline.config.Select).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import runtimes
-from pipeline.results import RunResults
 
 OBJECTIVES = {"latency": ("median_ms", "min"), "throughput": ("throughput_ips", "max"),
               "footprint": ("footprint_mb", "min")}
@@ -26,79 +22,9 @@ TIE_BREAKERS = {"latency": ("quality", "installed_mb", "artifact_mb", "cold_star
 # Numeric limits: config key -> (row key, "max" = value must be <= the limit, "min" = >=).
 LIMITS = {"max_latency_ms": ("median_ms", "max"), "min_throughput_ips": ("throughput_ips", "min"),
           "min_agreement": ("agreement", "min"), "max_parity_error": ("parity_error", "max"),
+          "max_accuracy_drop": ("accuracy_drop", "max"),
           "max_artifact_mb": ("artifact_mb", "max"), "max_footprint_mb": ("footprint_mb", "max"),
           "max_cold_start_s": ("cold_start_s", "max"), "max_peak_rss_mb": ("peak_rss_mb", "max")}
-
-
-# ---- candidates from a results.json ----------------------------------------------------------------------
-def candidate_rows(results: RunResults, job: str | None = None,
-                   footprint: Callable[[str], dict] | None = None) -> list[dict]:
-    """One row per benchmarked artifact (failed ones too: reported, never picked). Throughput is the best
-    images/s of the latency row and of the batch sizes it was also measured at (bench row `throughput`);
-    installed size from the row's `footprint`, else measured here (bench.footprint)."""
-    if footprint is None:
-        from bench.footprint import runtime_footprint as footprint
-    has_task = results.has_task()
-    task_kind = next((p.task.task for p in results.parity if p.task), None)
-    rows = []
-    for bench in results.bench:
-        name = bench.artifact
-        artifact = results.artifact(name)
-        row = {"id": f"{job}/{name}" if job else name, "job": job, "artifact": name,
-               "runtime": bench.runtime or (runtimes.for_format(artifact.format).name if artifact else None),
-               "format": artifact.format if artifact else None,
-               "precision": bench.precision or (artifact.precision if artifact else None),
-               "executed_precision": bench.executed_precision, "version": bench.version,
-               "sha256": artifact.sha256 if artifact else None, "path": artifact.path if artifact else None,
-               "batch": bench.batch, "artifact_mb": _mb(artifact.bytes if artifact else None),
-               "reused_from": bench.reused_from, "noisy": bench.noisy, "task": None, "weights": results.weights}
-        if not bench.ok:
-            rows.append({**row, "status": "failed", "error": bench.error or "benchmark failed"})
-            continue
-        check = results.parity_of(name)
-        if check is None:  # the reference itself: it agrees with itself by definition
-            agreement, error, passed = (1.0 if has_task else None), 0.0, True
-        else:
-            agreement, error, passed = check.agreement, check.worst_abs(), check.passed
-            row["task"] = check.task.task if check.task else None
-            row["floor"] = check.task.min_agreement if check.task else None  # validate.task.min_agreement
-        foot = bench.footprint.model_dump() if bench.footprint else (
-            footprint(row["runtime"]) if row["runtime"] in runtimes.NAMES else {})
-        installed = foot.get("installed_mb")
-        measured = [(bench.throughput_ips, bench.batch)] + [
-            (t.images_per_s, t.batch) for t in bench.throughput or []
-            if t.status == "ok" and t.images_per_s is not None]
-        best_ips, best_batch = max(measured, key=lambda t: t[0] or 0.0)
-        row.update(status="ok", median_ms=bench.infer_ms.median, p90_ms=bench.infer_ms.p90,
-                   throughput_ips=best_ips, throughput_batch=best_batch, cold_start_s=bench.load_s,
-                   peak_rss_mb=bench.peak_rss_mb, agreement=agreement, parity_error=error,
-                   parity_passed=passed, installed_mb=installed,
-                   runs_without_source=foot.get("runs_without_source"),
-                   footprint_mb=_sum(installed, row["artifact_mb"]))
-        row["quality"] = agreement if has_task else (None if error is None else -error)  # higher is better
-        row["task"] = row["task"] or task_kind
-        rows.append(row)
-    return rows
-
-
-def _mb(value) -> float | None:
-    return None if value is None else value / 2**20
-
-
-def _sum(a, b):
-    return None if a is None or b is None else a + b
-
-
-def unique(rows: list[dict]) -> list[dict]:
-    """A sweep measures an identical artifact in several jobs (or reuses the measurement): keep it once."""
-    seen, out = set(), []
-    for row in rows:
-        key = (row.get("sha256"), row.get("runtime"), row.get("executed_precision"), row.get("batch"))
-        if row.get("sha256") and key in seen:
-            continue
-        seen.add(key)
-        out.append(row)
-    return out
 
 
 # ---- ranking and the front -------------------------------------------------------------------------------
@@ -175,7 +101,7 @@ def violations(row: dict, spec: dict) -> list[str]:
         if value is None:
             failed.append(f"{key}={limit:g} (not measured)")
         elif (value > limit) if bound == "max" else (value < limit):
-            failed.append(f"{key}={limit:g} ({describe_value(field, value, row.get('task'))})")
+            failed.append(f"{key}={limit:g} ({describe_row(field, row)})")
     return failed
 
 
@@ -247,6 +173,16 @@ def describe_value(field: str, value, task: str | None = None) -> str:
         field, f"{field} {value}")
 
 
+def describe_row(field: str, row: dict) -> str:
+    """describe_value, with what the row knows besides the value (a drop's metric and interval)."""
+    if field == "accuracy_drop" and row.get("accuracy_drop") is not None:
+        return (f"{row['accuracy_metric']} {row['accuracy']:.3f}, drop {row['accuracy_drop']:+.3f} "
+                f"[95% CI {row['accuracy_low']:+.3f}, {row['accuracy_high']:+.3f}] against the truth")
+    if field == "accuracy" and row.get("accuracy") is not None:
+        return f"{row['accuracy_metric']} {row['accuracy']:.3f} against the truth"
+    return describe_value(field, row.get(field), row.get("task"))
+
+
 def label(row: dict) -> str:
     """'openvino (OpenVINO int8, executes int8+fp32)'."""
     runtime = runtimes.label(row.get("runtime"))
@@ -265,8 +201,9 @@ def reason_line(pick: dict, objective: str, tied: list[dict], best_rejected: dic
     best rejected: Y (...), 1.40 ms median, by min_agreement=0.95 (agreement 0.8)."""
     key = OBJECTIVES[objective][0]
     quality = "agreement" if pick.get("agreement") is not None else "parity_error"
-    facts = ", ".join(describe_value(f, pick.get(f), pick.get("task"))
-                      for f in (quality, "median_ms", "footprint_mb", "cold_start_s") if f != key)
+    truth = ["accuracy_drop"] if pick.get("accuracy_drop") is not None else []
+    facts = ", ".join(describe_row(f, pick)
+                      for f in (*truth, quality, "median_ms", "footprint_mb", "cold_start_s") if f != key)
     noisy = " (noisy: measure again before trusting a small difference)" if pick.get("noisy") else ""
     line = (f"pick: {label(pick)}: {WHAT[objective]} that meets every constraint, "
             f"{describe_value(key, pick.get(key))}{noisy} [{facts}]")

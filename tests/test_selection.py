@@ -7,7 +7,8 @@ import pytest
 
 from bench.timing import summarize
 from pipeline.results import RunResults
-from ship.selection import LIMITS, candidate_rows, dominates, pareto_front, select, unique, violations
+from ship.candidates import candidate_rows, unique
+from ship.selection import LIMITS, dominates, pareto_front, select, violations
 
 NO_LIMITS = {"objective": "latency", "require_parity": True, "without_source": True, "tie_within": 0.0}
 

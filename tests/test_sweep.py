@@ -40,7 +40,7 @@ def test_a_failing_job_is_recorded_and_the_others_run(sweep):
     assert "UserError: precision='int3'" in summary  # the failed job is shown, with why
     assert sum(",ok," in line for line in lines) == 3 + 4  # fp32: model, simplify, openvino; int8: + onnx_lowp
     assert (sweep.dir / "summary.md").exists() and (sweep.dir / "latency_by_runtime.png").stat().st_size > 0
-    assert (sweep.dir / "latency_vs_error.png").stat().st_size > 0
+    assert (sweep.dir / "latency_vs_accuracy.png").stat().st_size > 0
 
 
 def test_the_sweep_selects_once_across_its_jobs(sweep):

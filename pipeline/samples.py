@@ -1,0 +1,192 @@
+"""Which images a run judges its artifacts on (with their truth, when it has one) and which it calibrates int8 on:
+never the same ones, so that neither calibration nor an accuracy-aware search tunes on what is then graded.
+
+- input.labels=PATH: the user's labelled images (truth/labels.py); calibration.images, else a held-apart share
+  (calibration.holdout) of them.
+- input.set=documents: pages rendered here with their truth (truth/documents.py); calibration on pages of another
+  seed stream.
+- photos: input.images (a held-apart share calibrates, unless calibration.images is given) or the photos that ship
+  in installed packages (the other packaged images calibrate).
+The split does not depend on the precision, so every job of a sweep is judged on the same samples.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from core.errors import UserError
+from core.images import image_paths, images_digest, samples, split_rotation
+from truth.samples import LabelledSet
+
+SETS = ("photos", "documents")
+DOCUMENT_PAGES = 32  # judged pages of input.set=documents when input.count does not say
+DOCUMENT_CALIBRATION = 128  # calibration pages when calibration.count does not say
+PHOTO_CALIBRATION = 20  # at most this many distinct photos calibrate when calibration.count does not say
+# Images of scikit-image's wheel that the default input set does not judge: the packaged photos' calibration set.
+CALIBRATION_PHOTOS = ("motorcycle_right.png", "hubble_deep_field.jpg", "ihc.png", "retina.jpg", "camera.png",
+                      "coins.png", "moon.png", "page.png", "text.png", "brick.png", "grass.png", "gravel.png",
+                      "clock_motion.png", "cell.png")
+# The documents set renders truth of these kinds; the model's task decides which one it is judged on.
+DOCUMENT_KINDS = {"boxes": "text lines (boxes)", "classes": "page rotation (0, 90, 180, 270)"}
+
+
+@dataclass
+class SampleSplit:
+    judged: list[str]  # image paths ('page.png#rot90' allowed), in input-set order
+    calibration: list[str]  # distinct images, none of them judged
+    truth: LabelledSet | None = None  # the judged images' truth, same order
+    record: dict = field(default_factory=dict)  # what results.json says of both splits
+
+
+def truth_kind(processing: dict) -> str | None:
+    """What kind of truth the model's outputs are judged against (truth.samples.KINDS), from its task."""
+    task = processing.get("task")
+    if task == "classification":
+        return "classes"
+    if task == "detection":
+        return "boxes"
+    if task == "segmentation":
+        return "boxes" if (processing.get("postprocess") or {}).get("text_boxes") else "masks"
+    if task == "sequence":
+        return "texts"
+    return None
+
+
+def class_names(cfg: DictConfig) -> list[str] | None:
+    """model.classes when it names the classes (a list), else None (it may be a count)."""
+    classes = cfg.model.get("classes")
+    return [str(c) for c in classes] if OmegaConf.is_list(classes) else None
+
+
+def choose_samples(cfg: DictConfig, processing: dict, sets_dir: Path) -> SampleSplit:
+    """The run's judged and calibration samples; `sets_dir` holds rendered sets (in the cache when it is on)."""
+    if cfg.input.get("labels"):
+        return _labelled(cfg, processing)
+    if cfg.input.get("set", "photos") == "documents":
+        return _documents(cfg, processing, sets_dir)
+    return _photos(cfg)
+
+
+def _labelled(cfg: DictConfig, processing: dict) -> SampleSplit:
+    from truth.labels import load_labels
+
+    where = f"input.labels={cfg.input.labels!r}"
+    kind = truth_kind(processing)
+    if kind is None:
+        raise UserError(f"{where}: model.task={processing.get('task')!r} has no accuracy to judge against labels; "
+                        "labels go with classification, detection, segmentation or sequence models")
+    if list(cfg.input.get("rotations") or [0]) != [0]:
+        raise UserError(f"input.rotations={list(cfg.input.rotations)} turns photos and rendered pages; labelled images "
+                        "are judged as they are: leave input.rotations at [0] with input.labels")
+    truth = load_labels(cfg.input.labels, kind, class_names(cfg), cfg.input.get("images"))
+    if cfg.calibration.get("images"):
+        judged, calibration = truth, _distinct(image_paths(cfg.calibration.images), _calibration_count(cfg))
+        how = f"calibration.images={cfg.calibration.images!r}"
+    else:
+        held = _held_apart(len(truth), cfg.calibration.holdout, cfg.seed)
+        judged = truth.subset([i for i in range(len(truth)) if i not in held])
+        calibration = [truth.samples[i].image for i in sorted(held) or range(len(truth))][: _calibration_count(cfg)]
+        how = f"calibration.holdout={cfg.calibration.holdout:g} of the labelled images, chosen by seed"
+    if cfg.input.count:  # the first input.count of the judged samples, in the file's order
+        judged = judged.subset(range(min(cfg.input.count, len(judged))))
+    return _split(judged.images, calibration, judged, how)
+
+
+def _documents(cfg: DictConfig, processing: dict, sets_dir: Path) -> SampleSplit:
+    kind = truth_kind(processing)
+    if kind not in DOCUMENT_KINDS:
+        raise UserError(f"input.set=documents has truth for {' and '.join(DOCUMENT_KINDS.values())}; model "
+                        f"{cfg.model.name} (task {processing.get('task')}) is judged on neither: use input.set=photos "
+                        "or input.labels")
+    rotations = tuple(cfg.input.get("rotations") or (0,))
+    judged = _rendered(kind, sets_dir, cfg.input.count or DOCUMENT_PAGES, cfg.seed, "judge", rotations)
+    names = class_names(cfg)
+    if kind == "classes" and names is not None and list(judged.classes) != names:
+        raise UserError(f"input.set=documents labels pages by rotation ({', '.join(judged.classes)}); "
+                        f"model.classes={names} names other classes")
+    if cfg.calibration.get("images"):
+        calibration = _distinct(image_paths(cfg.calibration.images), _calibration_count(cfg))
+        how = f"calibration.images={cfg.calibration.images!r}"
+    else:
+        count = cfg.calibration.count or DOCUMENT_CALIBRATION
+        calibration = _rendered(kind, sets_dir, count, cfg.seed, "calibration", (0,)).images
+        calibration = _spread_rotations(calibration, rotations)
+        how = "documents rendered from another seed stream than the judged pages"
+    return _split(judged.images, calibration, judged, how)
+
+
+def _rendered(kind: str, sets_dir: Path, count: int, seed: int, split: str, rotations) -> LabelledSet:
+    """A rendered split in its own folder, made once under a lock (two jobs of a sweep may ask at once)."""
+    from filelock import FileLock
+
+    from truth.documents import documents_set
+
+    folder = sets_dir / f"documents-{split}-seed{seed}-{count}"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        return documents_set(kind, folder, count, seed, split, rotations)
+
+
+def _photos(cfg: DictConfig) -> SampleSplit:
+    rotations = tuple(cfg.input.get("rotations") or (0,))
+    folder = cfg.input.get("images")
+    if cfg.calibration.get("images"):
+        return _split(samples(folder, rotations), _distinct(image_paths(cfg.calibration.images),
+                                                           _calibration_count(cfg)),
+                      None, f"calibration.images={cfg.calibration.images!r}")
+    if folder:
+        photos = image_paths(folder)
+        held = _held_apart(len(photos), cfg.calibration.holdout, cfg.seed)
+        judged = [p for i, p in enumerate(photos) if i not in held]
+        calibration = [photos[i] for i in sorted(held) or range(len(photos))][: _calibration_count(cfg)]
+        return _split([_turned(p, r) for p in judged for r in rotations], [str(p) for p in calibration], None,
+                      f"calibration.holdout={cfg.calibration.holdout:g} of input.images, chosen by seed")
+    from core.images import package_dir
+
+    data = package_dir("skimage") / "data"
+    extra = [data / name for name in CALIBRATION_PHOTOS if (data / name).is_file()]
+    return _split(samples(None, rotations), _distinct(extra, _calibration_count(cfg)), None,
+                  "packaged images the input set does not judge (scikit-image's other data images)")
+
+
+def _turned(path: Path, degrees: int) -> str:
+    return f"{path}#rot{degrees}" if degrees % 360 else str(path)
+
+
+def _spread_rotations(images: list[str], rotations: tuple[int, ...]) -> list[str]:
+    """Calibration pages turned like the judged ones, one rotation per page in turn (distinct pages throughout)."""
+    return [_turned(Path(image), rotations[i % len(rotations)]) for i, image in enumerate(images)]
+
+
+def _calibration_count(cfg: DictConfig) -> int:
+    return cfg.calibration.count or PHOTO_CALIBRATION
+
+
+def _distinct(paths: list[Path], count: int) -> list[str]:
+    return [str(p) for p in paths[:count]]
+
+
+def _held_apart(count: int, share: float, seed: int) -> set[int]:
+    """Indices of the samples set apart for calibration: a seeded choice of round(count * share), at least one while
+    at least one is left to judge. None of one image: it then calibrates too (recorded as shared)."""
+    if count < 2:
+        return set()
+    held = min(count - 1, max(1, round(count * share)))
+    return set(np.random.default_rng(seed).permutation(count)[:held].tolist())
+
+
+def _split(judged: list[str], calibration: list[str], truth: LabelledSet | None, how: str) -> SampleSplit:
+    if not judged:
+        raise UserError("the input set is empty: no image is left to judge")
+    shared = sorted({split_rotation(p)[0] for p in judged} & {split_rotation(p)[0] for p in calibration})
+    record = {"judged": {"count": len(judged), "digest": images_digest(judged)},
+              "calibration": {"count": len(calibration), "how": how,
+                              "digest": images_digest(calibration) if calibration else None,
+                              "shared_with_judged": len(shared)}}
+    if truth is not None:
+        record["truth"] = truth.record()
+    return SampleSplit(judged, calibration, truth, record)
+
