@@ -90,6 +90,18 @@ def test_coco_boxes_become_xyxy_class_indices_and_crowds_stay_out(tmp_path):
     assert by_id.classes == ("disc", "square") and by_id.samples[0].box_labels == (1, 0)
 
 
+def test_coco_file_names_relative_to_the_images_folder(tmp_path):
+    file, data = coco(tmp_path)
+    for entry in data["images"]:
+        entry["file_name"] = entry["file_name"].removeprefix("images/")
+    moved = tmp_path / "annotations" / "val.json"
+    moved.parent.mkdir()
+    moved.write_text(json.dumps(data))
+    loaded = load_labels(str(moved), "boxes", list(CLASSES), images=str(tmp_path / "images"))
+    assert loaded.samples[3].image == str(tmp_path / "images" / "scene03.png")
+    assert "relative to" in refused(str(moved), "boxes", list(CLASSES))  # the JSON's own folder has no images
+
+
 def test_masks_one_per_image(tmp_path):
     folder, pictures = masks(tmp_path)
     loaded = load_labels(str(folder), "masks", classes=list(MASK_CLASSES), images=str(pictures))

@@ -31,7 +31,7 @@ def coco_boxes(file: Path, classes: list[str] | None, images: str | None) -> tup
             raise UserError(f"{where}: id {image_id} is already used by images[{order[image_id][0]}]; "
                             f"allowed: one entry per image id")
         path = base / name
-        width, height = image_size(path, where)
+        width, height = image_size(path, where, base)
         stated = (entry.get("width", width), entry.get("height", height))
         if stated != (width, height):
             raise UserError(f"{where}: width x height {stated[0]}x{stated[1]} in the JSON, but {name!r} is "

@@ -16,12 +16,14 @@ def existing(path: str, what: str) -> Path:
     return found
 
 
-def image_size(image: Path, where: str) -> tuple[int, int]:
-    """(width, height) from the file's header; `where` names the labels entry that points at it."""
+def image_size(image: Path, where: str, base: Path | None = None) -> tuple[int, int]:
+    """(width, height) from the file's header; `where` names the labels entry that points at it, `base` the
+    folder its path was relative to."""
     from PIL import Image, UnidentifiedImageError
 
     if not image.is_file():
-        raise UserError(f"{where}: image {str(image)!r} does not exist")
+        relative = f" (relative to {str(base)!r}: input.images, else the labels file's folder)" if base else ""
+        raise UserError(f"{where}: image {str(image)!r} does not exist; allowed: an existing image file{relative}")
     try:
         with Image.open(image) as opened:
             return opened.size

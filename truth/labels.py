@@ -112,7 +112,8 @@ def text_csv(file: Path, images: str | None) -> tuple[list[Sample], list[str], d
 
 def csv_rows(file: Path, second: str, images: str | None) -> list[tuple[str, Path, str]]:
     """(where, image path, second column) per data row. Blank lines are skipped; a row with another number of
-    columns, an image that does not open or an image named twice is refused. A text keeps its spaces."""
+    columns, an image that does not open or an image named twice is refused. A text keeps its spaces, but for
+    those right after the comma."""
     if file.is_dir():
         raise UserError(f"{file}: is a folder; allowed: a CSV file of image,{second} rows")
     base = Path(images) if images else file.parent
@@ -135,7 +136,7 @@ def csv_rows(file: Path, second: str, images: str | None) -> list[tuple[str, Pat
             if header:
                 continue
             image = base / name
-            image_size(image, where)
+            image_size(image, where, base)
             refuse_duplicate(seen, image, where, f"line {reader.line_num}")
             rows.append((where, image, value))
     except csv.Error as error:
