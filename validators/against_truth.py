@@ -8,7 +8,7 @@ import numpy as np
 
 from core.prepost import Letterbox, Processing, postprocess
 from truth.samples import LabelledSet
-from validators.accuracy import Scores, paired_drop
+from validators.accuracy import CONFIDENCE, Scores, accuracy_record, scores_record
 
 
 def score(outputs: list[np.ndarray], truth: LabelledSet, processing: dict, placement: list[Letterbox] | None,
@@ -21,37 +21,39 @@ def score(outputs: list[np.ndarray], truth: LabelledSet, processing: dict, place
     placement = placement[:n] if placement else None
     proc = Processing.from_config(processing)
     if truth.kind == "classes":
-        from validators.accuracy import classification_scores
+        from validators.classification_accuracy import classification_scores
 
-        return classification_scores(outputs[0], np.array([s.label for s in truth.samples]))
+        return classification_scores(truth, outputs[0])
     if truth.kind == "boxes" and proc.task == "segmentation":  # a text detector's probability map
         from validators.text_detection import text_detection_scores
 
         settings = {"threshold": proc.threshold, **((processing.get("postprocess") or {}).get("text_boxes") or {})}
         return text_detection_scores(outputs[0], truth, settings)
     if truth.kind == "boxes":
-        from validators.accuracy import detection_scores
+        from validators.detection_map import detection_scores
 
         proc = replace(proc, conf=float(task_settings.get("conf", 0.001)), iou=float(task_settings.get("iou", 0.7)),
                        max_det=int(task_settings.get("max_det", 300)))
         found = postprocess(outputs, proc, placement)
-        return detection_scores(found["boxes"], found["scores"], found["classes"], truth)
+        return detection_scores(truth, found["boxes"], found["scores"], found["classes"])
     if truth.kind == "masks":
-        from validators.accuracy import segmentation_scores
+        from validators.segmentation_miou import segmentation_scores
 
-        return segmentation_scores(postprocess(outputs, proc, placement)["masks"], truth)
+        return segmentation_scores(truth, postprocess(outputs, proc, placement)["masks"])
     raise ValueError(f"no metric scores {truth.kind} truth for a {proc.task} model")
 
 
 def accuracy_entry(artifact: str, reference: str, reference_scores: Scores, scores: Scores, seed: int = 0) -> dict:
-    """The fields of pipeline.results.Accuracy: the value, and the drop against the reference with its interval."""
-    drop = paired_drop(reference_scores, scores, seed=seed, resamples=scores.extras.get("resamples", 1000))
-    extras = {k: v for k, v in scores.extras.items() if isinstance(v, int | float | str | bool) and k != "resamples"}
-    return {"artifact": artifact, "metric": scores.metric, "value": scores.value,
-            "higher_is_better": scores.higher_is_better, "samples": scores.count, "reference": reference,
-            "reference_value": reference_scores.value, "drop": drop.value, "low": drop.low, "high": drop.high,
-            "confidence": drop.confidence, "resamples": drop.resamples, "distinguishable": drop.distinguishable,
-            **extras}
+    """The fields of pipeline.results.Accuracy: the value, and the drop against the reference with its interval
+    (the reference's own entry: drop 0)."""
+    if scores is reference_scores:  # no bootstrap needed to know the reference's drop against itself
+        record = {**scores_record(scores), "reference_value": scores.value, "drop": 0.0, "interval": [0.0, 0.0],
+                  "confidence": CONFIDENCE, "resamples": 0, "distinguishable": False}
+    else:
+        record = accuracy_record(reference_scores, scores, seed=seed)
+    extras = {k: v for k, v in (record.pop("extras", None) or {}).items() if isinstance(v, int | float | str | bool)}
+    low, high = record.pop("interval")
+    return {**extras, **record, "artifact": artifact, "reference": reference, "low": low, "high": high}
 
 
 def describe_accuracy(entry) -> str:
