@@ -159,35 +159,37 @@ def draw_page(rng: np.random.Generator, settings: Settings, photos: list[Path]):
     from PIL import Image
 
     width, height = (int(rng.integers(lo, hi + 1)) for lo, hi in (settings.width, settings.height))
-    background, described = _background(rng, width, height, settings, photos)
+    page, described = _background(rng, width, height, settings, photos)
     ink = Image.new("L", (width, height), 0)
     lines, style = _draw_lines(rng, ink, settings)
     colour = tuple(int(c) for c in rng.integers(0, 70, 3))
-    page = Image.fromarray(background)
-    page.paste(colour, (0, 0), ink)  # the ink mask is the alpha of the text colour: anti-aliased as drawn
+    for line in lines:  # the ink mask is the alpha of the text colour: anti-aliased as drawn
+        page.paste(colour, line.box, ink.crop(line.box))
     return page, ink, tuple(lines), {**style, "background": described, "colour": list(colour)}
 
 
-def _background(rng: np.random.Generator, width: int, height: int, settings: Settings,
-                photos: list[Path]) -> tuple[np.ndarray, str]:
+def _background(rng: np.random.Generator, width: int, height: int, settings: Settings, photos: list[Path]):
     """Off-white paper with a faint gradient, now and then mottled, or a region of a packaged photo, lightened so
-    that dark text on it stays readable."""
+    that dark text on it stays readable: (an RGB image, what it is)."""
     from PIL import Image
 
     if rng.random() < settings.photo_share:
         photo = photos[int(rng.integers(len(photos)))]
-        region = _photo_region(rng, photo, width, height).astype(np.float32)
-        keep = rng.uniform(0.2, 0.4)  # of the photo's darkness
-        return (255 - (255 - region) * keep).astype(np.uint8), f"photo {photo.name}"
-    tint = rng.integers(232, 256, 3).astype(np.float32)
+        region = _photo_region(rng, photo, width, height)
+        keep = rng.uniform(0.2, 0.4)  # of the photo's darkness: 255 - (255 - pixel) * keep
+        return Image.blend(region, Image.new("RGB", region.size, (255, 255, 255)), 1 - keep), f"photo {photo.name}"
+    tint = rng.integers(232, 256, 3)
     along_y = rng.random() < 0.5
     ramp = np.linspace(0, rng.uniform(-18, 18), height if along_y else width, dtype=np.float32)
-    paper = tint + (ramp[:, None, None] if along_y else ramp[None, :, None])
+    shade = ramp[:, None] if along_y else ramp[None, :]
     if rng.random() < 0.5:  # mottling: noise drawn at an eighth of the size and smoothed up (fine grain would
         # make the PNG files several times larger and slower to write)
-        coarse = rng.normal(0, rng.uniform(2, 5), (height // 8 + 1, width // 8 + 1)).astype(np.float32)
-        paper = paper + np.asarray(Image.fromarray(coarse, "F").resize((width, height), Image.BILINEAR))[..., None]
-    return np.broadcast_to(paper, (height, width, 3)).clip(0, 255).astype(np.uint8), "paper"
+        coarse = rng.normal(128, rng.uniform(2, 5), (height // 8 + 1, width // 8 + 1)).clip(0, 255).astype(np.uint8)
+        smooth = np.asarray(Image.fromarray(coarse).resize((width, height), Image.BILINEAR), np.float32)
+        shade = shade + (smooth - 128)
+    shade = np.broadcast_to(shade, (height, width))
+    paper = np.stack([(shade + level).clip(0, 255).astype(np.uint8) for level in tint.tolist()], axis=-1)
+    return Image.fromarray(paper), "paper"
 
 
 @lru_cache(maxsize=16)
@@ -198,14 +200,14 @@ def _photo(path: Path):
         return image.convert("RGB")
 
 
-def _photo_region(rng: np.random.Generator, path: Path, width: int, height: int) -> np.ndarray:
+def _photo_region(rng: np.random.Generator, path: Path, width: int, height: int):
     from PIL import Image
 
     photo = _photo(path)
     share = rng.uniform(0.5, 1.0)
     w, h = max(8, int(photo.width * share)), max(8, int(photo.height * share))
     left, top = int(rng.integers(0, photo.width - w + 1)), int(rng.integers(0, photo.height - h + 1))
-    return np.asarray(photo.crop((left, top, left + w, top + h)).resize((width, height), Image.BILINEAR))
+    return photo.crop((left, top, left + w, top + h)).resize((width, height), Image.BILINEAR)
 
 
 def _draw_lines(rng: np.random.Generator, ink, settings: Settings) -> tuple[list[Line], dict]:
