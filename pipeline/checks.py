@@ -159,7 +159,7 @@ class ParityChecks:
         try:
             return score(outputs, self.truth, self.ctx.processing, self.placement,
                          OmegaConf.to_container(self.ctx.cfg.validate.task))
-        except ValueError as error:
+        except (ValueError, UserError) as error:  # e.g. a candidate whose outputs lost their shape: parity says so
             log.error("[%s] accuracy against the truth not measured: %s", artifact.name, error)
             return None
 

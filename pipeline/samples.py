@@ -122,7 +122,7 @@ def _rendered(kind: str, sets_dir: Path, count: int, seed: int, split: str, rota
     """A rendered split in its own folder, made once under a lock (two jobs of a sweep may ask at once)."""
     from filelock import FileLock
 
-    from truth.documents import documents_set
+    from truth.document_sets import documents_set
 
     folder = sets_dir / f"documents-{split}-seed{seed}-{count}"
     folder.parent.mkdir(parents=True, exist_ok=True)
