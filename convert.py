@@ -1,10 +1,10 @@
 """convgraph: `python convert.py +graph=NAME [overrides]` runs a conversion graph (see README)."""
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from core.errors import UserError
+from core.errors import UserError, first_line
 from pipeline.commandline import check_argv, explain
 from pipeline.config import available  # also registers the config's resolvers before Hydra composes
 
@@ -49,12 +49,17 @@ def main(cfg: DictConfig) -> int:
         print(f"interrupted: what finished is kept and recorded in {run_dir / 'results.json'}", file=sys.stderr)
         sys.exit(130)
     except Exception as error:
-        if not multirun:
+        if FULL_ERROR:
             raise
-        # In a sweep one job's failure must not stop the others: record it, the summary shows it.
-        logging.getLogger("convgraph").exception("job failed")
-        record_failure(run_dir, cfg.graph.get("name", "?"), cfg.model.get("name", "?"),
-                       f"{type(error).__name__}: {error}")
+        # A bug of ours: one line naming it and the file with its traceback; what finished stays recorded, and in a
+        # sweep the other jobs go on (the summary shows this one failed).
+        where = run_dir / "logs" / "traceback.log"
+        where.parent.mkdir(parents=True, exist_ok=True)
+        where.write_text(traceback.format_exc())
+        line = f"{type(error).__name__}: {first_line(error)}"
+        print(f"error: convgraph failed ({line}); the traceback is in {where}, what finished is in "
+              f"{run_dir / 'results.json'}", file=sys.stderr)
+        record_failure(run_dir, cfg.graph.get("name", "?"), cfg.model.get("name", "?"), line)
         code = 1
     if code and not multirun:
         # exit once Hydra is done with the job: its end-of-job callbacks (+tracking) see a failed run too

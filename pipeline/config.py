@@ -31,8 +31,10 @@ def check_steps(steps: dict) -> None:
         if not isinstance(options, dict) or "kind" not in options:
             raise UserError(f"{where} has no `kind`; known kinds: {', '.join(STEP_INPUTS)}")
         kind = options["kind"]
+        if not isinstance(kind, str) or not kind:
+            raise UserError(f"{where}.kind={kind!r} is not allowed; give a step kind: {', '.join(STEP_INPUTS)}")
         source = options.get("input", SOURCE)
-        if source != SOURCE and source not in steps:
+        if not isinstance(source, str) or (source != SOURCE and source not in steps):
             raise UserError(f"{where}.input={source!r} names no step; allowed: {', '.join([SOURCE, *steps])}")
         timeout = options.get("timeout_s", 1)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:

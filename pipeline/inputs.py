@@ -37,8 +37,8 @@ def absolutize_paths(cfg: DictConfig) -> None:
     """Children run from the repo root: a user's relative paths must mean what they meant in their cwd."""
     for node, key in ((cfg.model, "weights"), (cfg.model, "path"), (cfg.input, "images"), (cfg.input, "data"),
                       (cfg.input, "labels"), (cfg.calibration, "images")):
-        if not OmegaConf.is_missing(node, key) and node.get(key):
-            node[key] = str(Path(node[key]).expanduser().resolve())
+        if not OmegaConf.is_missing(node, key) and isinstance(node.get(key), str) and node.get(key):
+            node[key] = str(Path(node[key]).expanduser().resolve())  # anything else: the schema names it
 
 
 @dataclass

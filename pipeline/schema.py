@@ -56,8 +56,15 @@ class Validate(Strict):
     fail_run_on_mismatch: StrictBool
 
 
+def _a_path(key: str, value, what: str) -> None:
+    """A path-valued key holds a non-empty string (its file or folder is checked next)."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise custom(f"{key}={value!r} is not allowed; give {what}")
+
+
 def _folder(key: str):
     def check(value):
+        _a_path(key, value, "a folder of .jpg/.png images")
         if value is not None and not Path(value).is_dir():
             raise custom(f"{key}={value!r} is not a directory; give a folder of .jpg/.png images")
         return value
@@ -76,6 +83,8 @@ def _size(value):
 
 
 def _ranges(value):
+    if value is not None and not isinstance(value, dict):
+        raise custom(f"input.ranges={value!r} is not allowed; give a mapping of input name to [low, high]")
     for name, pair in (value or {}).items():
         numbers = isinstance(pair, list) and len(pair) == 2 and all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in pair)
@@ -85,6 +94,7 @@ def _ranges(value):
 
 
 def _labels(value):
+    _a_path("input.labels", value, "a folder of class folders, a CSV, a COCO JSON or a folder of PNG masks")
     if value is not None and not Path(value).exists():
         raise custom(f"input.labels={value!r}: no such file or folder; give a folder of class folders, a CSV, a COCO "
                      "JSON or a folder of PNG masks")
@@ -92,6 +102,7 @@ def _labels(value):
 
 
 def _data_file(value):
+    _a_path("input.data", value, "an .npz file")
     if value is not None and not Path(value).is_file():
         raise custom(f"input.data={value!r}: no such file")
     return value
@@ -255,6 +266,8 @@ class Config(Strict):
     @model_validator(mode="after")
     def _across_keys(self):
         low, high = self.limits["min_opset"], self.limits["max_opset"]
+        if low > high:
+            raise custom(f"limits.max_opset={high!r} is below limits.min_opset={low!r}; give min_opset <= max_opset")
         if not low <= self.opset <= high:
             raise custom(f"opset={self.opset!r} is out of range; allowed: {low}..{high}")
         if self.precision not in self.validate_.tolerances:

@@ -34,7 +34,7 @@ def truth_line(results: RunResults) -> str:
     truth = (results.samples or {}).get("truth")
     if not truth:
         return ""
-    return (f"truth: {truth['source']} ({truth['kind']}, {truth['samples']} samples judged, digest {truth['digest']})")
+    return f"truth: {truth['source']}: {truth['kind']}, {truth['samples']} samples judged, digest {truth['digest']}"
 
 
 def samples_lines(results: RunResults) -> list[str]:
