@@ -30,7 +30,7 @@ def task_cell(task: TaskAgreement | None) -> str:
     """Detection: F1 of matched boxes vs the reference; classification: top-1 agreement."""
     if task is None:
         return "-"
-    below = " below floor (random weights)" if task.waived == "random weights" else ""
+    below = f" below floor ({task.waived})" if task.waived else ""
     if task.task == "detection":
         return f"F1 {task.agreement:.3f}{below}"
     if task.task == "segmentation":
