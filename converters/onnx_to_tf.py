@@ -6,6 +6,9 @@ runtime adapter maps the SavedModel's own tensors onto them. Four onnx2tf habits
 - it downloads a calibration sample unless that file is in its cwd, so we write it from local images;
 - it logs some failures and still exits 0, so the SavedModel is checked for, not assumed;
 - it says where it failed (`onnx_op_name: NAME` in its error report): the step's error names that node and op.
+With `repairs` (converters/onnx_repairs.py) the step runs onnx2tf's own simplification itself (the onnxsim CLI three
+times), applies the repairs and tells onnx2tf not to simplify again (-nuo): onnxsim unsets all-zero RNN initial
+states, which would undo `lstm_initial_state`.
 onnx2tf also writes TFLite files; they are deleted here: the tf_to_tflite step makes them from this
 SavedModel, as their own artifacts and steps.
 """
@@ -27,12 +30,14 @@ from typing import Literal
 import numpy as np
 
 from converters.failure_site import ConversionFailed, locate, op_domain
+from converters.onnx_repairs import apply, check_names
 from converters.samples import feeds_of
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
 # their versions are part of this step's cache key (onnx2tf drives onnxsim and onnx-graphsurgeon itself)
 PACKAGES = ("onnx2tf", "tensorflow", "tf-keras", "onnx", "onnxsim", "onnx-graphsurgeon", "sng4onnx")
+CODE = ("converters.onnx_repairs",)  # the module its output depends on besides this one
 
 CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
@@ -48,6 +53,12 @@ class Options:
     # extra onnx2tf CLI arguments, verbatim: onnx2tf is the judge of them (a rejected one fails the step with
     # onnx2tf's own error line)
     args: list = field(default_factory=list)
+    # known graph-level remedies for onnx2tf bugs, applied to its private ONNX copy (converters/onnx_repairs.py);
+    # what each changed is in the artifact's meta
+    repairs: list = field(default_factory=list)
+
+    def __post_init__(self):
+        check_names(self.repairs)
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ABSL_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
@@ -62,8 +73,10 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     env = dict(os.environ)
     # onnx2tf calls the `onnxsim` CLI by name and silently skips that pass when it is not on PATH.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    repairs = list(options.get("repairs") or [])
+    repaired = _simplify_and_repair(workdir, repairs, fixed, env) if repairs else []
     args = ["-i", "model.onnx", "-o", "saved_model", "-v", str(options.get("verbosity", "warn")),
-            *shape_args(source, options, fixed),
+            *shape_args(source, options, fixed), *(["-nuo"] if repairs else []),
             *[str(a) for a in options.get("args") or []]]
     print("$ onnx2tf " + shlex.join(args), flush=True)
     start = time.perf_counter()
@@ -87,7 +100,26 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
                      inputs=inputs, outputs=source.outputs,
                      meta={"onnx2tf": metadata.version("onnx2tf"), "tensorflow": metadata.version("tensorflow"),
                            "command": "onnx2tf " + shlex.join(args), "onnx2tf_seconds": round(seconds, 2),
-                           "opset": source.meta.get("opset")})]
+                           "opset": source.meta.get("opset"),
+                           **({"repairs": repaired} if options.get("repairs") else {})})]
+
+
+def _simplify_and_repair(workdir: Path, repairs: list[str], fixed: dict[str, list[int]], env: dict) -> list[dict]:
+    """onnx2tf's own simplification (the onnxsim CLI three times, at the bound shapes), then the repairs; onnx2tf is
+    then told not to simplify again (-nuo): onnxsim would undo a repair (it unsets all-zero RNN initial states)."""
+    shapes = ["--overwrite-input-shape", *[f"{n}:{','.join(map(str, s))}" for n, s in fixed.items()]] if fixed else []
+    for _ in range(3):
+        done = subprocess.run(["onnxsim", "model.onnx", "model.onnx", *shapes], cwd=workdir, env=env,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise StepFailed(f"onnxsim (before the repairs) failed: {_error_line(done.stderr.splitlines())}")
+    changes = apply(workdir / "model.onnx", repairs, fixed)
+    for change in changes:
+        print(f"repair {change['repair']}: node {change['node']!r} ({change['op_type']}) gets zeros "
+              f"{change['zeros']} as {', '.join(change['added'])}", flush=True)
+    if not changes:
+        print(f"repairs {', '.join(repairs)}: nothing to repair", flush=True)
+    return changes
 
 
 def bound_inputs(source: Artifact, options: dict) -> tuple[dict[str, list[int]], list[TensorSpec]]:
