@@ -2,8 +2,9 @@
 
 Each converter names the failing node its own way: onnx2tf logs `onnx_op_name: NAME` (or `OP OP is not yet
 implemented.`), OpenVINO's ONNX frontend `<Node(OP): NAME>` (NAME: the node's or its first output's name) or `No
-conversion rule found for operations: DOMAIN.OP`, ONNX Runtime `Node (NAME) Op (OP)` or `(op_type:OP, node name:
-NAME)`, TensorFlow's MLIR converter `loc("NAME")` beside `'tf.OP' op`. A name is checked against the ONNX model
+conversion rule found for operations: DOMAIN.OP`, ONNX Runtime (onnxsim and the quantizer run it) `Node (NAME) Op
+(OP)`, `(op_type:OP, node name: NAME)` or `running OP node. Name:'NAME'`, TensorFlow's MLIR converter `loc("NAME")`
+beside `'tf.OP' op`. A name is checked against the ONNX model
 the converter was given (onnx2tf renames with `__` for `:`); one that is not there is not reported: no guess.
 """
 from __future__ import annotations
@@ -21,13 +22,15 @@ ONNX_PATTERNS = (  # (node name, op type) in one match
     re.compile(r"<Node\((?P<op>[^)]+)\): (?P<node>[^>]+)>"),  # OpenVINO's ONNX frontend
     re.compile(r"onnx_op_name: (?P<node>\S+)"),  # onnx2tf, in its error report
     re.compile(r"Error in Node:(?P<node>\S+) :"),  # ONNX Runtime, graph resolution
+    re.compile(r"running (?P<op>\w+) node\. Name:'(?P<node>[^']+)'"),  # ONNX Runtime, a kernel that failed
 )
 UNSUPPORTED_PATTERNS = (  # an op the converter has no conversion for
     re.compile(r"(?P<op>\w+) OP is not yet implemented"),  # onnx2tf
     re.compile(r"No conversion rule found for operations: (?P<op>[\w.]+)"),  # OpenVINO (DOMAIN.OP)
     re.compile(r"(?P<op>[\w.]+:\w+)\(-?\d+\) is not a registered function/op"),  # ONNX Runtime (DOMAIN:OP)
 )
-MLIR_LOCATION = re.compile(r'loc\((?:fused\[(?:"[^"]*", )?|callsite\()?"(?P<node>[^"]+)"')
+# the first error's location: loc("NAME"), or loc(callsite(fused["OP:", "NAME@function"] at ...))
+MLIR_LOCATION = re.compile(r'error: loc\((?:callsite\()*(?:fused\[)?(?:"[^"]*:", )?"(?P<node>[^"@]+)')
 MLIR_OP = re.compile(r"'(?P<op>(?:tf|tfl)\.\w+)' op")
 # lines that say where or how a converter failed but not what went wrong (OpenVINO's report, tracebacks)
 BOILERPLATE = re.compile(r"^(Check '.*' failed at |FrontEnd API failed|Model wasn't fully converted|Summary:|-- |"
@@ -83,6 +86,9 @@ def converting(converter: str, onnx_path: str | None = None) -> Iterator[None]:
 def words(text: str) -> str:
     """The line of a converter's message that says what went wrong (its last line that is not boilerplate)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    mlir = next((line for line in lines if "error: loc(" in line), None)
+    if mlir:  # TensorFlow's converter: its first error, after the location
+        return mlir.rsplit("): ", 1)[-1][:500]
     kept = [line for line in lines if not BOILERPLATE.match(line)]
     return ((kept or lines or [""])[-1])[:500]
 
