@@ -97,8 +97,8 @@ def test_an_op_onnx2tf_has_no_converter_for_is_said_so(convert, tmp_path):
 
 
 def test_a_parity_failure_is_reduced_to_the_node_miscompiled(convert, tmp_path):
-    """tests.steps.miscompile negates one output channel of a Conv's kernel before OpenVINO converts: parity fails
-    after it, and the reduced file is that Conv, still failing parity; without it, parity passes."""
+    """tests.steps.miscompile negates a Conv's kernel before OpenVINO converts: parity fails after it, and the
+    reduced file is that Conv, still failing parity; without it, parity passes."""
     model = crnn_onnx(tmp_path / "crnn.onnx")
     run = convert("+graph=openvino", *RAW, f"model.path={model}", "~graph.steps.onnx_lowp", "~graph.steps.openvino",
                   "+graph.steps.broken={kind: tests.steps.miscompile, input: simplify, then: onnx_to_openvino, "

@@ -61,7 +61,8 @@ def reduce(run_dir: Path, artifact: str, budget: int) -> int:
     results = load_results(run_dir)
     case = case_of(results, run_dir, artifact)
     folder = run_dir / "reduce" / artifact
-    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # a repro of an earlier reduce must not be taken for this one's
+    (folder / "logs").mkdir(parents=True)
     graph = Graph(case.source.path)
     batch = pick_batch(results, run_dir, case)
     values = tensor_values(case.source.path, batch)

@@ -10,7 +10,7 @@ from core.errors import UserError
 from pipeline.config import SOURCE, STEP_KEYS
 from pipeline.results import RunResults
 from tools.reduce_check import Case, Step
-from validators.parity import compare
+from validators.parity import Slice, compare
 
 
 def case_of(results: RunResults, run_dir: Path, artifact: str) -> Case:
@@ -31,7 +31,8 @@ def case_of(results: RunResults, run_dir: Path, artifact: str) -> Case:
             raise UserError(f"the parity of {artifact!r} failed on the task agreement only (its tensors passed): "
                             "a subgraph has no task to judge; nothing to reduce")
         divergence = parity.divergence or {}
-        case = Case(artifact, None, [], crash=False, node=divergence.get("node"), tolerance=tolerance)
+        case = Case(artifact, None, [], crash=False, node=divergence.get("node"), tolerance=tolerance,
+                    slices=_slices(results, parity.tolerance or {}))
     else:
         raise UserError(f"{artifact!r} did not fail in {run_dir} (step {record.status}, parity "
                         f"{'passed' if parity and parity.passed else 'not checked'}): nothing to reduce")
@@ -45,6 +46,16 @@ def case_of(results: RunResults, run_dir: Path, artifact: str) -> Case:
         if not case.calibration.is_file():
             raise UserError(f"{run_dir} has no calibration.npz, which its int8 step {artifact!r} was calibrated on")
     return case
+
+
+def _slices(results: RunResults, tolerance: dict) -> dict[str, list[Slice]]:
+    """model.slices as the run judged them: an output's parts (channels from the config, each part's tolerance as
+    recorded), which apply wherever a candidate keeps that output."""
+    declared = (results.config.get("model") or {}).get("slices") or {}
+    recorded = tolerance.get("slices") or {}
+    return {output: [Slice(name, *part["channels"], recorded[output][name], part.get("axis", 1))
+                     for name, part in parts.items() if name in recorded.get(output, {})]
+            for output, parts in declared.items()}
 
 
 def _chain(results: RunResults, artifact: str):
@@ -91,11 +102,13 @@ def _worst_batch(run_dir: Path, case: Case, batches: int) -> int:
     if not reference or candidate is None or len(reference) != len(candidate):
         return 0
     worst, at = -1.0, 0
-    names = [f"output {k}" for k in range(len(reference))]
+    names = [o.name for o in case.source.outputs]
+    if len(names) != len(reference):
+        names = [f"output {k}" for k in range(len(reference))]
     for batch in range(batches):
         parts = [[o[len(o) // batches * batch : len(o) // batches * (batch + 1)] for o in outputs]
                  for outputs in (reference, candidate)]
-        report = compare(case.artifact, SOURCE, "", *parts, names, case.tolerance)
+        report = compare(case.artifact, SOURCE, "", *parts, names, case.tolerance, case.slices)
         error = max((o.max_abs or 0.0 for o in report.outputs), default=0.0)
         if not report.passed and error > worst:
             worst, at = error, batch

@@ -47,6 +47,7 @@ class Case:
     node: str | None = None
     op_type: str | None = None
     tolerance: dict = field(default_factory=dict)  # parity: the run's tolerance of the artifact's precision
+    slices: dict = field(default_factory=dict)  # parity: model.slices, for a candidate that keeps such an output
     bench: dict = field(default_factory=dict)  # the run's bench block: the runtime's settings
     calibration: Path | None = None  # int8: the run's calibration samples of the source's inputs
 
@@ -189,7 +190,7 @@ class Checks:
             feed = {name: data[name] for name in data.files}
         reference = _reference(source.path, feed)
         report = compare(self.case.artifact, "onnxruntime", artifact.precision, reference, outputs,
-                         [o.name for o in source.outputs], self.case.tolerance)
+                         [o.name for o in source.outputs], self.case.tolerance, self.case.slices)
         worst = max((o.max_abs for o in report.outputs if o.max_abs is not None), default=None)
         if report.passed:
             return Outcome(False, f"parity passes (max abs {worst:.3g})" if worst is not None else "parity passes",

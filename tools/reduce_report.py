@@ -41,11 +41,15 @@ def write_repro(run_dir: Path, folder: Path, case: Case, graph: Graph, found: Fo
                "removing any end node makes it pass" if all(not r.fails for _, _, r in proof) else
                "NOT minimal: " + found.stopped)
     return "\n".join([
-        f"reduced {case.artifact} ({steps}): {len(graph.real)} nodes -> {len(nodes)}: {', '.join(nodes)}",
+        f"reduced {case.artifact} ({steps}): {len(graph.real)} nodes -> {len(nodes)}: {_few(nodes)}",
         f"{'fails' if outcome.fails else 'does NOT fail'} the same way: {outcome.line}",
         f"proof: {minimal}",
         f"conversions: {checks.conversions} (each candidate: {steps}{'' if case.crash else ' + parity check'})",
         f"wrote {folder}/: model.onnx, inputs.npz, repro.md, reduce.json"])
+
+
+def _few(nodes: list[str]) -> str:
+    return ", ".join(nodes) if len(nodes) <= 8 else ", ".join([*nodes[:3], "...", *nodes[-3:]]) + " (all: repro.md)"
 
 
 def _versions(case: Case) -> dict[str, str | None]:

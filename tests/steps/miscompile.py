@@ -1,6 +1,6 @@
 """Test-only step (`kind: tests.steps.miscompile`): a converter that miscompiles one node on purpose. The node named by
-`node` has the first output channel of its weight (input 1) negated, then the real step `then` converts the
-result with the other options; a model without that node (a reduced one, say) is converted faithfully."""
+`node` has its weight (input 1) negated, then the real step `then` converts the result with the other options;
+a model without that node (a reduced one, say) is converted faithfully."""
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,9 +16,7 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     node = next((n for n in model.graph.node if n.name == options["node"]), None)
     if node is not None:
         weight = next(w for w in model.graph.initializer if w.name == node.input[1])
-        values = numpy_helper.to_array(weight).copy()
-        values[0] *= -1.0
-        weight.CopyFrom(numpy_helper.from_array(values, weight.name))
+        weight.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(weight), weight.name))
     path = workdir / "miscompiled.onnx"
     onnx.save(model, str(path))
     inner = {key: value for key, value in options.items() if key not in ("node", "then")}
