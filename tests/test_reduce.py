@@ -74,7 +74,7 @@ def test_onnx2tf_crash_is_named_reduced_to_the_lstm_and_repaired(convert, tmp_pa
     assert f"conversions: {found['conversions']} (each candidate: onnx_to_tf)" in done.stdout
     assert 2 <= found["conversions"] <= 8
     repro = (run.dir / "reduce" / "tf" / "repro.md").read_text()
-    assert "onnx2tf -i model.onnx -o saved_model" in repro and "onnx2tf 1.28.8" in repro
+    assert "cp model.onnx copy.onnx && onnx2tf -i copy.onnx -o saved_model" in repro and "onnx2tf 1.28.8" in repro
     # the written file, converted again by the same step: the same crash
     again = reduce(run.dir, "tf", "--recheck")
     assert again.returncode == 0 and again.stdout.startswith("fails the same way: tf failed: onnx2tf failed at "

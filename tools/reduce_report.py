@@ -69,8 +69,10 @@ def _commands(run_dir: Path, folder: Path, case: Case, outcome: Outcome) -> list
     if kinds[0] == "onnx_to_tf" and outcome.number is not None:
         log = folder / "logs" / f"{outcome.number:03d}-{case.chain[0].name}.log"
         found = COMMAND.findall(log.read_text(errors="replace")) if log.is_file() else []
-        if found:  # as the step ran it (the step writes onnx2tf's calibration sample into its folder first)
-            commands.append(f"cd {shlex.quote(str(folder))} && {found[-1]}")
+        if found:  # as the step ran it, on a copy: onnx2tf rewrites its input (and, offline, needs the calibration
+            # sample the step writes into its folder: converters.onnx_to_tf.CALIBRATION_FILE)
+            command = found[-1].replace("-i model.onnx", "-i copy.onnx", 1)
+            commands.append(f"cd {shlex.quote(str(folder))} && cp model.onnx copy.onnx && {command}")
     if kinds[0] == "onnx_to_openvino":
         commands.append(f"cd {shlex.quote(str(folder))} && python -c \"import openvino as ov; "
                         "ov.save_model(ov.convert_model('model.onnx'), 'model.xml', compress_to_fp16=False)\"")
