@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from converters.failure_site import converting
 from converters.onnxruntime_int8 import quantize_int8
 from core.artifact import Artifact
 from core.errors import NotApplicable, StepFailed
@@ -53,9 +54,11 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     path = workdir / "model.onnx"
     meta = {**source.meta}
     if precision == "fp16":
-        _to_fp16(source, path)
+        with converting("onnxruntime's float16 converter", source.path):
+            _to_fp16(source, path)
     elif precision == "int8":
-        meta.update(quantize_int8(source, path, {**vars(Options()), **options}))
+        with converting("onnxruntime quantization", source.path):
+            meta.update(quantize_int8(source, path, {**vars(Options()), **options}))
     else:
         raise StepFailed(f"precision={precision!r}: this step makes fp16 and int8")
     return [Artifact(name="", format="onnx", path=str(path), precision=precision, inputs=source.inputs,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from converters.failure_site import converting
 from converters.onnx_io import opset_of, tensor_specs
 from converters.samples import feeds_of
 from core.artifact import Artifact
@@ -26,7 +27,8 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     model = onnx.load(source.path)
     before = len(model.graph.node)
     shapes = input_shapes(source, options)
-    simplified, check_ok = onnxsim.simplify(model, check_n=int(options.get("check_n", 3)), **shapes)
+    with converting("onnxsim", source.path):
+        simplified, check_ok = onnxsim.simplify(model, check_n=int(options.get("check_n", 3)), **shapes)
     if not check_ok:
         raise StepFailed("onnxsim's own check of the simplified model failed")
     path = workdir / "model.onnx"

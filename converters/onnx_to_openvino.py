@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from converters.failure_site import converting
 from converters.openvino_int8 import quantize_int8
 from converters.samples import feeds_of
 from core.artifact import Artifact, TensorSpec
@@ -40,13 +41,15 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     if precision not in WEIGHT_PRECISION:
         raise StepFailed(f"precision={precision!r} is not produced by this step; it makes "
                          f"{', '.join(WEIGHT_PRECISION)}")
-    model = ov.convert_model(source.path)
-    fixed = static_shapes(source, options)
-    if fixed:
-        model.reshape(fixed)
+    with converting("OpenVINO", source.path):
+        model = ov.convert_model(source.path)
+        fixed = static_shapes(source, options)
+        if fixed:
+            model.reshape(fixed)
     meta = {"reshaped": fixed} if fixed else {}
     if precision == "int8":
-        model, quantization = quantize_int8(model, source, options)
+        with converting("NNCF", source.path):
+            model, quantization = quantize_int8(model, source, options)
         meta.update(quantization)
     out_dir = workdir / "ir"
     out_dir.mkdir()

@@ -1,10 +1,14 @@
 """ONNX -> TensorFlow SavedModel with onnx2tf (its CLI, in a subprocess, run in this step's work dir).
 
 onnx2tf turns NCHW into NHWC; the artifact keeps the ONNX (canonical) input/output names and shapes and the
-runtime adapter maps the SavedModel's own tensors onto them. Three onnx2tf habits shape this module:
+runtime adapter maps the SavedModel's own tensors onto them. Four onnx2tf habits shape this module:
 - it rewrites its input ONNX in place (it runs the onnxsim CLI on it), so it gets a private copy;
 - it downloads a calibration sample unless that file is in its cwd, so we write it from local images;
-- it logs some failures and still exits 0, so the SavedModel is checked for, not assumed.
+- it logs some failures and still exits 0, so the SavedModel is checked for, not assumed;
+- it says where it failed (`onnx_op_name: NAME` in its error report): the step's error names that node and op.
+With `repairs` (converters/onnx_repairs.py) the step runs onnx2tf's own simplification itself (the onnxsim CLI three
+times), applies the repairs and tells onnx2tf not to simplify again (-nuo): onnxsim unsets all-zero RNN initial
+states, which would undo `lstm_initial_state`.
 onnx2tf also writes TFLite files; they are deleted here: the tf_to_tflite step makes them from this
 SavedModel, as their own artifacts and steps.
 """
@@ -25,12 +29,15 @@ from typing import Literal
 
 import numpy as np
 
+from converters.failure_site import ConversionFailed, locate, op_domain
+from converters.onnx_repairs import apply, check_names
 from converters.samples import feeds_of
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
 # their versions are part of this step's cache key (onnx2tf drives onnxsim and onnx-graphsurgeon itself)
 PACKAGES = ("onnx2tf", "tensorflow", "tf-keras", "onnx", "onnxsim", "onnx-graphsurgeon", "sng4onnx")
+CODE = ("converters.onnx_repairs",)  # the module its output depends on besides this one
 
 CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
@@ -46,26 +53,42 @@ class Options:
     # extra onnx2tf CLI arguments, verbatim: onnx2tf is the judge of them (a rejected one fails the step with
     # onnx2tf's own error line)
     args: list = field(default_factory=list)
+    # known graph-level remedies for onnx2tf bugs, applied to its private ONNX copy (converters/onnx_repairs.py);
+    # what each changed is in the artifact's meta
+    repairs: list = field(default_factory=list)
+
+    def __post_init__(self):
+        check_names(self.repairs)
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ABSL_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
+# onnx2tf's own report of where it failed: the node whose converter raised, or an op it has no converter for
+SITE_LINE = re.compile(r"ERROR: onnx_op_name: |OP is not yet implemented")
 
 
 def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     shutil.copy(source.path, workdir / "model.onnx")  # onnx2tf rewrites its input: never hand it the upstream file
     np.save(workdir / CALIBRATION_FILE, calibration_sample())
     fixed, inputs = bound_inputs(source, options)
-    args = ["-i", "model.onnx", "-o", "saved_model", "-v", str(options.get("verbosity", "warn")),
-            *shape_args(source, options, fixed),
-            *[str(a) for a in options.get("args") or []]]
     env = dict(os.environ)
     # onnx2tf calls the `onnxsim` CLI by name and silently skips that pass when it is not on PATH.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    repairs = list(options.get("repairs") or [])
+    repaired = _simplify_and_repair(workdir, repairs, fixed, env) if repairs else []
+    args = ["-i", "model.onnx", "-o", "saved_model", "-v", str(options.get("verbosity", "warn")),
+            *shape_args(source, options, fixed), *(["-nuo"] if repairs else []),
+            *[str(a) for a in options.get("args") or []]]
     print("$ onnx2tf " + shlex.join(args), flush=True)
     start = time.perf_counter()
-    returncode, tail = _run_logged([sys.executable, "-m", "onnx2tf", *args], workdir, env)
+    returncode, tail, report = _run_logged([sys.executable, "-m", "onnx2tf", *args], workdir, env)
     seconds = time.perf_counter() - start
     if returncode != 0:
+        # onnx2tf has given its private copy the node names it reports (it names unnamed nodes), but dropped
+        # the ops' domains: those are the source's
+        site = locate("\n".join(report), str(workdir / "model.onnx")) if report else None
+        if site:
+            site = replace(site, domain=site.domain or op_domain(source.path, site.op_type))
+            raise ConversionFailed("onnx2tf", _error_line(tail), site)
         raise StepFailed(f"onnx2tf exited with code {returncode}: {_error_line(tail)}")
     saved_model = workdir / "saved_model"
     if not (saved_model / "saved_model.pb").is_file():
@@ -77,7 +100,26 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
                      inputs=inputs, outputs=source.outputs,
                      meta={"onnx2tf": metadata.version("onnx2tf"), "tensorflow": metadata.version("tensorflow"),
                            "command": "onnx2tf " + shlex.join(args), "onnx2tf_seconds": round(seconds, 2),
-                           "opset": source.meta.get("opset")})]
+                           "opset": source.meta.get("opset"),
+                           **({"repairs": repaired} if options.get("repairs") else {})})]
+
+
+def _simplify_and_repair(workdir: Path, repairs: list[str], fixed: dict[str, list[int]], env: dict) -> list[dict]:
+    """onnx2tf's own simplification (the onnxsim CLI three times, at the bound shapes), then the repairs; onnx2tf is
+    then told not to simplify again (-nuo): onnxsim would undo a repair (it unsets all-zero RNN initial states)."""
+    shapes = ["--overwrite-input-shape", *[f"{n}:{','.join(map(str, s))}" for n, s in fixed.items()]] if fixed else []
+    for _ in range(3):
+        done = subprocess.run(["onnxsim", "model.onnx", "model.onnx", *shapes], cwd=workdir, env=env,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise StepFailed(f"onnxsim (before the repairs) failed: {_error_line(done.stderr.splitlines())}")
+    changes = apply(workdir / "model.onnx", repairs, fixed)
+    for change in changes:
+        print(f"repair {change['repair']}: node {change['node']!r} ({change['op_type']}) gets zeros "
+              f"{change['zeros']} as {', '.join(change['added'])}", flush=True)
+    if not changes:
+        print(f"repairs {', '.join(repairs)}: nothing to repair", flush=True)
+    return changes
 
 
 def bound_inputs(source: Artifact, options: dict) -> tuple[dict[str, list[int]], list[TensorSpec]]:
@@ -139,17 +181,20 @@ def calibration_sample(count: int = 20, side: int = 128) -> np.ndarray:
     return np.stack(crops)
 
 
-def _run_logged(command: list[str], cwd: Path, env: dict) -> tuple[int, list[str]]:
+def _run_logged(command: list[str], cwd: Path, env: dict) -> tuple[int, list[str], list[str]]:
     """Run, streaming the output into this step's log as it comes (a step killed at its timeout still
-    leaves it there); returns the exit code and the output's last lines."""
+    leaves it there); returns the exit code, the output's last lines and onnx2tf's lines saying where it failed."""
     tail: deque[str] = deque(maxlen=200)
+    report: list[str] = []
     with subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
         for line in proc.stdout:
             sys.stdout.write(line)
             sys.stdout.flush()
             tail.append(line)
-    return proc.returncode, list(tail)
+            if SITE_LINE.search(ANSI.sub("", line)):
+                report.append(ANSI.sub("", line).strip())
+    return proc.returncode, list(tail), report
 
 
 def _error_line(output: list[str]) -> str:

@@ -28,6 +28,8 @@ def main(request_path: str) -> int:
     except Exception as error:  # every failure is reported to the pipeline, typed
         traceback.print_exc()
         answer = {"error_type": type(error).__name__, "message": first_line(error)}
+        # converters.failure_site: where the converter broke, when its own output says
+        answer.update({key: getattr(error, key) for key in ("node", "op_type") if getattr(error, key, None)})
     Path(request["result"]).write_text(json.dumps(answer, indent=2))
     return 0
 

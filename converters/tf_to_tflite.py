@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from converters.failure_site import converting
 from converters.tflite_int8 import quantize_int8
 from core.artifact import Artifact
 from core.errors import NotApplicable, StepFailed
@@ -50,14 +51,16 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
 
     quantization = {}
     if precision == "int8":  # its own converter, after the float reference the search judges by
-        content, quantization = quantize_int8(source, options, workdir)
+        with converting("the TFLite converter"):
+            content, quantization = quantize_int8(source, options, workdir)
     else:
         converter = tf.lite.TFLiteConverter.from_saved_model(source.path, signature_keys=["serving_default"])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
         if precision == "fp16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]
-        content = converter.convert()
+        with converting("the TFLite converter"):
+            content = converter.convert()
     flex = sorted({op.decode() for op in re.findall(rb"Flex[A-Z][A-Za-z0-9]*", content)})
     if flex:  # select TF ops: the converter allows them, ai-edge-litert has no Flex delegate to run them
         raise StepFailed(f"the TFLite file needs TensorFlow op(s) {', '.join(flex)}, which ai-edge-litert cannot "

@@ -37,6 +37,8 @@ class StepRecord(Record):
     reason: str | None = None  # n/a: why not applicable
     error: str | None = None
     error_type: str | None = None
+    node: str | None = None  # failed: the node the converter broke at, when its own output names it
+    op_type: str | None = None
 
 
 class TaskAgreement(Record):

@@ -74,6 +74,7 @@ class StepRunner:
             shutil.rmtree(workdir, ignore_errors=True)  # nothing half-written survives as an artifact
             record.status, record.error = "failed", error
             record.error_type = answer.get("error_type", "ChildProcess")
+            record.node, record.op_type = answer.get("node"), answer.get("op_type")
             if record.error_type == "UserError":  # bad input (weights, file): the run's one-line answer
                 raise UserError(error)
             log.error("[%s] failed after %.1fs: %s (log: %s)", spec.name, child.seconds, error, record.log)
