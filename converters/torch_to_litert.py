@@ -139,8 +139,8 @@ def litert_refusal(path: Path) -> str:
 
 
 def calibrated(module, examples: dict, shapes, names: dict[str, str], options: dict):
-    """The module with PT2E's quantize/dequantize pairs, observed on the run's calibration samples, and the
-    quant config that tells litert-torch to lower them to int8 kernels, and what ran."""
+    """The module with PT2E's quantize/dequantize pairs observed on the run's calibration samples, the quant
+    config that tells litert-torch to lower them to int8 kernels, and a line saying what ran."""
     import torch
     from litert_torch.quantize import pt2e_quantizer
     from litert_torch.quantize.quant_config import QuantConfig
