@@ -5,7 +5,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS := tf,yolo,text,sweep,track,dev
+EXTRAS := tf,yolo,text,litert,sweep,track,dev
 
 .PHONY: demo test setup lint clean-cache ray
 

@@ -10,6 +10,7 @@ STEP_INPUTS: dict[str, tuple[str, ...] | None] = {
     "onnx_file": None,
     "torch_file": None,
     "torch_to_onnx": ("torch",),
+    "torch_to_litert": ("torch",),
     "onnx_simplify": ("onnx",),
     "onnx_to_openvino": ("onnx",),
     "onnx_precision": ("onnx",),

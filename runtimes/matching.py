@@ -1,5 +1,6 @@
 """Pairing a converted model's tensors with the reference's, for runtimes whose converter renamed and
-re-laid-out them (onnx2tf: NCHW -> NHWC, outputs `output_K` / `Identity_K`).
+re-laid-out them (onnx2tf: NCHW -> NHWC, outputs `output_K` / `Identity_K`; litert-torch keeps NCHW and its
+files carry the reference's names, spelled as identifiers: `input.1` -> `input_1`, which compare equal here).
 
 By name, then by onnx2tf's positional names, then by shape when exactly one candidate fits; each pair must fit
 as is or channels-last. Anything ambiguous is an error naming the artifact and every output: comparing tensors
@@ -50,7 +51,7 @@ def orientations(expected: list[int], actual: list[int]) -> list[tuple[int, ...]
     return ways
 
 
-def _sanitized(name: str) -> str:
+def sanitized(name: str) -> str:
     """'logits', 'Logits:0' (a TF tensor name), 'logits__0'... -> one spelling, to compare names by."""
     return re.sub(r"[^0-9a-z]+", "_", re.sub(r"(:|__)\d+$", "", name).lower()).strip("_")
 
@@ -76,10 +77,10 @@ def match_outputs(artifact: str, reference: list[TensorSpec], runtime: dict[str,
 
     if len(runtime) != len(reference):
         fail(f"it has {len(runtime)} outputs, the reference {len(reference)}")
-    by_name = {_sanitized(n): n for n in runtime}
+    by_name = {sanitized(n): n for n in runtime}
     chosen: dict[int, str] = {}
     for i, spec in enumerate(reference):
-        name = by_name.get(_sanitized(spec.name)) or next((n for n in runtime if _position(n) == i), None)
+        name = by_name.get(sanitized(spec.name)) or next((n for n in runtime if _position(n) == i), None)
         if name is not None:
             chosen[i] = name
     for i, spec in enumerate(reference):
@@ -110,10 +111,10 @@ def match_inputs(artifact: Artifact, runtime: dict[str, list[int]]) -> dict[str,
     if len(runtime) != len(reference):
         raise TensorMatchError(f"{artifact.name}: it has {len(runtime)} inputs {list(runtime)}, the reference "
                                f"{len(reference)} {[s.name for s in reference]}")
-    by_name = {_sanitized(n): n for n in runtime}
+    by_name = {sanitized(n): n for n in runtime}
     pairs = {}
     for spec in reference:
-        name = by_name.get(_sanitized(spec.name)) or (next(iter(runtime)) if len(runtime) == 1 else None)
+        name = by_name.get(sanitized(spec.name)) or (next(iter(runtime)) if len(runtime) == 1 else None)
         if name is None:
             raise TensorMatchError(f"{artifact.name}: no input named like the reference's {spec.name!r}; it has "
                                    f"{list(runtime)}")

@@ -1,9 +1,13 @@
 """TensorFlow Lite through ai-edge-litert's Interpreter (XNNPACK), on a .tflite file made from onnx2tf's
-SavedModel (NHWC; outputs mapped back onto the reference through runtimes.matching)."""
+SavedModel (NHWC; outputs mapped back onto the reference through runtimes.matching) or by litert-torch (NCHW,
+tensors named like the reference's; an int8 file there has int8 input and output tensors, which get the float
+batch quantized with the file's own scale and zero point, and give their values back dequantized)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import metadata
+
+import numpy as np
 
 from core.artifact import Artifact
 from runtimes.base import Runtime, Settings
@@ -59,6 +63,12 @@ class TFLiteRunner(MappedRunner):
         self.dtype = {ours: inputs[theirs]["dtype"] for ours, (theirs, _) in pairs.items()}
         self.shape = {ours: tuple(int(d) for d in inputs[theirs]["shape"]) for ours, (theirs, _) in pairs.items()}
         self.layouts = {ours: layout for ours, (_, layout) in pairs.items() if layout}
+        # a full-integer file's int8 edges: (scale, zero point) of each quantized input and output
+        self.quantized = {ours: inputs[theirs]["quantization"] for ours, (theirs, _) in pairs.items()
+                          if quantized(inputs[theirs])}
+        self.dequantized = {n: d["quantization"] for n, d in outputs.items() if quantized(d)}
+        if self.quantized or self.dequantized:
+            self.applied["quantized_io"] = "float in and out, through the file's int8 scales"
         self.reference = artifact.outputs
         self.plans = match_outputs(artifact.name, artifact.outputs,
                                    {n: shape_of(d["shape_signature"]) for n, d in outputs.items()})
@@ -86,21 +96,38 @@ class TFLiteRunner(MappedRunner):
         if changed:  # a dynamic axis: size the tensors for this batch
             self._resize(changed)
         for name, value in inputs.items():
+            if name in self.quantized:
+                value = quantize(value, *self.quantized[name], self.dtype[name])
             # e.g. int64 token ids into an int32 tensor: the values are the same (ids fit in 32 bits)
             self.interpreter.set_tensor(self.index[name], value if value.dtype == self.dtype[name]
                                         else value.astype(self.dtype[name]))
         self.interpreter.invoke()
-        return apply_plans(self.plans, {p.name: self.interpreter.get_tensor(self.output_index[p.name])
-                                        for p in self.plans})
+        outputs = {p.name: self.interpreter.get_tensor(self.output_index[p.name]) for p in self.plans}
+        for name, (scale, zero_point) in self.dequantized.items():
+            outputs[name] = ((outputs[name].astype(np.float32) - zero_point) * scale).astype(np.float32)
+        return apply_plans(self.plans, outputs)
+
+
+def quantized(detail: dict) -> bool:
+    """A tensor that holds quantized values (an int8 edge of a full-integer file), not plain integers."""
+    scale, _ = detail.get("quantization") or (0.0, 0)
+    return np.issubdtype(detail["dtype"], np.integer) and scale != 0
+
+
+def quantize(value: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
+    limits = np.iinfo(dtype)
+    return np.clip(np.round(value / scale) + zero_point, limits.min, limits.max).astype(dtype)
 
 
 def bare_loop(artifact: Artifact, inputs: dict, threads: int):
-    """One input (fidelity measures image models), already in the interpreter's layout."""
+    """One input (fidelity measures image models), already in the interpreter's layout (and quantized once, up
+front, for a file with int8 input tensors: what a caller of the bare interpreter would feed it)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=artifact.path, num_threads=threads)
     interpreter.allocate_tensors()
-    feed = [(d["index"], value) for d, value in zip(interpreter.get_input_details(), inputs.values(), strict=True)]
+    feed = [(d["index"], quantize(value, *d["quantization"], d["dtype"]) if quantized(d) else value)
+            for d, value in zip(interpreter.get_input_details(), inputs.values(), strict=True)]
     outputs = [d["index"] for d in interpreter.get_output_details()]
 
     def invoke():

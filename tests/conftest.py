@@ -37,15 +37,17 @@ FAST = ["model=tiny_cnn", "bench.warmup=1", "bench.runs=3"]
 
 # The shared runs. Each serves several test modules; the tests that read it carry its xdist group.
 # ALL: every runtime side by side at int8 (so the int8 steps exist), throughput at batch 2, a selection
-# limited to the fp32 ONNX Runtime artifact (a deterministic pick whose bundle is small).
+# limited to the fp32 ONNX Runtime artifact (a deterministic pick whose bundle is small). Without the litert
+# road (its own tests: test_torch_to_litert.py), so what the run holds does not depend on its optional extra.
 ALL_RUN = ["+graph=all", *FAST, "precision=int8", "bench.batch=[1,2]", "+select=latency",
-           "select.runtimes=[onnxruntime]", "select.precisions=[fp32]"]
+           "select.runtimes=[onnxruntime]", "select.precisions=[fp32]", "~graph.steps.litert"]
 # FAILURE: one run whose branches fail in every way a branch can (onnx2tf rejects an argument, a step dies of
 # SIGABRT, one hangs past its timeout, one consumes the crashed step), while the OpenVINO branch converts and
 # is measured; the export keeps a fixed batch, so images/s at batch 4 is skipped for every exported artifact,
 # and two runtime settings are changed from their defaults.
-FAILURE_RUN = ["+graph=all", *FAST, "graph.steps.tf.args=[--no-such-flag]", "bench.batch=[4]",
-               "graph.steps.export.dynamic_batch=false", "bench.runtime.onnxruntime.graph_optimization_level=basic",
+FAILURE_RUN = ["+graph=all", *FAST, "~graph.steps.litert", "graph.steps.tf.args=[--no-such-flag]",
+               "bench.batch=[4]", "graph.steps.export.dynamic_batch=false",
+               "bench.runtime.onnxruntime.graph_optimization_level=basic",
                "+bench.runtime.openvino.config.NUM_STREAMS=1",
                "+graph.steps.crash.kind=tests.steps.abort", "+graph.steps.crash.input=simplify",
                "+graph.steps.stuck.kind=tests.steps.hang", "+graph.steps.stuck.input=export",

@@ -27,7 +27,7 @@ def passed(run, names):
 
 
 def test_two_inputs_an_image_and_a_vector_through_every_runtime(convert):
-    run = convert("+graph=all", "model=tiny_two_inputs", *FAST, "~graph.steps.tflite_fp16")
+    run = convert("+graph=all", "model=tiny_two_inputs", *FAST, "~graph.steps.tflite_fp16", "~graph.steps.litert")
     assert run.returncode == 0, run.tail()
     tensors = {t["name"]: t for t in run.results.inputs.tensors}
     assert tensors["image"] == {"name": "image", "shape": [1, 3, 32, 32], "dtype": "float32", "kind": "image",

@@ -91,7 +91,8 @@ CASES = {
     "graph.steps.openvino.input=nowhere": "graph.steps.openvino.input='nowhere' names no step; allowed: model, "
                                           "export, simplify, openvino, onnx_lowp",
     "+graph.steps.x.kind=nope": "graph.steps.x.kind='nope' is not a known step; known: torch_to_onnx, "
-                                "onnx_simplify, onnx_to_openvino, onnx_precision, onnx_to_tf, tf_to_tflite",
+                                "torch_to_litert, onnx_simplify, onnx_to_openvino, onnx_precision, onnx_to_tf, "
+                                "tf_to_tflite",
     "+graph.steps.x.kind=mypkg.nothing": "graph.steps.x.kind='mypkg.nothing': no such module",
     "+graph.steps.openvino.when_precision=[int3]":
         "graph.steps.openvino.when_precision=['int3'] is not allowed; give a list of: fp32, fp16, bf16, int8",
@@ -198,5 +199,5 @@ def test_dynamic_export_exactly_when_another_batch_is_asked_for():
 
 def test_conf_dir_is_the_repository_conf():
     assert CONF_DIR == Path(__file__).resolve().parent.parent / "conf"
-    assert available("graph") == ["all", "openvino", "tflite"]
+    assert available("graph") == ["all", "litert", "openvino", "tflite"]
     assert {"tiny_cnn", "tiny_head", "yolov8n", "onnx", "torchscript"} <= set(available("model"))

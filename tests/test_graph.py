@@ -15,7 +15,9 @@ def _steps(graph: str, *overrides: str):
 def test_the_all_graph_in_dependency_order():
     steps = _steps("all")
     names = [s.name for s in steps]
-    assert names == ["export", "simplify", "openvino", "onnx_lowp", "tf", "tflite_fp32", "tflite_fp16", "tflite_int8"]
+    # litert (torch -> TFLite by litert-torch) consumes the model, as the export does: both come first
+    assert names == ["export", "litert", "simplify", "openvino", "onnx_lowp", "tf", "tflite_fp32", "tflite_fp16",
+                     "tflite_int8"]
     for i, spec in enumerate(steps):  # every step after the one it consumes
         assert spec.input == "model" or names.index(spec.input) < i
     by_name = {s.name: s for s in steps}
