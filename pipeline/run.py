@@ -18,7 +18,7 @@ from bench.settings import batch_sizes
 from converters import SOURCE_STEP
 from core.artifact import Artifact
 from pipeline import config
-from pipeline.bindings import bind, check_model_file, declared_inputs
+from pipeline.bindings import bind, check_model_file, choose_channels, declared_inputs
 from pipeline.cache import ResultMemo, StepCache
 from pipeline.checks import ParityChecks
 from pipeline.context import RunContext
@@ -45,6 +45,7 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
     batch_sizes(cfg.bench.batch)
     config.validate(OmegaConf.to_container(cfg, resolve=True))
     feeds = bind(cfg, declared_inputs(cfg))
+    choose_channels(cfg, feeds)  # a 1-channel image input: GRAY unless the model says
     steps = start_from(resolve_steps(OmegaConf.to_container(cfg.graph.steps, resolve=True), cfg.steps.timeout_s),
                        config.source_format(cfg.model))
     for sub in ("logs", "steps"):

@@ -46,7 +46,8 @@ class TaskCheck(Strict):
     max_det: AtLeast(1)
     match_iou: Number
     top_k: AtLeast(1)
-    min_agreement: dict[Literal["classification", "detection", "segmentation"], dict[Precision, Number | None]]
+    min_agreement: dict[Literal["classification", "detection", "segmentation", "sequence"],
+                        dict[Precision, Number | None]]
 
 
 class Validate(Strict):
@@ -175,6 +176,10 @@ def _preprocess(value):
     channels = value.get("channels", "RGB") if isinstance(value, dict) else "RGB"
     if channels not in CHANNELS:
         raise custom(f"model.preprocess.channels={channels!r} is not allowed; allowed: {', '.join(CHANNELS)}")
+    for key in ("mean", "std"):
+        values = value.get(key) if isinstance(value, dict) else None
+        if channels == "GRAY" and isinstance(values, list) and len(values) not in (1, 3):
+            raise custom(f"model.preprocess.{key}={values!r} is not allowed with channels GRAY; give one value")
     return value
 
 
@@ -201,6 +206,10 @@ class Model(Strict):
     tolerances: dict[Precision, Tolerance] | None = None
     slices: dict[str, dict[str, OutputSlice]] | None = None  # output -> its parts, judged on their own
     classes: AtLeast(1) | list[str | int] | None = None  # how many, or their names by index
+    # sequence: one symbol per class, a file or metadata:KEY of the ONNX file, with symbols before / after its own
+    vocabulary: str | None = None
+    vocabulary_first: list[str] | None = None
+    vocabulary_last: list[str] | None = None
     set: Literal["photos", "documents"] | None = None  # the model's own world: input.set's default
     rotations: list[Literal[0, 90, 180, 270]] | None = None  # input.rotations' default
     opset: StrictInt | None = None
