@@ -30,6 +30,7 @@ from pipeline.progress import open_progress
 from pipeline.results import Environment, RunResults
 from pipeline.samples import choose_samples
 from pipeline.steps import StepRunner
+from pipeline.vocabulary import with_vocabulary
 
 log = logging.getLogger("convgraph")
 SOURCE = config.SOURCE
@@ -50,7 +51,7 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
                        config.source_format(cfg.model))
     for sub in ("logs", "steps"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
-    processing = processing_config(cfg, feeds)
+    processing = with_vocabulary(cfg, processing_config(cfg, feeds))
     cache_root = Path(cfg.cache.dir) if cfg.cache.enabled else None
     split = choose_samples(cfg, processing, (cache_root or run_dir) / "sets")
     store_dir = cache_root / "arrays" if cache_root else None
