@@ -230,7 +230,9 @@ def render_markdown(results: RunResults) -> str:
         return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
     machine = machine_line(results)
-    parity = ["## Parity per output", "", table(PARITY_HEADERS, parity_rows(results)), ""] if results.parity else []
+    notes = [f"- {p.artifact}: {p.note}" for p in results.parity if p.note]
+    parity = ["## Parity per output", "", table(PARITY_HEADERS, parity_rows(results)), "",
+              *([*notes, ""] if notes else [])] if results.parity else []
     tasks = task_rows(results)
     return "\n".join([
         f"# {results.graph} graph on {results.model}: {results.status}", "",
