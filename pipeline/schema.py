@@ -92,6 +92,12 @@ def _labels(value):
     return value
 
 
+def _audio(value):
+    if value is not None and not Path(value).exists():
+        raise custom(f"input.audio={value!r}: no such file or folder; give a WAV file or a folder of them")
+    return value
+
+
 def _data_file(value):
     if value is not None and not Path(value).is_file():
         raise custom(f"input.data={value!r}: no such file")
@@ -108,6 +114,7 @@ class Inputs(Strict):
     shapes: dict[str, list[AtLeast(1)]] | None = None  # checked against the model when bound
     ranges: Annotated[dict[str, Any] | None, BeforeValidator(_ranges)] = None
     data: Annotated[str | None, BeforeValidator(_data_file)] = None
+    audio: Annotated[str | None, BeforeValidator(_audio)] = None  # WAV windows for a waveform input (core/audio.py)
     rotations: list[Literal[0, 90, 180, 270]] = Field(default_factory=lambda: [0], min_length=1)
 
 
@@ -218,6 +225,7 @@ class Model(Strict):
     arch: str | None = None  # transformers: the architecture (AutoConfig.for_model)
     config: dict[str, Any] | None = None  # transformers: fields of its config
     sequence_length: AtLeast(1) | None = None  # transformers: tokens per input
+    sample_rate: Annotated[StrictInt, Field(ge=1000, le=384000)] | None = None  # a waveform input's rate, Hz (audio)
 
 
 class Select(Strict):
