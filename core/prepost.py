@@ -25,7 +25,6 @@ import numpy as np
 
 from core.boxes import detect
 from core.masks import class_maps, to_original
-from core.sequences import fit_height, read
 
 TASKS = ("classification", "detection", "segmentation", "sequence", "raw")  # raw: outputs compared as tensors only
 CHANNELS = ("RGB", "BGR", "GRAY")  # the channels a model takes (photos are read as RGB; GRAY: one, their luma)
@@ -166,6 +165,8 @@ def preprocess_with_meta(images: list[np.ndarray], proc: Processing,
     """
     meta, filled = None, None
     if proc.task == "sequence":
+        from core.sequences import fit_height  # here: a bundle of another task ships without core/sequences.py
+
         placed = [fit_height(im, proc.size) for im in images]
         pixels, filled = np.stack([p[0] for p in placed]), [p[1] for p in placed]
     elif proc.task in ("detection", "segmentation"):
@@ -236,6 +237,8 @@ def postprocess(outputs: list[np.ndarray], proc: Processing, meta: list[Letterbo
             maps = [to_original(m, placed.height, placed.width) for m, placed in zip(maps, meta, strict=True)]
         return {"masks": maps}
     if proc.task == "sequence":
+        from core.sequences import read
+
         return read(outputs[0], proc.decode, proc.blank, proc.symbols)
     if proc.task == "raw":
         return {"raw": outputs}
