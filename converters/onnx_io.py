@@ -24,3 +24,27 @@ def tensor_specs(model) -> tuple[list[TensorSpec], list[TensorSpec]]:
 
 def opset_of(model) -> int:
     return next(op.version for op in model.opset_import if op.domain in ("", "ai.onnx"))
+
+
+# Ops whose presence means a file already computes in integers (quantized by its maker): ONNX's own, and
+# onnxruntime's com.microsoft ones. Matched by name: QuickGelu is com.microsoft and starts with Q, but is float.
+QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger", "MatMulInteger"}
+QUANTIZED_MS_OPS = {"DynamicQuantizeLSTM", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QAttention", "QGemm",
+                    "QEmbedLayerNormalization", "QOrderedAttention", "QOrderedGelu", "QOrderedLayerNormalization",
+                    "QOrderedLongformerAttention", "QOrderedMatMul", "QMoE", "MatMulNBits", "MatMulBnb4",
+                    "GatherBlockQuantized", "QuantizeBFP", "DequantizeBFP"}
+
+
+def quantization_ops(model) -> list[str]:
+    """The quantization ops a model holds (subgraphs of If / Loop / Scan included), sorted; [] for a float model."""
+    found = set()
+    graphs = [model.graph]
+    while graphs:
+        for node in graphs.pop().node:
+            op, domain = node.op_type, node.domain or "ai.onnx"
+            ms_op = domain == "com.microsoft" and op in QUANTIZED_MS_OPS
+            if op in QUANTIZED_OPS or op.startswith("QLinear") or ms_op:
+                found.add(op if domain == "ai.onnx" else f"{domain}.{op}")
+            graphs += [attr.g for attr in node.attribute if attr.HasField("g")]
+            graphs += [g for attr in node.attribute for g in attr.graphs]
+    return sorted(found)

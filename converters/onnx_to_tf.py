@@ -197,9 +197,15 @@ def _run_logged(command: list[str], cwd: Path, env: dict) -> tuple[int, list[str
     return proc.returncode, list(tail), report
 
 
+MISSING_OP = re.compile(r"No module named 'onnx2tf\.ops\.(\w+)'|(\w+) OP is not yet implemented")
+
+
 def _error_line(output: list[str]) -> str:
     lines = [ANSI.sub("", line).strip() for line in output]
     lines = [line for line in lines if line and not ABSL_LOG.match(line)]  # TF's own start-up chatter
+    missing = next((m for m in map(MISSING_OP.search, reversed(lines)) if m), None)
+    if missing:  # onnx2tf imports a module per op type: a ModuleNotFoundError says it has none for this op
+        return f"onnx2tf {metadata.version('onnx2tf')} has no converter for {missing.group(1) or missing.group(2)}"
     errors = [line for line in lines if "error" in line.lower()]
     line = (errors or lines or ["no output"])[-1]
     return re.sub(r"^\S+\.py: ", "", line)[:500]  # argparse names the program __main__.py

@@ -23,17 +23,23 @@ class TensorSpec:
     dtype: str = "float32"  # numpy's name (DTYPES)
 
     def is_image(self) -> bool:
-        """A 3-channel image: what the photos are resized into."""
+        """An image (3 channels, or 1: grayscale): what the photos are resized into."""
         return self.layout in ("NCHW", "NHWC")
 
 
+IMAGE_CHANNELS = (3, 1)  # colour, grayscale
+
+
 def image_layout(dims: list[int], dtype: str) -> str:
-    """A float rank-4 tensor with 3 channels is an image: NCHW, or NHWC when only its last axis is 3."""
+    """A float rank-4 tensor with 3 or 1 channels is an image: NCHW, or NHWC when only its last axis is 3 (or 1)."""
     if len(dims) != 4 or not dtype.startswith("float"):
         return ""
-    if dims[1] == 3:
-        return "NCHW"
-    return "NHWC" if dims[3] == 3 else ""
+    for channels in IMAGE_CHANNELS:
+        if dims[1] == channels:
+            return "NCHW"
+        if dims[3] == channels:
+            return "NHWC"
+    return ""
 
 
 @dataclass

@@ -12,6 +12,10 @@ Detection (YOLOv8-style raw head [B, 4 + classes, anchors], boxes as centre x, y
 pixels): letterbox; postprocess = confidence filter + class-aware NMS (core/boxes.py), boxes mapped back to
 the original image through the per-image `Letterbox` that preprocess_with_meta returns.
 Segmentation ([B, C, H, W] scores): resize, normalise; postprocess = a class per pixel (core/masks.py).
+Sequence ([B, T, C] scores per step, e.g. a text recognizer): the line resized to the input's height, padded on the
+right; postprocess = the best class per step, CTC-decoded into strings when `decode="ctc"` (core/sequences.py).
+A 1-channel model takes `channels="GRAY"`: the photo's ITU-R 601 luma, with one mean and one std (three are
+taken as the luma of their colour).
 """
 from __future__ import annotations
 
@@ -22,8 +26,9 @@ import numpy as np
 from core.boxes import detect
 from core.masks import class_maps, to_original
 
-TASKS = ("classification", "detection", "segmentation", "raw")  # raw: outputs compared as tensors only
-CHANNELS = ("RGB", "BGR")  # the channel order a model takes (photos are read as RGB)
+TASKS = ("classification", "detection", "segmentation", "sequence", "raw")  # raw: outputs compared as tensors only
+CHANNELS = ("RGB", "BGR", "GRAY")  # the channels a model takes (photos are read as RGB; GRAY: one, their luma)
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B
 
 
 @dataclass(frozen=True)
@@ -40,19 +45,30 @@ class Processing:
     max_det: int = 300  # detection: boxes kept per image
     threshold: float = 0.5  # segmentation with one channel: a pixel above it is foreground
     channels: str = "RGB"  # the channel order the model takes: BGR swaps the photos' channels before normalising
+    decode: str = ""  # sequence: "ctc" decodes the best class per step into strings (core/sequences.py)
+    blank: int = 0  # sequence: the CTC blank class
+    symbols: tuple[str, ...] = ()  # sequence: one symbol per class (the vocabulary), to spell what was read
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "size", hw(self.size))  # an int is a square
         if self.channels not in CHANNELS:  # the run says it as one line first (pipeline.schema)
             raise ValueError(f"channels={self.channels!r} is not allowed; allowed: {', '.join(CHANNELS)}")
+        if self.channels == "GRAY":  # one channel: a mean or std given per colour becomes that colour's luma
+            for key in ("mean", "std"):
+                values = getattr(self, key)
+                if len(values) not in (1, 3):
+                    raise ValueError(f"{key}={list(values)} is not allowed with channels=GRAY; give one value")
+                object.__setattr__(self, key, (luma(values),) if len(values) == 3 else tuple(values))
 
     @classmethod
     def from_config(cls, cfg: dict) -> Processing:
         """Flat preprocess keys plus an optional nested `postprocess: {conf, iou, max_det, top_k}` block."""
         flat = {**cfg, **(cfg.get("postprocess") or {})}
         known = {k: flat[k] for k in ("task", "crop_ratio", "top_k", "pad_value", "conf", "iou", "max_det",
-                                      "threshold", "channels") if k in flat and flat[k] is not None}
+                                      "threshold", "channels", "decode", "blank") if k in flat and flat[k] is not None}
+        if flat.get("symbols"):
+            known["symbols"] = tuple(str(s) for s in flat["symbols"])
         if flat.get("size") is not None:
             known["size"] = hw(flat["size"])
         for key in ("mean", "std"):
@@ -87,6 +103,10 @@ class Letterbox:
         out[:, [0, 2]] = out[:, [0, 2]] * self.scale_x + self.left
         out[:, [1, 3]] = out[:, [1, 3]] * self.scale_y + self.top
         return out
+
+
+def luma(rgb) -> float:
+    return float(sum(w * v for w, v in zip(LUMA, rgb, strict=True)))
 
 
 def hw(size) -> tuple[int, int]:
@@ -143,8 +163,13 @@ def preprocess_with_meta(images: list[np.ndarray], proc: Processing,
     The meta is what postprocess needs to map results back to the original images (letterbox placement
     for detection, the resize for segmentation; None for classification, whose outputs do not refer to pixels).
     """
-    meta = None
-    if proc.task in ("detection", "segmentation"):
+    meta, filled = None, None
+    if proc.task == "sequence":
+        from core.sequences import fit_height  # here: a bundle of another task ships without core/sequences.py
+
+        placed = [fit_height(im, proc.size) for im in images]
+        pixels, filled = np.stack([p[0] for p in placed]), [p[1] for p in placed]
+    elif proc.task in ("detection", "segmentation"):
         place = (lambda im: letterbox(im, proc.size, proc.pad_value)) if proc.task == "detection" else \
             (lambda im: stretch(im, proc.size))
         placed = [place(im) for im in images]
@@ -153,9 +178,13 @@ def preprocess_with_meta(images: list[np.ndarray], proc: Processing,
         pixels = np.stack([resize_center_crop(im, proc.size, proc.crop_ratio) for im in images])
     if proc.channels == "BGR":  # before normalising: mean and std are in the model's channel order
         pixels = pixels[..., ::-1]
+    if proc.channels == "GRAY":
+        pixels = (pixels.astype(np.float32) @ np.asarray(LUMA, np.float32))[..., None]
     batch = pixels.astype(np.float32) * np.float32(1 / 255)
     if any(m != 0 for m in proc.mean) or any(s != 1 for s in proc.std):  # YOLO takes plain /255: skip a no-op
         batch = (batch - np.asarray(proc.mean, np.float32)) / np.asarray(proc.std, np.float32)
+    for i, width in enumerate(filled or []):  # a line narrower than the input: the rest is 0, as PaddleOCR pads
+        batch[i, :, width:] = 0
     if layout == "NCHW":
         batch = batch.transpose(0, 3, 1, 2)
     return np.ascontiguousarray(batch), meta
@@ -190,6 +219,8 @@ def postprocess(outputs: list[np.ndarray], proc: Processing, meta: list[Letterbo
     original-image pixels when `meta` (from preprocess_with_meta) is given, else in model-input pixels.
     segmentation: {"masks": [B x (H, W) int64 class per pixel]}, at the original image's size when `meta` is
     given, else at the model's.
+    sequence: {"indices": [B, T] the best class per step} and with decode="ctc" {"sequences": the classes read
+    per sample, "texts": them spelled with the symbols (class indices without)}.
     """
     if proc.task == "classification":
         idx, probs = top_k(outputs[0], proc.top_k)
@@ -205,6 +236,10 @@ def postprocess(outputs: list[np.ndarray], proc: Processing, meta: list[Letterbo
         if meta:
             maps = [to_original(m, placed.height, placed.width) for m, placed in zip(maps, meta, strict=True)]
         return {"masks": maps}
+    if proc.task == "sequence":
+        from core.sequences import read
+
+        return read(outputs[0], proc.decode, proc.blank, proc.symbols)
     if proc.task == "raw":
         return {"raw": outputs}
     raise ValueError(f"task={proc.task!r} has no postprocess; known: {', '.join(TASKS)}")

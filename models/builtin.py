@@ -59,13 +59,38 @@ class TinyTwoInputs(nn.Module):
         return self.head(torch.cat([self.image_branch(image), features], dim=1))
 
 
-BUILTIN = {"tiny_cnn": TinyCNN, "tiny_head": TinyHead, "tiny_two_inputs": TinyTwoInputs}
+class TinyCTC(nn.Module):
+    """A text-line recognizer in miniature: conv-bn-relu x2 (stride 2 each) over a [N, channels, H, W] line, the
+    height averaged away, a linear layer at each of the W/4 steps and a log-softmax over the classes: [N, W/4,
+    classes], what a CTC head gives (decoded by core/sequences.py).
+
+    48 features: onnx2tf 1.28.8 turns the steps' transpose the wrong way when the features and the steps are as many
+    (32 and a 128-wide line), so the default line's 32 steps stay clear of them."""
+
+    def __init__(self, channels: int = 1, classes: int = 11, features: int = 48):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.Conv2d(16, features, 3, stride=2, padding=1), nn.BatchNorm2d(features), nn.ReLU(),
+        )
+        self.head = nn.Linear(features, classes)
+
+    def forward(self, x):
+        steps = self.features(x).mean(dim=2).transpose(1, 2)  # [N, W/4, features]
+        return torch.log_softmax(self.head(steps), dim=-1)
+
+
+BUILTIN = {"tiny_cnn": TinyCNN, "tiny_head": TinyHead, "tiny_two_inputs": TinyTwoInputs, "tiny_ctc": TinyCTC}
 
 
 def build(cfg: dict, seed: int) -> nn.Module:
     if cfg["name"] not in BUILTIN:
         raise UserError(f"model.name={cfg['name']!r} is not a built-in model; known: {', '.join(BUILTIN)}")
-    model = BUILTIN[cfg["name"]]()
+    if cfg["name"] == "tiny_ctc":  # its channels and classes from its config
+        inputs = cfg.get("inputs") or [{"shape": [1, 1]}]
+        model = TinyCTC(int(inputs[0]["shape"][1]), int(cfg.get("classes") or 11))
+    else:
+        model = BUILTIN[cfg["name"]]()
     if isinstance(model, TinyTwoInputs) and not cfg.get("weights"):
         finish(model.image_branch, cfg)  # its BatchNorm sees the photos; the vector needs none
         return model.eval()

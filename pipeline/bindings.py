@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from converters.onnx_io import tensor_specs
 from core.artifact import DTYPES, TensorSpec, image_layout
@@ -75,6 +75,28 @@ def bind(cfg: DictConfig, declared: list[TensorSpec]) -> list[Feed]:
         example = ",".join(f"{name}:[{shape}]" for name, shape in dims.items())
         raise UserError(f"{where} has dynamic dimensions: {listed}; bind them with 'input.shapes={{{example}}}'")
     return feeds
+
+
+def choose_channels(cfg: DictConfig, feeds: list[Feed]) -> None:
+    """A 1-channel image input takes the photos' luma: model.preprocess.channels defaults to GRAY for it. A channel
+    order that does not fit the model's image inputs is one line."""
+    images = [f for f in feeds if f.kind == "image"]
+    if not images:
+        return
+    counts = {f.shape[3] if f.layout == "NHWC" else f.shape[1] for f in images}
+    given = cfg.model.get("preprocess", {}).get("channels")
+    listed = ", ".join(f"{f.name} {shown(f.shape)}" for f in images)
+    if len(counts) > 1:
+        raise UserError(f"the model's image inputs take 1 and 3 channels ({listed}); convgraph feeds every image "
+                        "input the same photos in one channel order")
+    if counts == {1} and given not in (None, "GRAY"):
+        raise UserError(f"model.preprocess.channels={given!r} does not fit input {listed}: 1 channel; allowed: GRAY")
+    if counts == {3} and given == "GRAY":
+        raise UserError(f"model.preprocess.channels='GRAY' does not fit input {listed}: 3 channels; allowed: RGB, "
+                        "BGR")
+    if counts == {1} and given is None:
+        with open_dict(cfg.model):
+            cfg.model.preprocess = {**OmegaConf.to_container(cfg.model.get("preprocess") or {}), "channels": "GRAY"}
 
 
 def _placeholder(spec: TensorSpec, axis: int, batch: int) -> str:

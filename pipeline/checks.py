@@ -90,6 +90,12 @@ class ParityChecks:
             outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
         return outputs, read_json(info) or {}, ""
 
+    def judged_as(self, artifact: Artifact) -> str:
+        """The precision whose tolerances and floor judge `artifact`: its own, or int8 when the source file was
+        already quantized (its integer ops are rounded by each runtime in its own way, at every precision)."""
+        quantized = self.reference is not None and self.reference.meta.get("quantized")
+        return "int8" if quantized else artifact.precision
+
     def tolerance(self, precision: str) -> dict:
         """validate.tolerances[precision], with the model's own override (e.g. pixels) on top."""
         tol = OmegaConf.to_container(self.ctx.cfg.validate.tolerances[precision])
@@ -114,27 +120,31 @@ class ParityChecks:
         self.ctx.progress.check_started(artifact.name)
         reference = self.reference
         outputs, info, error = self.outputs_of(artifact)
-        tol = self.tolerance(artifact.precision)
+        judged = self.judged_as(artifact)
+        note = None if judged == artifact.precision else (
+            f"judged at the {judged} tolerances and floor: the source file is quantized "
+            f"({', '.join(self.reference.meta.get('quantization_ops') or [])})")
+        tol = self.tolerance(judged)
         if error:
             entry = ParityEntry(artifact=artifact.name, reference=reference.name, precision=artifact.precision,
                                 passed=False, error=error)
             log.error("[%s] parity not run: %s", artifact.name, error)
         else:
-            slices = self.slices(artifact.precision)
+            slices = self.slices(judged)
             report = compare(artifact.name, reference.name, artifact.precision, self.reference_outputs,
                              outputs, [o.name for o in reference.outputs], tol, slices)
             if slices:
                 tol = {**tol, "slices": {out: {p.name: p.tolerance for p in parts} for out, parts in slices.items()}}
             # Task view (same objects / classes found?) through the deploy postprocess; can fail parity too.
             task = task_agreement(self.reference_outputs, outputs, self.ctx.processing,
-                                  OmegaConf.to_container(self.ctx.cfg.validate.task), artifact.precision)
+                                  OmegaConf.to_container(self.ctx.cfg.validate.task), judged)
             if task and not task["passed"]:
-                task.update(self._floor_waiver(artifact))
+                task.update(self._floor_waiver(judged))
             passed = report.passed and (task is None or task["passed"] or not task.get("enforced", True))
             entry = ParityEntry(artifact=artifact.name, reference=reference.name, precision=artifact.precision,
                                 passed=passed, outputs=report.outputs, tolerance=tol, task=task,
-                                executed_precision=info.get("executed_precision"))
-            agreement = f"; {describe(task)}" if task else ""
+                                executed_precision=info.get("executed_precision"), note=note)
+            agreement = (f"; {describe(task)}" if task else "") + (f"; {note}" if note else "")
             if task and task.get("waived"):
                 agreement += f", below the floor {task['min_agreement']:g} ({task['waived']}): reported, not enforced"
             if passed:
@@ -154,11 +164,11 @@ class ParityChecks:
                                       "passed" if entry.passed else "FAILED")
         return entry
 
-    def _floor_waiver(self, artifact: Artifact) -> dict:
+    def _floor_waiver(self, judged: str) -> dict:
         """Where a task floor missed is reported, not enforced: on random weights below fp32 (agreement there says
         nothing of a trained model), and where a truth judges the artifact (its accuracy decides, not agreement
         with the reference: select.max_accuracy_drop)."""
-        if self.ctx.results.weights == "random" and artifact.precision != "fp32":
+        if self.ctx.results.weights == "random" and judged != "fp32":
             return {"enforced": False, "waived": "random weights"}
         if self.reference_scores is not None:
             return {"enforced": False, "waived": "judged against the truth"}

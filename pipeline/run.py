@@ -22,7 +22,7 @@ from core.artifact import Artifact
 from core.errors import UserError, first_line
 from core.feeds import Feed
 from pipeline import config
-from pipeline.bindings import bind, check_model_file, declared_inputs
+from pipeline.bindings import bind, check_model_file, choose_channels, declared_inputs
 from pipeline.cache import ResultMemo, StepCache
 from pipeline.checks import ParityChecks
 from pipeline.context import RunContext
@@ -34,6 +34,7 @@ from pipeline.progress import open_progress
 from pipeline.results import Environment, RunResults
 from pipeline.samples import choose_samples
 from pipeline.steps import StepRunner
+from pipeline.vocabulary import with_vocabulary
 
 log = logging.getLogger("convgraph")
 SOURCE = config.SOURCE
@@ -62,8 +63,9 @@ def plan(cfg: DictConfig) -> Plan:
         raise UserError(f"{key}: {first_line(error)}") from None
     config.validate(resolved)
     feeds = bind(cfg, declared_inputs(cfg))
+    choose_channels(cfg, feeds)  # a 1-channel image input: GRAY unless the model says
     steps = start_from(resolve_steps(resolved["graph"]["steps"], cfg.steps.timeout_s), config.source_format(cfg.model))
-    return Plan(feeds, steps, processing_config(cfg, feeds))
+    return Plan(feeds, steps, with_vocabulary(cfg, processing_config(cfg, feeds)))
 
 
 def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> RunResults:

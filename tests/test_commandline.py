@@ -52,7 +52,7 @@ def test_bad_command_line_gives_one_line(override, tmp_path):
 def test_unknown_graph_is_refused_even_in_a_sweep(graph, tmp_path):
     args = ["-m", f"hydra.sweep.dir={tmp_path}/sweep"] if "," in graph else []
     line = _one_line(_run(*args, graph, "model=tiny_cnn", tmp_path=tmp_path))
-    assert line == "error: graph=nope is not known; available: all, openvino, tflite"
+    assert line == "error: graph=nope is not known; available: all, litert, openvino, tflite"
     # refused before anything ran (the sweep dir is only checked for being writable)
     assert not (tmp_path / "run").exists() and not any((tmp_path / "sweep").glob("*"))
 
@@ -61,7 +61,7 @@ def test_unknown_graph_is_refused_even_in_a_sweep(graph, tmp_path):
 def test_no_graph_lists_graphs_and_exits_2(tmp_path):
     proc = _run(tmp_path=tmp_path)
     assert proc.returncode == 2
-    assert "+graph=NAME" in proc.stderr and "available graphs: all, openvino, tflite" in proc.stderr
+    assert "+graph=NAME" in proc.stderr and "available graphs: all, litert, openvino, tflite" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -76,6 +76,18 @@ def test_first_use_downloads_then_reuses_without_pip(registry, tmp_path):
     assert fetched(package(sha), root) == path and path.stat().st_mtime_ns == modified
 
 
+def test_two_members_of_one_wheel_are_kept_side_by_side(registry, tmp_path):
+    """RapidOCR's wheel ships the detector and the recognizer: fetching one must not displace the other."""
+    folder, sha = registry
+    root = tmp_path / "cache" / "packages"
+    other = package(sha, member="tinymodel/__init__.py")
+    first, second = fetched(package(sha), root), fetched(other, root)
+    assert first.parent != second.parent and first.read_bytes() == CONTENT and second.read_bytes() == b""
+    for wheel in folder.iterdir():  # no registry: both must be usable from the cache as they are
+        wheel.unlink()
+    assert fetched(package(sha), root) == first and fetched(other, root) == second
+
+
 def test_a_damaged_file_is_fetched_again(registry, tmp_path):
     _, sha = registry
     root = tmp_path / "packages"

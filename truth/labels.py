@@ -21,7 +21,7 @@ from truth.label_files import ClassIndex, existing, image_size, is_index, looks_
 from truth.mask_folder import mask_folder
 from truth.samples import KINDS, LabelledSet, Sample
 
-KIND_BY_TASK = {"classification": "classes", "detection": "boxes", "segmentation": "masks", "text": "texts"}
+KIND_BY_TASK = {"classification": "classes", "detection": "boxes", "segmentation": "masks", "sequence": "texts"}
 FORMATS = {
     "classes": "a folder with one sub-folder of images per class, or a CSV of image,label rows",
     "boxes": "a COCO instances JSON (images, annotations, categories)",

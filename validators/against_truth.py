@@ -40,6 +40,13 @@ def score(outputs: list[np.ndarray], truth: LabelledSet, processing: dict, place
         from validators.segmentation_miou import segmentation_scores
 
         return segmentation_scores(truth, postprocess(outputs, proc, placement)["masks"])
+    if truth.kind == "texts" and proc.task == "sequence":  # a recognizer: the strings it decodes
+        from validators.text_accuracy import text_scores
+
+        if not (proc.decode and proc.symbols):
+            raise ValueError("a sequence model is judged against strings when it decodes them: give "
+                             "model.postprocess.decode=ctc and model.vocabulary")
+        return text_scores(truth, postprocess(outputs, proc)["texts"])
     raise ValueError(f"no metric scores {truth.kind} truth for a {proc.task} model")
 
 

@@ -3,7 +3,8 @@
 Both sides go through the same numpy postprocess (core.prepost) as deployment does, on every image of the
 input set. Detection: matched-box agreement (same class, IoU >= match_iou, greedy one-to-one by score),
 reported as precision / recall / F1 of the candidate's boxes against the reference's. Classification: top-1
-agreement and top-5 overlap. Segmentation: mean IoU of the per-pixel classes and pixel agreement.
+agreement and top-5 overlap. Segmentation: mean IoU of the per-pixel classes and pixel agreement. Sequence:
+the strings read (validators/sequence_agreement.py).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from core.boxes import box_iou
 from core.prepost import Processing, postprocess, top_k
+from validators.sequence_agreement import describe_sequence, sequence_agreement
 
 # Parity runs detection at a low threshold so that randomly initialised weights still yield boxes to compare.
 DEFAULTS = {"conf": 0.001, "iou": 0.7, "max_det": 300, "match_iou": 0.5, "top_k": 5}
@@ -97,7 +99,8 @@ def task_agreement(ref_outputs: list[np.ndarray], cand_outputs: list[np.ndarray]
 
     processing: the run's processing config (as for Processing.from_config); settings: validate.task (conf, iou,
     max_det, match_iou, top_k, min_agreement per task and precision), defaults in DEFAULTS. `agreement` is the
-    headline number (detection F1, classification top-1, segmentation mean IoU); `passed` is False when it is below
+    headline number (detection F1, classification top-1, segmentation mean IoU, sequence: the share of decoded
+    strings that are the reference's, or of steps without a decoder); `passed` is False when it is below
     min_agreement[task][precision].
     """
     settings = {**DEFAULTS, **(settings or {})}
@@ -118,6 +121,8 @@ def task_agreement(ref_outputs: list[np.ndarray], cand_outputs: list[np.ndarray]
         result = segmentation_agreement(postprocess(ref_outputs, proc)["masks"],
                                         postprocess(cand_outputs, proc)["masks"])
         result = {"task": "segmentation", "agreement": result["mean_iou"], **result, "threshold": proc.threshold}
+    elif proc.task == "sequence":
+        result = sequence_agreement(ref_outputs[0], cand_outputs[0], proc)
     else:
         return None
     minimum = floor(settings, result["task"], precision)
@@ -137,5 +142,7 @@ def describe(task: dict) -> str:
         return f"detection F1 {task['f1']:.3f} (P {task['precision']:.3f}, R {task['recall']:.3f})"
     if task["task"] == "segmentation":
         return f"mean IoU {task['mean_iou']:.3f}, pixel agreement {task['pixel_agreement']:.1%}"
+    if task["task"] == "sequence":
+        return describe_sequence(task)
     overlap = next(k for k in task if k.endswith("_overlap"))
     return f"top-1 {task['top1']:.1%}, {overlap.replace('_', ' ')} {task[overlap]:.1%}"
