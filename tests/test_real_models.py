@@ -49,18 +49,21 @@ def test_ppocr_det_small_through_openvino(convert, cache_dir):
 
 
 @pytest.mark.slow
-def test_int8_of_every_node_fails_the_floor_and_accuracy_aware_recovers_it(convert, cache_dir):
-    """Real trained weights: PP-OCRv4's text map with every node int8 loses the text (far below the IoU floor);
-    NNCF's accuracy control, judged by that IoU, keeps a few nodes in float and meets the floor. They are named."""
+def test_int8_of_every_node_misses_the_target_and_accuracy_aware_recovers_it(convert, cache_dir):
+    """Real trained weights: PP-OCRv4's text map with every node int8 (calibrated on 16 rendered pages it is not
+    judged on) misses a high agreement target; NNCF's accuracy control, judged by that IoU, keeps a few nodes in
+    float and meets it. They are named."""
+    target = 0.97
     run = convert("+graph=openvino", "model=ppocr_det", "input.size=[320,320]", "precision=int8",
-                  "bench.enabled=false", "~graph.steps.onnx_lowp")
+                  "bench.enabled=false", "~graph.steps.onnx_lowp", "input.count=6", "calibration.count=16",
+                  f"+graph.steps.openvino.target={target}")
     assert run.returncode == 0, run.tail()
     assert run.data["weights"] == "file"  # the file's own trained weights, not random ones
-    floor = run.data["config"]["validate"]["task"]["min_agreement"]["segmentation"]["int8"]
+    assert run.data["samples"]["calibration"]["shared_with_judged"] == 0  # calibrated on pages it is not judged on
     artifact = run.artifact("openvino")
     aware = artifact.meta["accuracy_aware"]
-    assert aware["metric"] == "mean IoU" and aware["target"] == floor
-    assert aware["plain_agreement"] < floor <= aware["agreement"] and aware["stopped"] == "target met"
+    assert aware["metric"] == "mean IoU" and aware["target"] == target and aware["validation_samples"] == 16
+    assert aware["plain_agreement"] < target <= aware["agreement"] and aware["stopped"] == "target met"
     kept = aware["kept_in_float"]
     assert 0 < len(kept) <= run.data["config"]["graph"]["steps"]["openvino"]["max_float_nodes"]
     # each named as OpenVINO names it: an ONNX node of the file (p2o.Conv.N), perhaps with a suffix of its own
@@ -69,7 +72,7 @@ def test_int8_of_every_node_fails_the_floor_and_accuracy_aware_recovers_it(conve
     nodes = {node.name for node in onnx.load(run.data["config"]["model"]["path"]).graph.node}
     assert all(name.split("/")[0] in nodes for name in kept), kept
     parity = run.parity("openvino")
-    assert parity.passed and parity.task.mean_iou >= floor, parity
+    assert parity.passed and parity.task.mean_iou >= 0.9, parity
     assert parity.executed_precision and "int8" in parity.executed_precision
     for page in ("report.md", "report.html"):  # the nodes kept in float, where a reader looks
         text = (run.dir / page).read_text()
