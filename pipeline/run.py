@@ -18,7 +18,7 @@ from bench.settings import batch_sizes
 from converters import SOURCE_STEP
 from core.artifact import Artifact
 from pipeline import config
-from pipeline.bindings import bind, check_model_file, declared_inputs
+from pipeline.bindings import bind, check_model_file, check_state, declared_inputs, dim_names
 from pipeline.cache import ResultMemo, StepCache
 from pipeline.checks import ParityChecks
 from pipeline.context import RunContext
@@ -44,7 +44,7 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
     # bench.batch before resolving: a resolver reads it (the export's dynamic_batch) and would bury its one line
     batch_sizes(cfg.bench.batch)
     config.validate(OmegaConf.to_container(cfg, resolve=True))
-    feeds = bind(cfg, declared_inputs(cfg))
+    feeds = bind(cfg, declared_inputs(cfg), dim_names(cfg))
     steps = start_from(resolve_steps(OmegaConf.to_container(cfg.graph.steps, resolve=True), cfg.steps.timeout_s),
                        config.source_format(cfg.model))
     for sub in ("logs", "steps"):
@@ -104,6 +104,7 @@ def _convert_and_check(ctx: RunContext, steps: list[StepSpec], runner: StepRunne
         for spec in steps:
             runner.skipped(spec, SOURCE)
         return
+    check_state(cfg, ctx.feeds, made[0].outputs)  # model.state against the outputs the reference has
     checks.set_reference(made[0])
     inherited: dict[str, str] = {}  # step -> status it inherits ("skipped" after a failure, "n/a")
     for spec in steps:
