@@ -66,11 +66,11 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     returncode, tail = _run_logged([sys.executable, "-m", "onnx2tf", *args], workdir, env)
     seconds = time.perf_counter() - start
     if returncode != 0:
-        raise StepFailed(f"onnx2tf exited with code {returncode}: {_error_line(tail)}")
+        raise StepFailed(f"onnx2tf exited with code {returncode}: {_error_line(tail, source.path)}")
     saved_model = workdir / "saved_model"
     if not (saved_model / "saved_model.pb").is_file():
         raise StepFailed("onnx2tf exited 0 but wrote no saved_model.pb (it logs some failures and carries on): "
-                         f"{_error_line(tail)}")
+                         f"{_error_line(tail, source.path)}")
     for leftover in [workdir / "model.onnx", workdir / CALIBRATION_FILE, *saved_model.glob("*.tflite")]:
         leftover.unlink()
     return [Artifact(name="", format="tf_savedmodel", path=str(saved_model), precision="fp32",
@@ -84,12 +84,13 @@ def bound_inputs(source: Artifact, options: dict) -> tuple[dict[str, list[int]],
     """The inputs whose dynamic dimensions onnx2tf is told (its -ois; a dynamic batch the run keeps stays dynamic,
     unless other dimensions are dynamic too), and the SavedModel's inputs as the reference sees them."""
     keep_batch = bool(options.get("dynamic_batch"))
-    bound = {f.name: list(f.shape) for f in feeds_of(options)}
+    feeds = {f.name: f for f in feeds_of(options)}
     fixed, inputs = {}, []
     for spec in source.inputs:
         dynamic = [axis for axis, d in enumerate(spec.shape) if d < 0]
-        if dynamic and spec.name in bound and (dynamic != [0] or not keep_batch):
-            fixed[spec.name] = bound[spec.name]
+        feed = feeds.get(spec.name)
+        if dynamic and feed and (dynamic != [feed.batch_axis] or not keep_batch):
+            fixed[spec.name] = list(feed.shape)
         inputs.append(replace(spec, shape=fixed.get(spec.name, spec.shape)))
     return fixed, inputs
 
@@ -110,9 +111,7 @@ def shape_args(source: Artifact, options: dict, fixed: dict[str, list[int]]) -> 
 
 
 def ops_in(path: str) -> set[str]:
-    import onnx
-
-    return {node.op_type for node in onnx.load(path, load_external_data=False).graph.node}
+    return set(op_types(path).values())
 
 
 def calibration_sample(count: int = 20, side: int = 128) -> np.ndarray:
@@ -152,9 +151,28 @@ def _run_logged(command: list[str], cwd: Path, env: dict) -> tuple[int, list[str
     return proc.returncode, list(tail)
 
 
-def _error_line(output: list[str]) -> str:
+FAILED_NODE = re.compile(r"^ERROR: onnx_op_name: (.+)$")
+EXCEPTION = re.compile(r"^[A-Za-z_.]*(Error|Exception): .+")
+
+
+def _error_line(output: list[str], onnx_path: str | None = None) -> str:
+    """onnx2tf's reason in one line: the node it could not convert (its op type and name) and the exception, when
+    it says; else its last error line."""
     lines = [ANSI.sub("", line).strip() for line in output]
     lines = [line for line in lines if line and not ABSL_LOG.match(line)]  # TF's own start-up chatter
+    nodes = [found.group(1) for found in map(FAILED_NODE.match, lines) if found]
+    exceptions = [line for line in lines if EXCEPTION.match(line)]
+    if nodes and exceptions:  # onnx2tf renames "/a/b" to "wa/a/b"
+        name = re.sub("^wa/", "/", nodes[-1])
+        op = op_types(onnx_path).get(name, "?") if onnx_path else "?"
+        return f"onnx2tf cannot convert the {op} node {name!r}: {exceptions[-1]}"[:500]
     errors = [line for line in lines if "error" in line.lower()]
     line = (errors or lines or ["no output"])[-1]
     return re.sub(r"^\S+\.py: ", "", line)[:500]  # argparse names the program __main__.py
+
+
+def op_types(path: str) -> dict[str, str]:
+    """Node name -> op type of an ONNX file."""
+    import onnx
+
+    return {node.name: node.op_type for node in onnx.load(path, load_external_data=False).graph.node}

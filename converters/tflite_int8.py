@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.accuracy import Judge, Search, keep_in_float, stacked
+from converters.accuracy import Judge, Search, keep_in_float
 from converters.onnxruntime_int8 import relative_error
 from converters.samples import calibration
 from core.artifact import Artifact
+from core.samples import stacked
 from runtimes.base import Settings, for_runner, to_layout
 from runtimes.matching import match_inputs, shape_of
 
