@@ -90,8 +90,24 @@ def bind(cfg: DictConfig, declared: list[TensorSpec], names: dict[str, list[str 
                 for s in unbound}
         example = ",".join(f"{name}:[{shape}]" for name, shape in dims.items())
         raise UserError(f"{where} has dynamic dimensions: {listed}; bind them with 'input.shapes={{{example}}}'")
+    _check_named_dims(feeds, names or {})
     _check_state_inputs(cfg, feeds)
     return feeds
+
+
+def _check_named_dims(feeds: list[Feed], names: dict[str, list[str | None]]) -> None:
+    """A dimension name the model gives several inputs (the batch of an audio chunk and of its recurrent state)
+    is one size: inputs fed otherwise would stop the reference with a runtime's error."""
+    seen: dict[str, tuple[Feed, int]] = {}
+    for feed in feeds:
+        for axis, name in enumerate(names.get(feed.name) or []):
+            if name is None or axis >= len(feed.shape):
+                continue
+            first, first_axis = seen.setdefault(name, (feed, axis))
+            if first.shape[first_axis] != feed.shape[axis]:
+                raise UserError(f"input {feed.name!r} is fed {feed.shape}, but the model expects its dimension {axis} "
+                                f"({name!r}) to be {first.shape[first_axis]}, as dimension {first_axis} of input "
+                                f"{first.name!r} is fed; give both the same size in input.shapes")
 
 
 def _known(given: dict, declared: list[TensorSpec], key: str) -> None:

@@ -23,6 +23,7 @@ from runtimes.base import Runner, Settings, for_runner
 from runtimes.state import Stateful, run_stream
 
 # onnxruntime: "Got invalid dimensions for input: state for the following indices\n index: 0 Got: 8 Expected: 2"
+ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
 ORT_DIMENSIONS = re.compile(r"invalid dimensions for input: (\S+) .*?index: (\d+) Got: (\d+) Expected: (\d+)", re.S)
 
 
@@ -66,7 +67,7 @@ def failure_line(artifact: Artifact, inputs: dict[str, np.ndarray], error: Excep
                 f"{axis}, not {got} (onnxruntime)")
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     fed = ", ".join(f"{name} {list(value.shape[1:])}" for name, value in inputs.items())
-    return f"{type(error).__name__}: {first[:200]} (inputs fed: {fed})"
+    return f"inputs fed as {fed}: {type(error).__name__}: {ORT_PREFIX.sub('', first)}"
 
 
 def main(request_path: str) -> int:

@@ -58,7 +58,8 @@ def test_inputs_cycle_to_whole_batches_and_are_recorded(tmp_path):
     # 4 images cycled to 2 samples (calls) of 3: [N, *the shape one call takes]
     assert batch.shape == (2, 3, 3, 32, 32) and batch.dtype == np.float32
     np.testing.assert_array_equal(batch[1, 1], batch[0, 0])  # the 5th image is the 1st again
-    assert inputs.record.count == 6 and inputs.record.samples == 2 and inputs.record.images[4] == inputs.record.images[0]
+    assert inputs.record.count == 6 and inputs.record.samples == 2
+    assert inputs.record.images[4] == inputs.record.images[0]
     assert inputs.bench_images == inputs.record.images[:3] and len(inputs.record.sha256) == 16
     assert inputs.record.tensors == [{"name": "input", "shape": [3, 3, 32, 32], "batch_axis": 0, "dtype": "float32",
                                       "kind": "image", "source": "photos", "layout": "NCHW"}]
