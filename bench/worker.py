@@ -26,6 +26,7 @@ from core.artifact import Artifact
 from core.feeds import Feed, make_inputs
 from core.images import load_rgb
 from core.prepost import Processing, postprocess
+from core.samples import rebatched
 from runtimes import for_format, load
 from runtimes.base import Settings
 from runtimes.profiling import unavailable
@@ -34,14 +35,15 @@ PROFILE_RUNS = 10  # bench.profile: inferences profiled (after the hook's warm-u
 
 
 def load_feeds(request: dict):
-    """(feeds, photos, data rows): what the inputs of one batch are made from, read before anything is timed."""
+    """(feeds, photos, data): what the inputs of the one call timed are made from, read before anything is timed.
+    A data input holds `rows` batch items along its batch axis, the input set's first ones (cycled when it holds
+    fewer); one without a batch axis is the first sample's value."""
     feeds = [Feed(**f) for f in request["feeds"]]
     images = [load_rgb(Path(p)) for p in request.get("images") or []]
     data, arrays_for = {}, [f for f in feeds if f.kind == "data"]
-    if arrays_for:  # the first samples of the input set, cycled when it holds fewer than one batch
+    if arrays_for:
         with np.load(request["data"]) as arrays:
-            rows = np.arange(request["rows"]) % len(arrays[arrays_for[0].name])
-            data = {f.name: arrays[f.name][rows] for f in arrays_for}
+            data = {f.name: rebatched(arrays[f.name], f.batch_axis, request["rows"]) for f in arrays_for}
     return feeds, images, data
 
 

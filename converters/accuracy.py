@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.samples import per_item, stacked
 from validators.task_metrics import task_agreement
 
 
@@ -21,13 +22,14 @@ from validators.task_metrics import task_agreement
 class Judge:
     """The task agreement of a candidate's outputs with the reference outputs on the validation samples."""
 
-    reference: list[np.ndarray]  # the float model's outputs, samples stacked along axis 0
+    reference: list[np.ndarray]  # the float model's outputs, one row per sample: [N, *output shape]
     processing: dict  # core.prepost.Processing.from_config
     task: dict  # validate.task
     target: float  # the agreement the search aims at (the task's floor at int8 by default)
 
     def agreement(self, outputs: list[np.ndarray]) -> float:
-        result = task_agreement(self.reference, outputs, self.processing, self.task, "int8")
+        """The task agreement of outputs [N, *output shape] (judged per image: core.samples.per_item)."""
+        result = task_agreement(per_item(self.reference), per_item(outputs), self.processing, self.task, "int8")
         if result is None:
             raise ValueError(f"accuracy_aware needs a task with a metric (classification, detection, segmentation); "
                              f"model.task is {self.processing.get('task')!r}")
@@ -36,11 +38,6 @@ class Judge:
     def metric_name(self) -> str:
         return {"classification": "top-1 agreement", "detection": "detection F1",
                 "segmentation": "mean IoU"}.get(self.processing.get("task"), "agreement")
-
-
-def stacked(runs: list[list[np.ndarray]]) -> list[np.ndarray]:
-    """Per-sample output lists -> one array per output, samples along axis 0."""
-    return [np.concatenate(parts) for parts in zip(*runs, strict=True)]
 
 
 def onnx_outputs(path: str, samples: list[dict[str, np.ndarray]]) -> list[np.ndarray]:

@@ -42,13 +42,15 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
 
 def input_shapes(source: Artifact, options: dict) -> dict:
     """onnxsim refuses inputs with dynamic dimensions unless it is given their shapes: the run's bound shapes.
-    Only a dynamic batch that the run keeps (bench.batch) stays dynamic (onnxsim then checks at the bound
+    Only dynamic batch axes that the run keeps (bench.batch) stay dynamic (onnxsim then checks at the bound
     shape); any other dynamic dimension is fixed, so the converters after it see a static model."""
     dynamic = {s.name: s.shape for s in source.inputs if any(d < 0 for d in s.shape)}
     if not dynamic:
         return {}
-    bound = {f.name: list(f.shape) for f in feeds_of(options) if f.name in dynamic}
-    batch_only = all(all(d > 0 for d in shape[1:]) for shape in dynamic.values())
+    feeds = {f.name: f for f in feeds_of(options)}
+    bound = {name: list(feed.shape) for name, feed in feeds.items() if name in dynamic}
+    batch_only = all(all(d > 0 for axis, d in enumerate(shape) if name not in feeds or axis != feeds[name].batch_axis)
+                     for name, shape in dynamic.items())
     if options.get("dynamic_batch") and batch_only:
         return {"test_input_shapes": bound}
     return {"overwrite_input_shapes": bound}

@@ -76,9 +76,9 @@ def static_shapes(source: Artifact, options: dict) -> dict[str, list[int]]:
         declared = next((s.shape for s in source.inputs if s.name == feed.name), None)
         if declared is None or all(d > 0 for d in declared):
             continue
-        shape = list(feed.shape)
-        if keep_batch and declared[0] < 0:
-            shape[0] = -1
-        if any(d < 0 for d in declared[1:]) or not keep_batch:
+        shape, axis = list(feed.shape), feed.batch_axis
+        if keep_batch and axis is not None and declared[axis] < 0:
+            shape[axis] = -1
+        if any(d < 0 for i, d in enumerate(declared) if i != axis) or not keep_batch:
             fixed[feed.name] = shape
     return fixed

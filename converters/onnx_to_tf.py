@@ -126,12 +126,13 @@ def bound_inputs(source: Artifact, options: dict) -> tuple[dict[str, list[int]],
     """The inputs whose dynamic dimensions onnx2tf is told (its -ois; a dynamic batch the run keeps stays dynamic,
     unless other dimensions are dynamic too), and the SavedModel's inputs as the reference sees them."""
     keep_batch = bool(options.get("dynamic_batch"))
-    bound = {f.name: list(f.shape) for f in feeds_of(options)}
+    feeds = {f.name: f for f in feeds_of(options)}
     fixed, inputs = {}, []
     for spec in source.inputs:
         dynamic = [axis for axis, d in enumerate(spec.shape) if d < 0]
-        if dynamic and spec.name in bound and (dynamic != [0] or not keep_batch):
-            fixed[spec.name] = bound[spec.name]
+        feed = feeds.get(spec.name)
+        if dynamic and feed and (dynamic != [feed.batch_axis] or not keep_batch):
+            fixed[spec.name] = list(feed.shape)
         inputs.append(replace(spec, shape=fixed.get(spec.name, spec.shape)))
     return fixed, inputs
 
@@ -152,9 +153,7 @@ def shape_args(source: Artifact, options: dict, fixed: dict[str, list[int]]) -> 
 
 
 def ops_in(path: str) -> set[str]:
-    import onnx
-
-    return {node.op_type for node in onnx.load(path, load_external_data=False).graph.node}
+    return set(op_types(path).values())
 
 
 def calibration_sample(count: int = 20, side: int = 128) -> np.ndarray:
@@ -201,6 +200,7 @@ MISSING_OP = re.compile(r"No module named 'onnx2tf\.ops\.(\w+)'|(\w+) OP is not 
 
 
 def _error_line(output: list[str]) -> str:
+    """onnx2tf's reason in one line (the node it failed at is found by converters.failure_site)."""
     lines = [ANSI.sub("", line).strip() for line in output]
     lines = [line for line in lines if line and not ABSL_LOG.match(line)]  # TF's own start-up chatter
     missing = next((m for m in map(MISSING_OP.search, reversed(lines)) if m), None)
@@ -209,3 +209,10 @@ def _error_line(output: list[str]) -> str:
     errors = [line for line in lines if "error" in line.lower()]
     line = (errors or lines or ["no output"])[-1]
     return re.sub(r"^\S+\.py: ", "", line)[:500]  # argparse names the program __main__.py
+
+
+def op_types(path: str) -> dict[str, str]:
+    """Node name -> op type of an ONNX file."""
+    import onnx
+
+    return {node.name: node.op_type for node in onnx.load(path, load_external_data=False).graph.node}

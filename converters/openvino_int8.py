@@ -8,9 +8,10 @@ import time
 
 import numpy as np
 
-from converters.accuracy import Judge, Search, onnx_outputs, stacked
+from converters.accuracy import Judge, Search, onnx_outputs
 from converters.samples import calibration
 from core.artifact import Artifact
+from core.samples import stacked
 
 # ops NNCF quantizes (an activation FakeQuantize on their data input): the ones that can be kept in float
 QUANTIZABLE = ("Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul")

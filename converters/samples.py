@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.feeds import Feed
+from core.samples import call, samples_in
 
 
 def feeds_of(options: dict) -> list[Feed]:
@@ -12,7 +13,7 @@ def feeds_of(options: dict) -> list[Feed]:
 
 
 def example(feed: Feed, seed: int = 0) -> np.ndarray:
-    """One batch of plausible values: normal floats, zeros for integers (a valid index anywhere), true masks."""
+    """One call's plausible values: normal floats, zeros for integers (a valid index anywhere), true masks."""
     if feed.dtype.startswith("float"):
         return np.random.default_rng(seed).standard_normal(feed.shape).astype(feed.dtype)
     if feed.dtype == "bool":
@@ -21,8 +22,7 @@ def example(feed: Feed, seed: int = 0) -> np.ndarray:
 
 
 def calibration(options: dict) -> list[dict[str, np.ndarray]]:
-    """The run's calibration samples (calibration.npz: one array per input), one sample per dict."""
+    """The run's calibration samples (calibration.npz: one array per input, [N, *shape fed]), one call per dict."""
     with np.load(options["calibration"]) as data:
         arrays = {name: data[name] for name in data.files}
-    count = len(next(iter(arrays.values())))
-    return [{name: array[i : i + 1] for name, array in arrays.items()} for i in range(count)]
+    return [call(arrays, i) for i in range(samples_in(arrays))]

@@ -27,12 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.accuracy import Judge, Search, keep_in_float, stacked
+from converters.accuracy import Judge, Search, keep_in_float
 from converters.onnxruntime_int8 import relative_error
 from converters.samples import calibration
 from core.artifact import Artifact
+from core.samples import stacked
 from runtimes.base import Settings, for_runner, to_layout
-from runtimes.matching import match_inputs, shape_of
+from runtimes.matching import match_inputs, scalars_of, shape_of
 
 RANKED_BY = ("the error each layer adds: its quantized output against its float twin's on the same inputs, per "
              "channel relative to the channel's magnitude (tf.lite.experimental.QuantizationDebugger)")
@@ -235,8 +236,10 @@ def _signature_feeds(tf, source: Artifact, samples: list[dict]) -> list[Feed]:
     """The calibration samples (the reference's names, NCHW) as the SavedModel's signature takes them."""
     signature = tf.saved_model.load(source.path).signatures["serving_default"].structured_input_signature[1]
     pairs = match_inputs(source, {name: shape_of(spec.shape) for name, spec in signature.items()})
-    return [{theirs: to_layout(sample[ours], layout or "NCHW").astype(signature[theirs].dtype.as_numpy_dtype)
-             for ours, (theirs, layout) in pairs.items()} for sample in samples]
+    scalars = scalars_of(source, {name: shape_of(spec.shape) for name, spec in signature.items()}, pairs)
+    return [{theirs: to_layout(sample[ours].reshape(1) if ours in scalars else sample[ours], layout or "NCHW")
+             .astype(signature[theirs].dtype.as_numpy_dtype) for ours, (theirs, layout) in pairs.items()}
+            for sample in samples]
 
 
 def _input_order(tf, model: bytes) -> list[str]:

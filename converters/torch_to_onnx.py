@@ -13,8 +13,10 @@ from typing import Literal
 
 from converters.onnx_io import opset_of, tensor_specs
 from converters.samples import example, feeds_of
-from core.artifact import Artifact
+from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
+from core.feeds import Feed
+from core.samples import output_batch_axes
 from runtimes.torch import callable_module, load_torch
 
 PACKAGES = ("torch", "onnx", "onnxscript")  # their versions are part of this step's cache key
@@ -59,16 +61,17 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation warning, once per run
         if exporter == "legacy":
             examples = tuple(torch.from_numpy(example(f)) for f in feeds)
-            axes = {n: {0: "batch"} for n in input_names + output_names} if dynamic else None
+            axes = batch_dims(feeds, source.outputs, options.get("state")) if dynamic else None
             torch.onnx.export(model, examples, str(path), opset_version=opset, dynamo=False,
                               input_names=input_names, output_names=output_names, dynamic_axes=axes)
         else:
             if dynamic:  # torch.export silently specializes a size-1 example to 1: trace with a batch of 2
-                feeds = [replace(f, shape=[2, *f.shape[1:]]) if f.shape[0] == 1 else f for f in feeds]
+                feeds = [replace(f, shape=f.shape_at(2)) if f.batch == 1 else f for f in feeds]
             examples = tuple(torch.from_numpy(example(f)) for f in feeds)
             # one entry per positional argument (not keyed by the ONNX input name, which forward() does not know)
             batch = torch.export.Dim("batch", min=1)
-            shapes = tuple({0: batch} for _ in feeds) if dynamic else None
+            shapes = tuple({f.batch_axis: batch} if f.batch_axis is not None else None for f in feeds) \
+                if dynamic else None
             torch.onnx.export(model, examples, str(path), opset_version=opset, dynamo=True,
                               input_names=input_names, output_names=output_names,
                               dynamic_shapes=shapes, external_data=False, optimize=True)
@@ -80,3 +83,13 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     return [Artifact(name="", format="onnx", path=str(path), inputs=inputs, outputs=outputs,
                      meta={"opset": written, "exporter": exporter, "torch": torch.__version__,
                            "nodes": len(onnx_model.graph.node), "dynamic_batch": dynamic})]
+
+
+def batch_dims(feeds: list[Feed], outputs: list[TensorSpec], state: dict | None) -> dict[str, dict[int, str]]:
+    """The legacy exporter's dynamic_axes: each input's batch axis, and each output's (axis 0, a state output's
+    that of its state input; none for a rank-0 output), named "batch"."""
+    axes = {f.name: {f.batch_axis: "batch"} for f in feeds if f.batch_axis is not None}
+    found = output_batch_axes([o.name for o in outputs], state, {f.name: f.batch_axis for f in feeds})
+    axes.update({o.name: {axis: "batch"} for o, axis in zip(outputs, found, strict=True)
+                 if axis is not None and axis < len(o.shape)})
+    return axes

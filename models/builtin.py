@@ -1,11 +1,13 @@
 """Small built-in models, so tests convert in seconds and exercise what real models make converters get wrong."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
 from core.errors import UserError
-from models.weights import finish
+from models.weights import finish, load_weights
 
 
 class TinyCNN(nn.Module):
@@ -80,7 +82,23 @@ class TinyCTC(nn.Module):
         return torch.log_softmax(self.head(steps), dim=-1)
 
 
-BUILTIN = {"tiny_cnn": TinyCNN, "tiny_head": TinyHead, "tiny_two_inputs": TinyTwoInputs, "tiny_ctc": TinyCTC}
+class TinyRNN(nn.Module):
+    """A streaming model shaped like real ones (a voice-activity detector, a keyword spotter): a GRU over a chunk
+    of frames `x` [N, 4, 8] whose state `h` [layers, N, hidden] (batch on axis 1) goes in and comes back out as
+    `h_out`, and a rank-0 int64 sample rate `sr` the input is scaled by (sr / 16000); logits per frame [N, 4, 3]."""
+
+    def __init__(self, features: int = 8, hidden: int = 16, layers: int = 2, classes: int = 3):
+        super().__init__()
+        self.gru = nn.GRU(features, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, x, h, sr):
+        out, h_out = self.gru(x * (sr.to(x.dtype) / 16000.0), h)
+        return self.head(out), h_out
+
+
+BUILTIN = {"tiny_cnn": TinyCNN, "tiny_head": TinyHead, "tiny_two_inputs": TinyTwoInputs, "tiny_ctc": TinyCTC,
+           "tiny_rnn": TinyRNN}
 
 
 def build(cfg: dict, seed: int) -> nn.Module:
@@ -91,6 +109,10 @@ def build(cfg: dict, seed: int) -> nn.Module:
         model = TinyCTC(int(inputs[0]["shape"][1]), int(cfg.get("classes") or 11))
     else:
         model = BUILTIN[cfg["name"]]()
+    if isinstance(model, TinyRNN):  # no BatchNorm to calibrate on photos: its init keeps the signal
+        if cfg.get("weights"):
+            load_weights(model, Path(cfg["weights"]))
+        return model.eval()
     if isinstance(model, TinyTwoInputs) and not cfg.get("weights"):
         finish(model.image_branch, cfg)  # its BatchNorm sees the photos; the vector needs none
         return model.eval()

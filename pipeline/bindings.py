@@ -1,5 +1,6 @@
 """Which inputs a model has and how each is fed: its name, the shape it runs at (the file's dynamic dimensions
-bound from `input.shapes`, `input.batch` and `input.size`), its dtype, and whether photos or arrays fill it.
+bound from `input.shapes`, `input.batch` and `input.size`), its batch axis, its dtype, and whether photos or
+arrays fill it; and the state a stateful model carries between calls (model.state).
 
 Every mistake is one line naming the input, the dimension, the model's value and the given one.
 """
@@ -27,13 +28,28 @@ def declared_inputs(cfg: DictConfig) -> list[TensorSpec]:
             for d in declared]
 
 
-def onnx_inputs(path: str) -> list[TensorSpec]:
+def dim_names(cfg: DictConfig) -> dict[str, list[str | None]]:
+    """Each declared input's dimension names, None where a dimension has none: an ONNX file's dim_params, the
+    words of model.inputs (batch, height, ...). An input's batch axis is found by them (batch_axes)."""
+    if cfg.model.source == "onnx_file":
+        graph = _onnx(cfg.model.path).graph
+        return {v.name: [d.dim_param or None for d in v.type.tensor_type.shape.dim] for v in graph.input}
+    declared = OmegaConf.to_container(cfg.model.inputs, resolve=True) if cfg.model.get("inputs") else \
+        [{"name": "input", "shape": ["batch", 3, "height", "width"]}]
+    return {d["name"]: [v if isinstance(v, str) else None for v in d["shape"]] for d in declared}
+
+
+def _onnx(path: str):
     import onnx
 
     try:
-        specs = tensor_specs(onnx.load(path, load_external_data=False))[0]
+        return onnx.load(path, load_external_data=False)
     except Exception as error:
         raise UserError(f"model.path={path!r} is not a valid ONNX file: {type(error).__name__}") from error
+
+
+def onnx_inputs(path: str) -> list[TensorSpec]:
+    specs = tensor_specs(_onnx(path))[0]
     for spec in specs:
         if spec.dtype not in DTYPES:
             raise UserError(f"model.path={path!r}: input {spec.name!r} is {spec.dtype}; convgraph feeds "
@@ -51,29 +67,31 @@ def shown(dims: list[int]) -> str:
     return "[" + ", ".join("?" if d < 0 else str(d) for d in dims) + "]"
 
 
-def bind(cfg: DictConfig, declared: list[TensorSpec]) -> list[Feed]:
-    """The feeds the run uses: every declared input with all its dimensions known."""
+def bind(cfg: DictConfig, declared: list[TensorSpec], names: dict[str, list[str | None]] | None = None) -> list[Feed]:
+    """The feeds the run uses: every declared input with all its dimensions known, and its batch axis (names: the
+    inputs' dimension names, dim_names)."""
     given = OmegaConf.to_container(cfg.input.shapes, resolve=True) if cfg.input.get("shapes") else {}
-    names = [spec.name for spec in declared]
-    for name in given:
-        if name not in names:
-            raise UserError(f"input.shapes.{name}: the model has no input {name!r}; its inputs: {', '.join(names)}")
+    _known(given, declared, "input.shapes")
+    axes = batch_axes(cfg, declared, names or {})
     size = _size(cfg.input.get("size"))
     feeds, unbound = [], []
     for spec in declared:
-        shape = _given(spec, given[spec.name]) if spec.name in given else _filled(spec, cfg.input.batch, size)
+        axis = axes[spec.name]
+        shape = _given(spec, given[spec.name]) if spec.name in given else _filled(spec, cfg.input.batch, size, axis)
         if any(d < 1 for d in shape):
             unbound.append(spec)
             continue
         layout = spec.layout or image_layout(shape, spec.dtype)
-        feeds.append(Feed(spec.name, "image" if layout else "data", shape, spec.dtype, layout))
+        feeds.append(Feed(spec.name, "image" if layout else "data", shape, spec.dtype, layout, axis))
     if unbound:
         where = f"model.path={cfg.model.path!r}" if cfg.model.source == "onnx_file" else f"model={cfg.model.name}"
         listed = ", ".join(f"{s.name} {shown(s.shape)}" for s in unbound)
-        dims = {s.name: ",".join(_placeholder(s, axis, cfg.input.batch) for axis in range(len(s.shape)))
+        dims = {s.name: ",".join(_placeholder(s, axis, axes[s.name], cfg.input.batch) for axis in range(len(s.shape)))
                 for s in unbound}
         example = ",".join(f"{name}:[{shape}]" for name, shape in dims.items())
         raise UserError(f"{where} has dynamic dimensions: {listed}; bind them with 'input.shapes={{{example}}}'")
+    _check_named_dims(feeds, names or {})
+    _check_state_inputs(cfg, feeds)
     return feeds
 
 
@@ -99,11 +117,70 @@ def choose_channels(cfg: DictConfig, feeds: list[Feed]) -> None:
             cfg.model.preprocess = {**OmegaConf.to_container(cfg.model.get("preprocess") or {}), "channels": "GRAY"}
 
 
-def _placeholder(spec: TensorSpec, axis: int, batch: int) -> str:
+def _check_named_dims(feeds: list[Feed], names: dict[str, list[str | None]]) -> None:
+    """A dimension name the model gives several inputs (the batch of an audio chunk and of its recurrent state)
+    is one size: inputs fed otherwise would stop the reference with a runtime's error."""
+    seen: dict[str, tuple[Feed, int]] = {}
+    for feed in feeds:
+        for axis, name in enumerate(names.get(feed.name) or []):
+            if name is None or axis >= len(feed.shape):
+                continue
+            first, first_axis = seen.setdefault(name, (feed, axis))
+            if first.shape[first_axis] != feed.shape[axis]:
+                raise UserError(f"input {feed.name!r} is fed {feed.shape}, but the model expects its dimension {axis} "
+                                f"({name!r}) to be {first.shape[first_axis]}, as dimension {first_axis} of input "
+                                f"{first.name!r} is fed; give both the same size in input.shapes")
+
+
+def _known(given: dict, declared: list[TensorSpec], key: str) -> None:
+    names = [spec.name for spec in declared]
+    for name in given:
+        if name not in names:
+            raise UserError(f"{key}.{name}: the model has no input {name!r}; its inputs: {', '.join(names)}")
+
+
+def batch_axes(cfg: DictConfig, declared: list[TensorSpec], names: dict[str, list[str | None]]) -> dict:
+    """input name -> its batch axis, or None. input.batch_axes first; then axis 0 of an image; then, for any other
+    input, the axis named like the batch (the name of axis 0 of the first image input, else of the first input
+    whose axis 0 is dynamic: a recurrent state [2, batch, 128] shares it on axis 1); then a dynamic axis 0 that
+    has no name or that name. Otherwise none: a rank-0 input, a static one nothing names."""
+    given = OmegaConf.to_container(cfg.input.batch_axes, resolve=True) if cfg.input.get("batch_axes") else {}
+    _known(given, declared, "input.batch_axes")
+    anchor = next((s for s in declared if s.is_image()), None) or next(
+        (s for s in declared if s.shape and s.shape[0] < 1), None)
+    batch_name = (names.get(anchor.name) or [None])[0] if anchor else None
+    axes = {}
+    for spec in declared:
+        dims = names.get(spec.name) or [None] * len(spec.shape)
+        if spec.name in given:
+            axes[spec.name] = _given_axis(spec, given[spec.name])
+        elif not spec.shape:
+            axes[spec.name] = None
+        elif spec.is_image():
+            axes[spec.name] = 0
+        elif batch_name is not None and batch_name in dims:
+            axes[spec.name] = dims.index(batch_name)
+        elif spec.shape[0] < 1 and dims[0] in (None, batch_name):
+            axes[spec.name] = 0
+        else:
+            axes[spec.name] = None
+    return axes
+
+
+def _given_axis(spec: TensorSpec, axis) -> int | None:
+    rank = len(spec.shape)
+    if axis is None or (isinstance(axis, int) and not isinstance(axis, bool) and 0 <= axis < rank):
+        return axis
+    allowed = f"0..{rank - 1} or null (no batch axis)" if rank else "null: a rank-0 input has no batch axis"
+    raise UserError(f"input.batch_axes.{spec.name}={axis!r} is out of range for input {spec.name!r} of rank {rank} "
+                    f"{shown(spec.shape)}; give {allowed}")
+
+
+def _placeholder(spec: TensorSpec, axis: int, batch_axis: int | None, batch: int) -> str:
     """A dimension as the override to write would hold it: its value, the batch, or a name to replace."""
     if spec.shape[axis] > 0:
         return str(spec.shape[axis])
-    if axis == 0:
+    if axis == batch_axis:
         return str(batch)
     spatial = {"NCHW": {2: "H", 3: "W"}, "NHWC": {1: "H", 2: "W"}}.get(spec.layout, {})
     return spatial.get(axis, f"D{axis}")
@@ -133,11 +210,11 @@ def _given(spec: TensorSpec, shape) -> list[int]:
     return list(shape)
 
 
-def _filled(spec: TensorSpec, batch: int, size: tuple[int, int] | None) -> list[int]:
+def _filled(spec: TensorSpec, batch: int, size: tuple[int, int] | None, batch_axis: int | None) -> list[int]:
     """The declared shape with the batch axis and an image's height and width filled in where dynamic."""
     shape = list(spec.shape)
-    if shape and shape[0] < 1:
-        shape[0] = batch
+    if batch_axis is not None and shape[batch_axis] < 1:
+        shape[batch_axis] = batch
     if spec.layout and size is not None:
         axes = (2, 3) if spec.layout == "NCHW" else (1, 2)
         for axis, value in zip(axes, size, strict=True):
@@ -157,3 +234,36 @@ def check_model_file(cfg: DictConfig) -> None:
         raise UserError(f"model={cfg.model.name} needs model.path=FILE (the file to start the graph from)")
     if not Path(cfg.model.path).is_file():
         raise UserError(f"model.path={cfg.model.path!r}: no such file")
+
+
+def _check_state_inputs(cfg: DictConfig, feeds: list[Feed]) -> None:
+    """model.state names inputs that take arrays (checked before anything runs)."""
+    by_name = {feed.name: feed for feed in feeds}
+    for output, name in (_state(cfg) or {}).items():
+        if name not in by_name:
+            raise UserError(f"model.state.{output}={name}: the model has no input {name!r}; its inputs: "
+                            f"{', '.join(by_name)}")
+        if by_name[name].kind == "image":
+            raise UserError(f"model.state.{output}={name}: input {name!r} is an image (photos fill it); a state "
+                            "input takes what the model returned")
+
+
+def check_state(cfg: DictConfig, feeds: list[Feed], outputs: list[TensorSpec]) -> None:
+    """model.state against the reference's outputs (known once the source step made it): each state output exists
+    and has the shape and dtype of the input it feeds."""
+    by_name = {spec.name: spec for spec in outputs}
+    fed = {feed.name: feed for feed in feeds}
+    for output, name in (_state(cfg) or {}).items():
+        if output not in by_name:
+            raise UserError(f"model.state.{output}: the model has no output {output!r}; its outputs: "
+                            f"{', '.join(by_name)}")
+        spec, feed = by_name[output], fed[name]
+        fits = len(spec.shape) == len(feed.shape) and all(d < 1 or d == f for d, f in zip(spec.shape, feed.shape,
+                                                                                           strict=True))
+        if not fits or spec.dtype != feed.dtype:
+            raise UserError(f"model.state.{output}={name}: output {output!r} is {spec.dtype} {shown(spec.shape)}, "
+                            f"input {name!r} is fed {feed.dtype} {feed.shape}; a state output must fit its input")
+
+
+def _state(cfg: DictConfig) -> dict[str, str] | None:
+    return OmegaConf.to_container(cfg.model.state, resolve=True) if cfg.model.get("state") else None

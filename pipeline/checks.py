@@ -1,8 +1,10 @@
 """The check after every step: the candidate's outputs against the reference's on the same inputs (tensor
-parity and the task's agreement), and, when it fails, where it first diverges.
+parity and the task's agreement; a stateful model's along each stream of calls), and, when it fails, where it
+first diverges.
 
 A runtime's outputs run in a child process (runtimes.infer) and are memoised by content: the artifact, the
-inputs, the settings, the runtime's version and the adapter's own code.
+inputs, the settings, the steps, the runtime's version and the adapter's own code. They are recorded per sample
+([N, *output], a stateful model's [N, steps, *output]) and judged per item (core.samples.per_item).
 """
 from __future__ import annotations
 
@@ -18,20 +20,22 @@ import runtimes
 from bench.environment import package_versions
 from core.artifact import Artifact
 from core.errors import UserError
+from core.samples import output_batch_axes, per_item
 from pipeline.cache import ResultMemo, content_key, module_sources
 from pipeline.child import run_child
 from pipeline.context import RunContext, read_json
 from pipeline.inputs import Inputs
-from pipeline.results import Accuracy, ParityEntry
+from pipeline.results import Accuracy, ParityEntry, StreamParity
 from validators.accuracy import Scores
 from validators.against_truth import accuracy_entry, describe_accuracy, score
 from validators.parity import Slice, compare
+from validators.streams import describe_stream, stream_parity
 from validators.task_metrics import describe, task_agreement
 
 log = logging.getLogger("convgraph")
 # what computes a runtime's outputs on given inputs: a change to it must not reuse memoised outputs
-OUTPUTS_CODE = ("runtimes", "runtimes.base", "runtimes.matching", "runtimes.infer", "runtimes.torch",
-                "runtimes.onnxruntime", "runtimes.openvino", "runtimes.tensorflow", "runtimes.tflite")
+OUTPUTS_CODE = ("runtimes", "runtimes.base", "runtimes.matching", "runtimes.infer", "runtimes.state", "runtimes.torch",
+                "runtimes.onnxruntime", "runtimes.openvino", "runtimes.tensorflow", "runtimes.tflite", "core.samples")
 
 
 class ParityChecks:
@@ -53,7 +57,7 @@ class ParityChecks:
         self.reference, self.reference_outputs = artifact, outputs
         self.artifacts[artifact.name] = artifact
         if self.truth is not None:
-            self.reference_scores = self._score(artifact, outputs)
+            self.reference_scores = self._score(artifact, self.items(outputs))
             if self.reference_scores is not None:
                 self._record_accuracy(artifact, self.reference_scores)
 
@@ -64,7 +68,7 @@ class ParityChecks:
         settings = self.ctx.runtime_settings(artifact)
         runtime = runtimes.for_format(artifact.format)
         code = hashlib.sha256(module_sources(OUTPUTS_CODE).encode()).hexdigest()
-        key = content_key("outputs", artifact.sha256, artifact.format, self.inputs_sha, settings,
+        key = content_key("outputs", artifact.sha256, artifact.format, self.inputs_sha, settings, self.steps,
                           package_versions(runtime.packages), code)
         memo = self.memo.get(key) if self.memo else None
         if memo:
@@ -72,12 +76,14 @@ class ParityChecks:
             shutil.copyfile(memo / "info.json", info)
         else:
             request = {"artifact": artifact.to_dict(), "settings": settings, "inputs": str(self.inputs),
-                       "outputs": str(out), "info": str(info)}
+                       "outputs": str(out), "info": str(info), "steps": self.steps}
             child = run_child("runtimes.infer", request, folder / f"{artifact.name}.request.json",
                               self.ctx.log_path(f"parity.{artifact.name}"), self.ctx.cfg.bench.timeout_s)
             if child.failure or not out.exists():
-                why = child.failure or "wrote no outputs"
-                return None, {}, f"runtime {why}: {child.last_line()} (log: {child.log})"
+                last = child.last_line()
+                if last.startswith("error: "):  # runtimes.infer's own line: the input, the shape fed and expected
+                    return None, {}, f"{last.removeprefix('error: ')} (log: {child.log})"
+                return None, {}, f"runtime {child.failure or 'wrote no outputs'}: {last} (log: {child.log})"
             if self.memo:
                 named = folder / "outputs.npz", folder / "info.json"
                 shutil.copyfile(out, named[0])
@@ -95,6 +101,17 @@ class ParityChecks:
         already quantized (its integer ops are rounded by each runtime in its own way, at every precision)."""
         quantized = self.reference is not None and self.reference.meta.get("quantized")
         return "int8" if quantized else artifact.precision
+    @property
+    def steps(self) -> int:
+        """Calls per stream of a stateful model (input.steps); 1 for any other."""
+        return int(self.ctx.cfg.input.steps) if self.ctx.state else 1
+
+    def items(self, outputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Recorded outputs ([N, (steps,) *output]) as one row per batch element: what parity, task metrics and
+        the truth judge."""
+        names = [o.name for o in self.reference.outputs]
+        return per_item(outputs, output_batch_axes(names, self.ctx.state, self.ctx.batch_axes),
+                        lead=2 if self.ctx.state else 1)
 
     def tolerance(self, precision: str) -> dict:
         """validate.tolerances[precision], with the model's own override (e.g. pixels) on top."""
@@ -131,12 +148,13 @@ class ParityChecks:
             log.error("[%s] parity not run: %s", artifact.name, error)
         else:
             slices = self.slices(judged)
-            report = compare(artifact.name, reference.name, artifact.precision, self.reference_outputs,
-                             outputs, [o.name for o in reference.outputs], tol, slices)
+            names = [o.name for o in reference.outputs]
+            ref_items, items = self.items(self.reference_outputs), self.items(outputs)
+            report = compare(artifact.name, reference.name, artifact.precision, ref_items, items, names, tol, slices)
             if slices:
                 tol = {**tol, "slices": {out: {p.name: p.tolerance for p in parts} for out, parts in slices.items()}}
             # Task view (same objects / classes found?) through the deploy postprocess; can fail parity too.
-            task = task_agreement(self.reference_outputs, outputs, self.ctx.processing,
+            task = task_agreement(ref_items, items, self.ctx.processing,
                                   OmegaConf.to_container(self.ctx.cfg.validate.task), judged)
             if task and not task["passed"]:
                 task.update(self._floor_waiver(judged))
@@ -144,7 +162,15 @@ class ParityChecks:
             entry = ParityEntry(artifact=artifact.name, reference=reference.name, precision=artifact.precision,
                                 passed=passed, outputs=report.outputs, tolerance=tol, task=task,
                                 executed_precision=info.get("executed_precision"), note=note)
+            same = len(outputs) == len(self.reference_outputs) and all(
+                r.shape == c.shape for r, c in zip(self.reference_outputs, outputs, strict=True))
+            if self.ctx.state and same:
+                entry.stream = StreamParity(**stream_parity(
+                    self.reference_outputs, outputs, names, self.tolerance(judged),
+                    output_batch_axes(names, self.ctx.state, self.ctx.batch_axes)))
             agreement = (f"; {describe(task)}" if task else "") + (f"; {note}" if note else "")
+            if entry.stream:
+                agreement += f"; stream: {describe_stream(entry.stream)}"
             if task and task.get("waived"):
                 agreement += f", below the floor {task['min_agreement']:g} ({task['waived']}): reported, not enforced"
             if passed:
@@ -156,7 +182,7 @@ class ParityChecks:
             if not passed or self.ctx.cfg.validate.localize:
                 entry.divergence = self.localize(artifact, tol)
             if self.reference_scores is not None:
-                scores = self._score(artifact, outputs)
+                scores = self._score(artifact, items)
                 if scores is not None:
                     self._record_accuracy(artifact, scores)
         self.ctx.results.parity.append(entry)

@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import runtimes
 from core.artifact import Artifact
-from core.feeds import Feed
+from core.feeds import Feed, call_batch
 from pipeline.progress import Progress
 from pipeline.results import RunResults
 from runtimes.base import settings_data
@@ -33,12 +33,27 @@ class RunContext:
         return path
 
     def runtime_settings(self, artifact: Artifact, batch: int = 0, mode: str = "latency") -> dict:
-        """runtimes.base.Settings as data: threads, precision, this runtime's block of bench.runtime, and the
-        input shapes at `batch` (dynamic dimensions are fixed to them at load); batch 0 (parity): none fixed."""
+        """runtimes.base.Settings as data: threads, precision, this runtime's block of bench.runtime, the input
+        shapes at `batch` (only batch axes scale; dynamic dimensions are fixed to them at load; batch 0 (parity):
+        none fixed) and the state carried between calls (model.state)."""
         runtime = runtimes.for_format(artifact.format).name
-        shapes = {f.name: [batch, *f.shape[1:]] for f in self.feeds} if batch else {}
+        shapes = {f.name: f.shape_at(batch) for f in self.feeds} if batch else {}
         return settings_data(OmegaConf.to_container(self.cfg.bench, resolve=True), runtime, artifact.precision,
-                             shapes, mode)
+                             shapes, mode, self.state)
+
+    @property
+    def state(self) -> dict[str, str]:
+        """model.state: output -> the input it feeds on the next call ({} for a model without state)."""
+        return OmegaConf.to_container(self.cfg.model.state, resolve=True) if self.cfg.model.get("state") else {}
+
+    @property
+    def call_batch(self) -> int:
+        """Items one call holds as the run feeds it (the latency row's batch)."""
+        return call_batch(self.feeds)
+
+    @property
+    def batch_axes(self) -> dict[str, int | None]:
+        return {feed.name: feed.batch_axis for feed in self.feeds}
 
     def feed_data(self) -> list[dict]:
         return [asdict(feed) for feed in self.feeds]

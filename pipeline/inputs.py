@@ -1,6 +1,7 @@
 """What a run feeds its models: the input set (photos for image inputs, arrays from `input.data` or generated
 from `input.ranges` for the others), written once as inputs.npz for parity and benchmarks, and the int8
-calibration set (the same for every backend)."""
+calibration set (the same for every backend). Both hold one array per input, [N, *shape fed]: one sample per
+call of the model (core/samples.py); an image input fed at batch B takes B photos per sample."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,15 +11,16 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from core.errors import UserError
-from core.feeds import Feed, check_data, image_feeds, make_inputs
+from core.feeds import Feed, call_batch, check_data, image_feeds, make_inputs
 from core.images import images_digest, load_rgb
 from core.prepost import Letterbox, Processing
+from core.samples import call, samples_in
 from pipeline.arrays import store
 from pipeline.results import InputSet
 from pipeline.samples import SampleSplit
 from truth.samples import LabelledSet
 
-DEFAULT_SAMPLES = 8  # samples of a model without image inputs, when neither input.count nor input.data says
+DEFAULT_SAMPLES = 8  # samples (calls) of a model without image inputs, when neither input.count nor input.data says
 DEFAULT_CALIBRATION = 20  # calibration samples of a model without image inputs, when calibration.count does not say
 FLOAT_RANGE = (0.0, 1.0)  # a float input without a range: uniform in [0, 1)
 
@@ -43,42 +45,66 @@ def absolutize_paths(cfg: DictConfig) -> None:
 
 @dataclass
 class Inputs:
-    """The input set on disk (inputs.npz: one array per input, samples along axis 0) and what it came from."""
+    """The input set on disk (inputs.npz: one array per input, [N, *shape fed]) and what it came from."""
 
     path: Path
     sha256: str  # of every array's name, shape and bytes: part of every memoised output's key
     record: InputSet
-    bench_images: list[str]  # the photos of one batch of input.batch samples: what the benchmark times
+    bench_images: list[str]  # the photos of the first sample (one call): what the benchmark times
     placement: list[Letterbox] | None = None  # how each image was placed in the first image input (postprocess)
-    truth: LabelledSet | None = None  # the truth of the first len(truth) samples
+    truth: LabelledSet | None = None  # the truth of the first len(truth) images
 
 
 def prepare_inputs(cfg: DictConfig, feeds: list[Feed], run_dir: Path, split: SampleSplit,
                    store_dir: Path | None = None) -> Inputs:
-    """Every judged sample (cycled up to a whole number of input.batch batches) through the same preprocessing the
-    benchmark times; the benchmark times one batch of them. `store_dir`: where the arrays live by content."""
+    """Every judged image (cycled up to whole calls) through the same preprocessing the benchmark times, with the
+    data inputs' values for each call; the benchmark times the first call. `store_dir`: where the arrays live by
+    content."""
     data = user_data(cfg, feeds)
-    has_images = bool(image_feeds(feeds))
-    if has_images:
-        count = len(split.judged) if split.truth is not None else cfg.input.count or len(split.judged)
+    per_call = images_per_call(feeds)
+    if per_call:
+        wanted = len(split.judged) if split.truth is not None else cfg.input.count or len(split.judged)
+        count = -(-wanted // per_call)
     else:
-        count = cfg.input.count or (len(next(iter(data.values()))) if data is not None else DEFAULT_SAMPLES)
-    count = -(-max(count, cfg.input.batch) // cfg.input.batch) * cfg.input.batch
-    paths = [split.judged[i % len(split.judged)] for i in range(count)] if has_images else []
-    images = [load_rgb(p) for p in paths]
-    if data is not None:
-        data = {name: array[np.arange(count) % len(array)] for name, array in data.items()}
-    else:
-        data = generated(cfg, feeds, count, seed=cfg.seed)
+        count = cfg.input.count or (samples_in(data) if data is not None else DEFAULT_SAMPLES)
+    paths = [split.judged[i % len(split.judged)] for i in range(count * per_call)]
+    data = cycled(data, count) if data is not None else generated(cfg, feeds, count, seed=cfg.seed)
     proc = Processing.from_config(processing_config(cfg, feeds))
-    arrays, placement = make_inputs(feeds, proc, images, data)
+    arrays, placement = stacked_calls(feeds, proc, [load_rgb(p) for p in paths], data, count)
     path = run_dir / "inputs.npz"
     sha = store(arrays, path, store_dir)
-    record = InputSet(images=paths, count=count, sha256=images_digest(paths) if paths else None,
-                      bench_images=paths[: cfg.input.batch], batch=cfg.input.batch,
-                      size=_size(image_feeds(feeds)), set="labels" if cfg.input.get("labels") else cfg.input.set,
-                      tensors=[_describe(cfg, feed) for feed in feeds], data=cfg.input.get("data"))
-    return Inputs(path, sha, record, paths[: cfg.input.batch], placement, split.truth if has_images else None)
+    record = InputSet(images=paths, count=count * call_batch(feeds), samples=count,
+                      sha256=images_digest(paths) if paths else None, bench_images=paths[:per_call],
+                      batch=call_batch(feeds), size=_size(image_feeds(feeds)),
+                      set="labels" if cfg.input.get("labels") else cfg.input.set,
+                      tensors=[_describe(cfg, feed) for feed in feeds], data=cfg.input.get("data"),
+                      steps=cfg.input.steps if cfg.model.get("state") else None)
+    return Inputs(path, sha, record, paths[:per_call], placement, split.truth if per_call else None)
+
+
+def images_per_call(feeds: list[Feed]) -> int:
+    """Photos one call takes (its image inputs' batch: each image input gets the same photos); 0 without images."""
+    batches = {feed.name: feed.shape[0] for feed in image_feeds(feeds)}
+    if len(set(batches.values())) > 1:
+        raise UserError("the image inputs are fed different batches (" + ", ".join(
+            f"{name} {batch}" for name, batch in batches.items()) + "): they take the same photos; give them one batch")
+    return next(iter(batches.values()), 0)
+
+
+def cycled(data: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
+    """`count` samples of each array, from the first on, cycled."""
+    return {name: array[np.arange(count) % len(array)] for name, array in data.items()}
+
+
+def stacked_calls(feeds: list[Feed], proc: Processing, images: list[np.ndarray], data: dict[str, np.ndarray],
+                  count: int) -> tuple[dict[str, np.ndarray], list[Letterbox] | None]:
+    """`count` calls' inputs (call i: the i-th run of len(images) / count photos, sample i of `data`) as one array
+    per input, [count, *shape fed]; and every photo's placement in the first image input, in order."""
+    per_call = len(images) // count
+    made = [make_inputs(feeds, proc, images[i * per_call : (i + 1) * per_call], call(data, i)) for i in range(count)]
+    arrays = {feed.name: np.stack([inputs[feed.name] for inputs, _ in made]) for feed in feeds}
+    placement = [placed for _, meta in made for placed in meta or []]
+    return arrays, placement or None
 
 
 def _size(images: list[Feed]) -> int | list[int] | None:
@@ -94,9 +120,12 @@ def rotations(cfg: DictConfig) -> tuple[int, ...]:
 
 
 def _describe(cfg: DictConfig, feed: Feed) -> dict:
-    """What results.json says of one input: name, shape, dtype, where its values come from."""
-    source = "photos" if feed.kind == "image" else ("input.data" if cfg.input.get("data") else "generated")
-    described = {"name": feed.name, "shape": feed.shape, "dtype": feed.dtype, "kind": feed.kind, "source": source}
+    """What results.json says of one input: name, shape (one call's), batch axis, dtype, where its values come
+    from."""
+    source = "photos" if feed.kind == "image" else ("input.data" if cfg.input.get("data") else
+                                                    "zeros" if feed.name in state_inputs(cfg) else "generated")
+    described = {"name": feed.name, "shape": feed.shape, "batch_axis": feed.batch_axis, "dtype": feed.dtype,
+                 "kind": feed.kind, "source": source}
     if feed.layout:
         described["layout"] = feed.layout
     if source == "generated":
@@ -104,8 +133,14 @@ def _describe(cfg: DictConfig, feed: Feed) -> dict:
     return described
 
 
+def state_inputs(cfg: DictConfig) -> set[str]:
+    """The inputs a stateful model's state outputs feed (model.state): they start from zeros unless input.data."""
+    return set((OmegaConf.to_container(cfg.model.state, resolve=True) or {}).values()) if cfg.model.get(
+        "state") else set()
+
+
 def user_data(cfg: DictConfig, feeds: list[Feed]) -> dict[str, np.ndarray] | None:
-    """input.data: one array per data input (samples along axis 0), checked against the model."""
+    """input.data: one array per data input, [N, *shape fed] (one sample per call), checked against the model."""
     wanted = [f for f in feeds if f.kind == "data"]
     if not cfg.input.get("data") or not wanted:
         return None
@@ -142,12 +177,16 @@ def value_range(cfg: DictConfig, feed: Feed) -> tuple:
 
 
 def generated(cfg: DictConfig, feeds: list[Feed], count: int, seed: int) -> dict[str, np.ndarray]:
-    """Reproducible values for the data inputs: uniform in their range, from `seed`."""
+    """Reproducible values for the data inputs, `count` samples of each: uniform in their range, from `seed`; a
+    state input's initial state: zeros."""
     rng = np.random.default_rng(seed)
-    data = {}
+    data, state = {}, state_inputs(cfg)
     for feed in (f for f in feeds if f.kind == "data"):
+        shape = (count, *feed.shape)
+        if feed.name in state:
+            data[feed.name] = np.zeros(shape, feed.dtype)
+            continue
         low, high = value_range(cfg, feed)
-        shape = (count, *feed.shape[1:])
         if feed.dtype.startswith("float"):
             data[feed.name] = rng.uniform(low, high, shape).astype(feed.dtype)
         else:
@@ -157,19 +196,17 @@ def generated(cfg: DictConfig, feeds: list[Feed], count: int, seed: int) -> dict
 
 def prepare_calibration(cfg: DictConfig, feeds: list[Feed], run_dir: Path, split: SampleSplit,
                         store_dir: Path | None = None) -> tuple[Path, dict]:
-    """The same samples for every backend's int8 calibration (calibration.npz, one array per input, samples along
-    axis 0: byte-stable, so cacheable): the split's calibration images, none of which the run judges, for image
-    inputs; input.data's first samples or generated values (another seed than the parity set's) for the others."""
-    has_images = bool(image_feeds(feeds))
-    paths = split.calibration if has_images else []
-    images = [load_rgb(p) for p in paths]
-    count = len(images) if has_images else cfg.calibration.count or DEFAULT_CALIBRATION
+    """The same samples for every backend's int8 calibration (calibration.npz, one array per input, [N, *shape
+    fed]: byte-stable, so cacheable): the split's calibration images (cycled to whole calls), none of which the run
+    judges, for image inputs; input.data's first samples or generated values (another seed than the parity set's)
+    for the others."""
+    per_call = images_per_call(feeds)
+    count = -(-len(split.calibration) // per_call) if per_call else cfg.calibration.count or DEFAULT_CALIBRATION
+    paths = [split.calibration[i % len(split.calibration)] for i in range(count * per_call)]
     data = user_data(cfg, feeds)
-    if data is not None:
-        data = {name: array[np.arange(count) % len(array)] for name, array in data.items()}
-    else:
-        data = generated(cfg, feeds, count, seed=cfg.seed + 1)
-    arrays, _ = make_inputs(feeds, Processing.from_config(processing_config(cfg, feeds)), images, data)
+    data = cycled(data, count) if data is not None else generated(cfg, feeds, count, seed=cfg.seed + 1)
+    proc = Processing.from_config(processing_config(cfg, feeds))
+    arrays, _ = stacked_calls(feeds, proc, [load_rgb(p) for p in paths], data, count)
     path = run_dir / "calibration.npz"
     sha = store(arrays, path, store_dir)
     return path, {"count": count, "sha256": images_digest(paths) if paths else None, "images": paths,

@@ -1,6 +1,7 @@
-"""Benchmark one artifact: the latency row (input.batch, one request at a time), then images/s at each
-bench.batch size. Each measurement is a bench.worker child process under the machine-wide lock, so that no
-two runtimes are timed on the same cores; within one sweep an identical measurement is made once."""
+"""Benchmark one artifact: the latency row (one call as the run feeds it, one request at a time), then images/s at
+each bench.batch size (only the inputs' batch axes scale). Each measurement is a bench.worker child process under
+the machine-wide lock, so that no two runtimes are timed on the same cores; within one sweep an identical
+measurement is made once."""
 from __future__ import annotations
 
 import json
@@ -57,7 +58,7 @@ class Benchmarks:
         """`made`: the run's artifacts by step name (bench.profile joins a profile onto the ONNX among them)."""
         cfg, results = self.ctx.cfg, self.ctx.results
         onnx = _onnx_source(artifact, made or {}, {s.name: s.input for s in results.steps})
-        latency = self._measure(artifact, image_paths, cfg.input.batch, "latency", onnx=onnx)
+        latency = self._measure(artifact, image_paths, self.ctx.call_batch, "latency", onnx=onnx)
         row = BenchRow(**latency.model_dump(exclude_unset=True))
         results.bench.append(row)
         runtime = runtimes.for_format(artifact.format).name
@@ -70,9 +71,9 @@ class Benchmarks:
             return row
         row.noisy = is_noisy(row.infer_ms.model_dump(), cfg.bench.noisy_cv)
         row.throughput = []
-        for size, how in throughput_plan(batch_sizes(cfg.bench.batch), cfg.input.batch):
+        for size, how in throughput_plan(batch_sizes(cfg.bench.batch), self.ctx.call_batch):
             entry = ThroughputEntry(batch=size, mode=mode_for(size), status="ok")
-            refusal = runtimes.batch_refusal(artifact, size)
+            refusal = runtimes.batch_refusal(artifact, size, self.ctx.batch_axes)
             if how == "latency row":
                 entry.images_per_s, entry.noisy, entry.source = row.throughput_ips, row.noisy, "latency row"
             elif refusal:

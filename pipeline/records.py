@@ -1,9 +1,12 @@
-"""The base of every results.json record, and the per-node profile records (bench.profile).
+"""The base of every results.json record, and the records pipeline/results.py is built from: the per-node profile
+(bench.profile), a stream's parity (a stateful model), the input set and the machine.
 
 pipeline/results.py holds the rest of the schema and its rules (a key the schema does not know fails when
 written and is ignored when read); this module only keeps that file short.
 """
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
@@ -48,3 +51,44 @@ class Profile(Record):
     nodes_ms: float | None = None  # the nodes' times summed, per inference
     run_ms: float | None = None  # one profiled inference end to end (profiler overhead included)
     nodes: list[NodeProfile] | None = None  # slowest first
+
+
+class StreamParity(Record):
+    """A stateful model's parity along its streams (validators.streams): every step's error, the first step past
+    tolerance and the error at the last step."""
+
+    steps: int  # calls per stream (input.steps)
+    streams: int  # one per sample
+    max_abs: list[float | None] = Field(default_factory=list)  # per step, over every stream and output
+    first_failing_step: int | None = None  # 1-based; None: every step within tolerance
+    last_max_abs: float | None = None  # at the last step
+
+
+class InputSet(Record):
+    images: list[str] = Field(default_factory=list)
+    count: int | None = None  # items judged: samples x the batch of one call
+    samples: int | None = None  # N: calls (the rows of inputs.npz)
+    steps: int | None = None  # a stateful model: calls per stream (input.steps)
+    sha256: str | None = None
+    bench_images: list[str] = Field(default_factory=list)
+    batch: int = 1
+    size: int | list[int] | None = None  # the first image input's side, or [height, width]
+    tensors: list[dict[str, Any]] = Field(default_factory=list)  # each input: name, shape, dtype, kind, source, range
+    set: str | None = None  # where the judged samples came from: photos, documents, labels (pipeline.samples)
+    data: str | None = None  # input.data: the .npz the data inputs came from
+
+
+class Cpu(Record):
+    model: str
+    cores: int | None = None
+    cores_available: int | None = None
+    flags: list[str] = Field(default_factory=list)
+
+
+class Environment(Record):
+    host: str
+    os: str | None = None
+    cpu: Cpu
+    python: str | None = None
+    platform: str | None = None
+    packages: dict[str, str | None] = Field(default_factory=dict)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from core.artifact import Artifact
-from pipeline.records import Profile, Record
+from pipeline.records import Environment, InputSet, Profile, Record, StreamParity
 from validators.parity import OutputParity
 
 SCHEMA_VERSION = 2
@@ -91,6 +91,7 @@ class ParityEntry(Record):
     error: str | None = None  # the candidate could not run
     divergence: dict[str, Any] | None = None  # validators.localize: the first node that diverges
     note: str | None = None  # why it was judged otherwise than its precision says (a quantized source file)
+    stream: StreamParity | None = None  # a stateful model: how the error grows along each stream of calls
 
     def worst_abs(self) -> float | None:
         values = [o.max_abs for o in self.outputs if o.max_abs is not None]
@@ -143,6 +144,7 @@ class Measurement(Record):
     layouts: dict[str, str] | None = None  # per input, where not the reference's
     settings: dict[str, Any] | None = None
     outputs: dict[str, str] | None = None  # how each reference output was found (renamed, transposed)
+    state: dict[str, str] | None = None  # a stateful model: the outputs fed back as inputs between timed calls
     batch: int | None = None
     mode: str | None = None
     threads: int | None = None
@@ -184,34 +186,6 @@ class BenchRow(Measurement):
     @property
     def ok(self) -> bool:
         return self.status == "ok"
-
-
-class InputSet(Record):
-    images: list[str] = Field(default_factory=list)
-    count: int | None = None
-    sha256: str | None = None
-    bench_images: list[str] = Field(default_factory=list)
-    batch: int = 1
-    size: int | list[int] | None = None  # the first image input's side, or [height, width]
-    tensors: list[dict[str, Any]] = Field(default_factory=list)  # each input: name, shape, dtype, kind, source, range
-    set: str | None = None  # where the judged samples came from: photos, documents, labels (pipeline.samples)
-    data: str | None = None  # input.data: the .npz the data inputs came from
-
-
-class Cpu(Record):
-    model: str
-    cores: int | None = None
-    cores_available: int | None = None
-    flags: list[str] = Field(default_factory=list)
-
-
-class Environment(Record):
-    host: str
-    os: str | None = None
-    cpu: Cpu
-    python: str | None = None
-    platform: str | None = None
-    packages: dict[str, str | None] = Field(default_factory=dict)
 
 
 class RunResults(Record):

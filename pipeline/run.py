@@ -22,7 +22,7 @@ from core.artifact import Artifact
 from core.errors import UserError, first_line
 from core.feeds import Feed
 from pipeline import config
-from pipeline.bindings import bind, check_model_file, choose_channels, declared_inputs
+from pipeline.bindings import bind, check_model_file, check_state, choose_channels, declared_inputs, dim_names
 from pipeline.cache import ResultMemo, StepCache
 from pipeline.checks import ParityChecks
 from pipeline.context import RunContext
@@ -62,7 +62,7 @@ def plan(cfg: DictConfig) -> Plan:
         key = getattr(error, "full_key", None) or "the config"
         raise UserError(f"{key}: {first_line(error)}") from None
     config.validate(resolved)
-    feeds = bind(cfg, declared_inputs(cfg))
+    feeds = bind(cfg, declared_inputs(cfg), dim_names(cfg))
     choose_channels(cfg, feeds)  # a 1-channel image input: GRAY unless the model says
     steps = start_from(resolve_steps(resolved["graph"]["steps"], cfg.steps.timeout_s), config.source_format(cfg.model))
     return Plan(feeds, steps, with_vocabulary(cfg, processing_config(cfg, feeds)))
@@ -129,6 +129,7 @@ def _convert_and_check(ctx: RunContext, steps: list[StepSpec], runner: StepRunne
         for spec in steps:
             runner.skipped(spec, SOURCE)
         return
+    check_state(cfg, ctx.feeds, made[0].outputs)  # model.state against the outputs the reference has
     checks.set_reference(made[0])
     inherited: dict[str, str] = {}  # step -> status it inherits ("skipped" after a failure, "n/a")
     for spec in steps:

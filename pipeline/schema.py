@@ -126,6 +126,9 @@ class Inputs(Strict):
     ranges: Annotated[dict[str, Any] | None, BeforeValidator(_ranges)] = None
     data: Annotated[str | None, BeforeValidator(_data_file)] = None
     audio: Annotated[str | None, BeforeValidator(_audio)] = None  # WAV windows for a waveform input (core/audio.py)
+    # input -> its batch axis (null: none), where the model's own dimension names do not say (pipeline.bindings)
+    batch_axes: dict[str, StrictInt | None] | None = None
+    steps: AtLeast(1) = 16  # a stateful model (model.state): consecutive calls per sample parity runs
     rotations: list[Literal[0, 90, 180, 270]] = Field(default_factory=lambda: [0], min_length=1)
 
 
@@ -232,6 +235,7 @@ class Model(Strict):
     rotations: list[Literal[0, 90, 180, 270]] | None = None  # input.rotations' default
     opset: StrictInt | None = None
     inputs: list[dict[str, Any]] | None = None  # the model's inputs (name, shape, dtype); default: one image
+    state: dict[str, str] | None = None  # output -> the input it feeds on the next call (a recurrent state)
     ranges: dict[str, list[Number]] | None = None  # default value ranges of generated inputs
     arch: str | None = None  # transformers: the architecture (AutoConfig.for_model)
     config: dict[str, Any] | None = None  # transformers: fields of its config

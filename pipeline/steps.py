@@ -26,8 +26,8 @@ TASK_METRICS = ("classification", "detection", "segmentation")  # what an accura
 class StepRunner:
     def __init__(self, ctx: RunContext, cache: StepCache | None, calibration: Path | None = None):
         self.ctx, self.cache, self.calibration = ctx, cache, calibration
-        # what every step is told of the model's inputs (part of its cache key): their shapes and dtypes, and
-        # whether the batch axis stays dynamic (bench.batch asks for other batches than input.batch)
+        # what every step is told of the model's inputs (part of its cache key): their shapes, batch axes and
+        # dtypes, and whether the batch axes stay dynamic (bench.batch asks for other batches than input.batch)
         self.dynamic_batch = needs_dynamic_batch(ctx.cfg.bench.batch, ctx.cfg.input.batch)
 
     def run(self, spec: StepSpec, source: Artifact | None) -> list[Artifact] | None:
@@ -46,6 +46,8 @@ class StepRunner:
             spec.options["calibration"] = str(self.calibration)
         spec.options["feeds"] = self.ctx.feed_data()
         spec.options.setdefault("dynamic_batch", self.dynamic_batch)
+        if self.ctx.state:  # the export names a state output's batch axis after its state input's
+            spec.options["state"] = self.ctx.state
         if spec.options.get("accuracy_aware") and spec.options.get("precision") == "int8":
             self._judge_with_the_task(spec.name, spec.options)
         key = step_key(spec.kind, spec.options, source.sha256 if source else "", step_module(spec.kind),

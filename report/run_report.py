@@ -10,6 +10,7 @@ import runtimes
 from pipeline.results import BenchRow, RunResults, TaskAgreement, ThroughputEntry
 from report import accuracy, decoded, low_precision
 from report.profiles import profile_section
+from validators.streams import describe_stream
 
 NOISY_MARK = "*"
 # (key, header): the terminal shows TEXT_KEYS; report.md shows every column
@@ -76,8 +77,9 @@ def table_rows(results: RunResults) -> list[dict]:
             row["parity"] = "reference" if bench.artifact == "model" else "-"
         else:
             worst = check.worst_abs()
+            verdict = "passed" if check.passed else "FAILED"
             row.update(error="-" if worst is None else f"{worst:.2e}", task=task_cell(check.task),
-                       parity="passed" if check.passed else "FAILED")
+                       parity=f"{verdict} ({describe_stream(check.stream)})" if check.stream else verdict)
         footprint = results.footprint_of(bench)
         if footprint:
             row["install"] = f"{footprint.installed_mb:.0f} ({footprint.version})"
@@ -223,6 +225,21 @@ def task_rows(results: RunResults) -> list[list[str]]:
 
 
 TASK_HEADERS = ["artifact", "precision", "task agreement", "floor", "task check"]
+STREAM_HEADERS = ["artifact", "precision", "streams x steps", "first step past tolerance", "max abs at step 1",
+                  "at the last step", "every step"]
+
+
+def stream_rows(results: RunResults) -> list[list[str]]:
+    """A stateful model's parity along its streams: where the error leaves the tolerance and how it grows."""
+    rows = []
+    for p in results.parity:
+        if p.stream is None:
+            continue
+        errors = p.stream.max_abs
+        rows.append([p.artifact, p.precision, f"{p.stream.streams} x {p.stream.steps}",
+                     str(p.stream.first_failing_step or "-"), _fig(errors[0] if errors else None, ".2e"),
+                     _fig(p.stream.last_max_abs, ".2e"), " ".join(_fig(e, ".1e") for e in errors)])
+    return rows
 
 
 def render_markdown(results: RunResults) -> str:
@@ -233,13 +250,15 @@ def render_markdown(results: RunResults) -> str:
     notes = [f"- {p.artifact}: {p.note}" for p in results.parity if p.note]
     parity = ["## Parity per output", "", table(PARITY_HEADERS, parity_rows(results)), "",
               *([*notes, ""] if notes else [])] if results.parity else []
-    tasks = task_rows(results)
+    tasks, streams = task_rows(results), stream_rows(results)
+    stream = ["Along the streams (each sample's stream: input.steps calls, the state fed back):", "",
+              table(STREAM_HEADERS, streams), ""] if streams else []
     return "\n".join([
         f"# {results.graph} graph on {results.model}: {results.status}", "",
         f"{machine + '; ' if machine else ''}{settings_line(results)}", "",
         "## Steps", "", table(STEP_HEADERS, step_rows(results)), "",
         "## Benchmark", "", _table(results, None, "github"), "", *[f"- {n}" for n in footnotes(results)], "",
-        *parity, *(["Task agreement:", "", table(TASK_HEADERS, tasks), ""] if tasks else []),
+        *parity, *stream, *(["Task agreement:", "", table(TASK_HEADERS, tasks), ""] if tasks else []),
         *decoded.markdown(results),
         *accuracy.markdown(results),
         "## Runtime settings (as applied)", "", *settings_lines(results), "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.artifact import Artifact
 from runtimes import onnxruntime, openvino, tensorflow, tflite, torch
 from runtimes.base import Runner, Runtime, Settings
+from runtimes.state import Stateful
 
 # in the order tables list them: the reference first, then by install size
 REGISTRY: dict[str, Runtime] = {m.RUNTIME.name: m.RUNTIME for m in (torch, onnxruntime, openvino, tensorflow, tflite)}
@@ -34,16 +35,25 @@ def label(name: str | None) -> str:
 
 
 def load(artifact: Artifact, settings: Settings) -> Runner:
-    return for_format(artifact.format).runner(artifact, settings)
+    """The artifact's runner; with settings.state, one that feeds its state outputs back (runtimes/state.py)."""
+    runner = for_format(artifact.format).runner(artifact, settings)
+    if settings.state:
+        return Stateful(runner, [spec.name for spec in artifact.outputs], settings.state)
+    return runner
 
 
-def batch_refusal(artifact: Artifact, batch: int) -> str:
-    """Why `artifact` cannot run `batch` images at once, or '' when it can: an exported graph takes the batch it
+def batch_refusal(artifact: Artifact, batch: int, batch_axes: dict[str, int | None] | None = None) -> str:
+    """Why `artifact` cannot run `batch` items at once, or '' when it can: an exported graph takes the batch it
     was exported with, or any when its batch axis is dynamic. A fixed batch is never reshaped here: shapes
-    folded into the graph (a head's Reshape to [1, ...]) could run and be wrong."""
-    if for_format(artifact.format).takes_any_batch(artifact):
+    folded into the graph (a head's Reshape to [1, ...]) could run and be wrong. batch_axes: each input's batch
+    axis (default: axis 0 of the first input)."""
+    axes = batch_axes if batch_axes is not None else {s.name: 0 for s in artifact.inputs[:1]}
+    batched = [(s, axes[s.name]) for s in artifact.inputs if axes.get(s.name) is not None and s.shape]
+    if not batched and batch_axes is not None:
+        return "no input has a batch axis (name one: input.batch_axes={NAME: AXIS})"
+    if not batched or for_format(artifact.format).takes_any_batch(artifact):
         return ""
-    fixed = artifact.inputs[0].shape[0] if artifact.inputs and artifact.inputs[0].shape else -1
+    fixed = batched[0][0].shape[batched[0][1]]
     if fixed < 0 or fixed == batch:
         return ""
     return f"input batch fixed at {fixed} (a dynamic batch axis: graph.steps.export.dynamic_batch=true)"

@@ -30,6 +30,8 @@ class Settings:
     # (static shapes compile to faster code). Empty: keep them dynamic.
     shapes: dict = field(default_factory=dict)
     mode: str = "latency"  # latency: one request at a time; throughput: the runtime's throughput setting
+    # output name -> the input it feeds on the next call (model.state): runtimes.load carries it (runtimes/state.py)
+    state: dict = field(default_factory=dict)
 
     @property
     def n_threads(self) -> int:
@@ -43,19 +45,20 @@ class Settings:
 
 
 def settings_data(bench: dict, runtime: str, precision: str, shapes: dict | None = None,
-                  mode: str = "latency") -> dict:
+                  mode: str = "latency", state: dict | None = None) -> dict:
     """Settings as data for a child process (benchmark worker, fidelity, a deploy bundle), from the `bench` config
-    block: its threads, the precision asked, this runtime's block of bench.runtime, the input shapes, the mode."""
+    block: its threads, the precision asked, this runtime's block of bench.runtime, the input shapes, the mode,
+    the state carried between calls."""
     return {"threads": bench.get("threads") or 0, "precision": precision,
             "options": {runtime: (bench.get("runtime") or {}).get(runtime) or {}}, "shapes": dict(shapes or {}),
-            "mode": mode}
+            "mode": mode, "state": dict(state or {})}
 
 
-Inputs = dict[str, np.ndarray]  # input name -> one batch of it
+Inputs = dict[str, np.ndarray]  # input name -> its value in one call
 
 
 class Runner:
-    """One loaded artifact: `runner(inputs)` maps one batch of named inputs (each in the layout `layouts` asks
+    """One loaded artifact: `runner(inputs)` maps one call's named inputs (each in the layout `layouts` asks
     for, the reference's otherwise) to the outputs in the reference's order and layout. Subclasses set what they
     applied (`applied`) and what the runtime executes in."""
 
@@ -120,7 +123,3 @@ def for_runner(runner: Runner, inputs: Inputs) -> Inputs:
     """Inputs in the reference's layout -> in the layouts the runner asks for (outside any timed call)."""
     return {name: to_layout(value, runner.layout(name)) for name, value in inputs.items()}
 
-
-def input_batch(artifact: Artifact) -> int:
-    """The batch the artifact was made for (its first input's axis 0), 0 when that axis is dynamic."""
-    return max(artifact.inputs[0].shape[0], 0) if artifact.inputs and artifact.inputs[0].shape else 0

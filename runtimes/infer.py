@@ -1,41 +1,93 @@
-"""Compute one artifact's outputs in this (child) process: `python -m runtimes.infer REQUEST.json`.
+"""Compute one artifact's outputs on an input set in this (child) process: `python -m runtimes.infer REQUEST.json`.
 
 Each runtime runs in its own process (TensorFlow next to torch crashed here). Reads the named inputs (in the
-reference's layout, samples along axis 0) from an .npz, writes the outputs to an .npz (arr_0, arr_1, ... in
-the reference's order) and runtime facts to a JSON.
+reference's layout, [N, *shape fed]: one call per sample, core/samples.py) from an .npz, writes the outputs to an
+.npz (arr_0, arr_1, ... in the reference's order, [N, *output shape]; a stateful model's [N, steps, *output
+shape]) and runtime facts to a JSON. Inputs the model cannot take end it with one line naming the input, the shape
+fed and the shape the model expects (the pipeline shows that line, not a traceback).
 """
 from __future__ import annotations
 
 import json
+import re
 import sys
+import traceback
 from pathlib import Path
 
 import numpy as np
 
 from core.artifact import Artifact
+from core.samples import call, samples_in, stacked
 from runtimes import load
-from runtimes.base import Settings, for_runner, input_batch
+from runtimes.base import Runner, Settings, for_runner
+from runtimes.state import Stateful, run_stream
+
+# onnxruntime: "Got invalid dimensions for input: state for the following indices\n index: 0 Got: 8 Expected: 2"
+ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
+ORT_DIMENSIONS = re.compile(r"invalid dimensions for input: (\S+) .*?index: (\d+) Got: (\d+) Expected: (\d+)", re.S)
 
 
-def run_all(runner, artifact: Artifact, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Every sample through the runner, in chunks of the artifact's batch (fixed at export) or all at once when
-    its batch axis is dynamic; the outputs joined along axis 0."""
-    count = len(next(iter(inputs.values())))
-    size = input_batch(artifact) or count
-    if count % size:
-        raise ValueError(f"{count} parity samples do not split into batches of {size}")
-    chunks = [runner(for_runner(runner, {n: v[i : i + size] for n, v in inputs.items()}))
-              for i in range(0, count, size)]
-    return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
+def run_all(runner: Runner, inputs: dict[str, np.ndarray], steps: int = 1) -> list[np.ndarray]:
+    """Every sample through the runner, one call each: [N, *output shape]. A stateful runner runs one stream per
+    sample instead: `steps` calls, the first with sample i's own state, then the inputs of samples i+1, i+2, ...
+    (cycled) with the state the call before returned: [N, steps, *output shape]."""
+    count = samples_in(inputs)
+    if not isinstance(runner, Stateful):
+        return stacked([runner(for_runner(runner, call(inputs, i))) for i in range(count)])
+    streams = [stacked(run_stream(runner, [for_runner(runner, call(inputs, (i + step) % count))
+                                           for step in range(steps)]))
+               for i in range(count)]
+    return stacked(streams)
+
+
+def shown(shape) -> str:
+    return "[" + ", ".join("?" if d < 0 else str(d) for d in shape) + "]"
+
+
+def misfit(artifact: Artifact, inputs: dict[str, np.ndarray]) -> str:
+    """'' when every input, as one call feeds it, fits the shape the artifact declares; else one line saying which
+    does not."""
+    for spec in artifact.inputs:
+        if spec.name not in inputs:
+            return f"the inputs hold no {spec.name!r} (they have {', '.join(inputs)})"
+        fed = list(inputs[spec.name].shape[1:])
+        if len(fed) != len(spec.shape) or any(0 < d != f for d, f in zip(spec.shape, fed, strict=False)):
+            return f"input {spec.name!r} is fed {fed}; {artifact.name} expects {shown(spec.shape)}"
+    return ""
+
+
+def failure_line(artifact: Artifact, inputs: dict[str, np.ndarray], error: Exception) -> str:
+    """One line for a runtime that refused the inputs: the input, the shape fed and what the runtime expected
+    where its error says (onnxruntime does), else its first line and every input's shape as fed."""
+    text = str(error)
+    found = ORT_DIMENSIONS.search(text)
+    if found and found.group(1) in inputs:
+        name, axis, got, expected = found.groups()
+        return (f"input {name!r} is fed {list(inputs[name].shape[1:])}; {artifact.name} expects {expected} at axis "
+                f"{axis}, not {got} (onnxruntime)")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    fed = ", ".join(f"{name} {list(value.shape[1:])}" for name, value in inputs.items())
+    return f"inputs fed as {fed}: {type(error).__name__}: {ORT_PREFIX.sub('', first)}"
 
 
 def main(request_path: str) -> int:
     request = json.loads(Path(request_path).read_text())
     artifact = Artifact.from_dict(request["artifact"])
-    runner = load(artifact, Settings(**request["settings"]))
     with np.load(request["inputs"]) as data:
-        inputs = {spec.name: data[spec.name] for spec in artifact.inputs}
-    np.savez(request["outputs"], *run_all(runner, artifact, inputs))
+        inputs = {name: data[name] for name in data.files}
+    problem = misfit(artifact, inputs)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    inputs = {spec.name: inputs[spec.name] for spec in artifact.inputs}
+    runner = load(artifact, Settings(**request["settings"]))
+    try:
+        outputs = run_all(runner, inputs, int(request.get("steps") or 1))
+    except Exception as error:  # the traceback stays in the log; the last line says it for a person
+        traceback.print_exc()
+        print(f"error: {failure_line(artifact, inputs, error)}", file=sys.stderr)
+        return 2
+    np.savez(request["outputs"], *outputs)
     Path(request["info"]).write_text(json.dumps(runner.info()))
     return 0
 

@@ -104,9 +104,22 @@ def match_outputs(artifact: str, reference: list[TensorSpec], runtime: dict[str,
     return plans
 
 
+def scalar(expected: list[int], actual: list[int]) -> list[None]:
+    """A rank-0 reference input that the runtime takes as a vector of one (onnx2tf makes a scalar [None]): it fits
+    as is, reshaped by the runner (scalars_of)."""
+    return [None] if not expected and list(actual) in ([1], [-1]) else []
+
+
+def scalars_of(artifact: Artifact, runtime: dict[str, list[int]], pairs: dict[str, tuple[str, str]]) -> set[str]:
+    """The reference inputs of rank 0 that the runtime takes as [1]: the runner feeds them reshaped."""
+    shapes = {spec.name: spec.shape for spec in artifact.inputs}
+    return {ours for ours, (theirs, _) in pairs.items() if not shapes[ours] and len(runtime[theirs]) == 1}
+
+
 def match_inputs(artifact: Artifact, runtime: dict[str, list[int]]) -> dict[str, tuple[str, str]]:
     """reference input name -> (the runtime's name for it, "NHWC" when it takes it channels-last, else "").
-    Paired by (sanitized) name, or as the only input; each pair must fit as is or channels-last, not both."""
+    Paired by (sanitized) name, or as the only input; each pair must fit as is or channels-last, not both (a
+    rank-0 input taken as [1] fits as is)."""
     reference = artifact.inputs
     if len(runtime) != len(reference):
         raise TensorMatchError(f"{artifact.name}: it has {len(runtime)} inputs {list(runtime)}, the reference "
@@ -118,7 +131,7 @@ def match_inputs(artifact: Artifact, runtime: dict[str, list[int]]) -> dict[str,
         if name is None:
             raise TensorMatchError(f"{artifact.name}: no input named like the reference's {spec.name!r}; it has "
                                    f"{list(runtime)}")
-        ways = orientations(spec.shape, runtime[name])
+        ways = orientations(spec.shape, runtime[name]) or scalar(spec.shape, runtime[name])
         if len(ways) != 1:
             raise TensorMatchError(f"{artifact.name}: input {name!r} of shape {runtime[name]} fits the reference "
                                    f"input {spec.name!r} {spec.shape} "

@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 from core.artifact import Artifact
 from runtimes.base import Runtime, Settings, positive
-from runtimes.matching import MappedRunner, TensorMatchError, apply_plans, match_inputs, match_outputs, shape_of
+from runtimes.matching import (
+    MappedRunner,
+    TensorMatchError,
+    apply_plans,
+    match_inputs,
+    match_outputs,
+    scalars_of,
+    shape_of,
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,9 @@ class TensorFlowRunner(MappedRunner):
                                    f"(it has {list(self.model.signatures)})")
         self.function = self.model.signatures["serving_default"]
         signature = self.function.structured_input_signature[1]
-        pairs = match_inputs(artifact, {name: shape_of(spec.shape) for name, spec in signature.items()})
+        shapes = {name: shape_of(spec.shape) for name, spec in signature.items()}
+        pairs = match_inputs(artifact, shapes)
+        self.scalars = scalars_of(artifact, shapes, pairs)  # rank-0 inputs the signature takes as [1]
         self.names = {ours: theirs for ours, (theirs, _) in pairs.items()}
         self.dtypes = {ours: signature[theirs].dtype for ours, theirs in self.names.items()}
         self.layouts = {ours: layout for ours, (_, layout) in pairs.items() if layout}
@@ -47,6 +57,8 @@ class TensorFlowRunner(MappedRunner):
         self.reference, self.plans = artifact.outputs, match_outputs(artifact.name, artifact.outputs, outputs)
 
     def __call__(self, inputs):
+        if self.scalars:
+            inputs = {n: a.reshape(1) if n in self.scalars else a for n, a in inputs.items()}
         result = self.function(**{self.names[n]: self.tf.constant(a, self.dtypes[n]) for n, a in inputs.items()})
         return apply_plans(self.plans, {name: tensor.numpy() for name, tensor in result.items()})
 

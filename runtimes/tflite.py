@@ -11,7 +11,7 @@ import numpy as np
 
 from core.artifact import Artifact
 from runtimes.base import Runtime, Settings
-from runtimes.matching import MappedRunner, apply_plans, match_inputs, match_outputs, shape_of
+from runtimes.matching import MappedRunner, apply_plans, match_inputs, match_outputs, scalars_of, shape_of
 from runtimes.profiling import unavailable
 
 
@@ -58,7 +58,9 @@ class TFLiteRunner(MappedRunner):
             runner = None
             inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
             outputs = {d["name"]: d for d in self.interpreter.get_output_details()}
-        pairs = match_inputs(artifact, {n: shape_of(d["shape_signature"]) for n, d in inputs.items()})
+        signature = {n: shape_of(d["shape_signature"]) for n, d in inputs.items()}
+        pairs = match_inputs(artifact, signature)
+        self.scalars = scalars_of(artifact, signature, pairs)  # rank-0 inputs the file takes as [1]
         self.index = {ours: inputs[theirs]["index"] for ours, (theirs, _) in pairs.items()}
         self.dtype = {ours: inputs[theirs]["dtype"] for ours, (theirs, _) in pairs.items()}
         self.shape = {ours: tuple(int(d) for d in inputs[theirs]["shape"]) for ours, (theirs, _) in pairs.items()}
@@ -81,6 +83,8 @@ class TFLiteRunner(MappedRunner):
 
     def _in_layout(self, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
         """A shape given in the reference's layout, in the interpreter's."""
+        if name in self.scalars:
+            return (1,)
         if self.layouts.get(name) == "NHWC" and len(shape) == 4:
             return shape[0], shape[2], shape[3], shape[1]
         return shape
@@ -92,6 +96,8 @@ class TFLiteRunner(MappedRunner):
         self.interpreter.allocate_tensors()
 
     def __call__(self, inputs):
+        if self.scalars:
+            inputs = {n: a.reshape(1) if n in self.scalars else a for n, a in inputs.items()}
         changed = {name: value.shape for name, value in inputs.items() if value.shape != self.shape[name]}
         if changed:  # a dynamic axis: size the tensors for this batch
             self._resize(changed)

@@ -32,8 +32,9 @@ from runtimes.base import settings_data
 REPO = Path(__file__).resolve().parent.parent
 # What predict.py imports, and what those import (checked by shippable_imports before every bundle).
 SHIPPED = ("core/__init__.py", "core/errors.py", "core/artifact.py", "core/images.py", "core/prepost.py",
-           "core/boxes.py", "core/masks.py", "core/feeds.py",
+           "core/boxes.py", "core/masks.py", "core/feeds.py", "core/samples.py",
            "runtimes/__init__.py", "runtimes/base.py", "runtimes/matching.py", "runtimes/profiling.py",
+           "runtimes/state.py",
            "runtimes/torch.py", "runtimes/onnxruntime.py", "runtimes/openvino.py", "runtimes/tensorflow.py",
            "runtimes/tflite.py")
 PREDICT = "ship/predict.py"
@@ -101,9 +102,11 @@ def _sha(path: Path) -> str:
 
 def runtime_settings(config: dict, runtime: str, artifact, results: RunResults) -> dict:
     """runtimes.base.Settings (as data) for predict.py: the latency row's (threads, the precision asked, this
-    runtime's bench.runtime block, the inputs' shapes at input.batch: predict.py feeds batches of it)."""
+    runtime's bench.runtime block, the inputs' shapes as one call takes them: predict.py feeds such calls, and
+    the state a stateful model carries from call to call)."""
     shapes = {t["name"]: t["shape"] for t in results.inputs.tensors}
-    return settings_data(config.get("bench") or {}, runtime, artifact.precision, shapes)
+    state = (config.get("model") or {}).get("state")
+    return settings_data(config.get("bench") or {}, runtime, artifact.precision, shapes, state=state)
 
 
 def verify_images(config: dict, used: list[str]) -> list[str]:
@@ -221,8 +224,9 @@ def readme(manifest: dict) -> str:
         task, "`{\"sample\": ..., \"outputs\": {name: values}}`")
     data = manifest["verify"].get("data")
     images = any(t.get("kind") == "image" for t in manifest["inputs"])
+    stateful = bool(runtime["settings"].get("state"))
     if data:
-        run = "python predict.py samples.npz " + ("photo.jpg [...]   # one image per sample" if images else "[...]")
+        run = "python predict.py samples.npz " + ("photo.jpg [...]   # each sample's images" if images else "[...]")
     else:
         run = "python predict.py photo.jpg [more.jpg ...]"
     cpu = (manifest["source"]["environment"].get("cpu") or {}).get("model", "?")
@@ -238,8 +242,11 @@ def readme(manifest: dict) -> str:
         "    python3.11 -m venv .venv && . .venv/bin/activate", "    pip install -r requirements.txt",
         f"    {run}", "",
         f"Each sample gives one line of JSON: {prints}.", "",
-        *(["`samples.npz` holds the samples the benchmark ran (one array per input, samples along axis 0): an "
-           "example of what predict.py takes.", ""] if data else []),
+        *(["`samples.npz` holds the run's samples (one array per input, [N, *the shape of one call]: one call per "
+           "sample): an example of what predict.py takes.", ""] if data else []),
+        *([f"The model is stateful: each call's {', '.join(runtime['settings']['state'])} is fed back as "
+           f"{', '.join(runtime['settings']['state'].values())} on the next call, in the order the samples are "
+           "given (the first sample's own values start the stream).", ""] if stateful else []),
         "## What is here", "",
         f"- `{artifact['path']}`: the model ({artifact['format']}, {artifact['bytes'] / 2**20:.2f} MB, "
         f"sha256 `{artifact['sha256'][:16]}...`)",

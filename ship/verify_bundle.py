@@ -87,66 +87,72 @@ def compare_all(expected: dict[str, dict], answers: dict[str, dict]) -> list[str
 
 
 # ---- what the project computes for the same artifact and samples -----------------------------------------
-def feeds_of(manifest: dict) -> list:
-    from core.feeds import Feed
-
-    return [Feed(**{k: t[k] for k in ("name", "kind", "shape", "dtype")}, layout=t.get("layout", ""))
-            for t in manifest["inputs"]]
-
-
 def expected_answers(bundle: Path, manifest: dict, files: list[str], work: Path) -> dict[str, dict]:
     """The project's adapter on the bundled artifact, in a child process (runtimes.infer, as parity runs it),
-    then the project's postprocess: {sample: answer as predict.py prints it}."""
-    from core.feeds import make_inputs
+    then the project's postprocess: {item: answer as predict.py prints it}. A stateful model's calls run as one
+    stream, in order, as predict.py runs them."""
+    from core.feeds import feed_of
     from core.prepost import Processing
     from pipeline.child import run_child
-    from ship.predict import read_samples
+    from ship.predict import make_calls
 
-    feeds, proc = feeds_of(manifest), Processing.from_config(manifest["processing"])
-    names, images, data = read_samples(feeds, files)
+    feeds, proc = [feed_of(t) for t in manifest["inputs"]], Processing.from_config(manifest["processing"])
+    names, calls = make_calls(feeds, proc, files)
+    np.savez(work / "inputs.npz", **{feed.name: np.stack([inputs[feed.name] for inputs, _ in calls])
+                                      for feed in feeds})
     artifact = {**manifest["artifact"], "path": str(bundle / manifest["artifact"]["path"])}
-    batch = max(artifact["inputs"][0]["shape"][0], 1)
-    rows = [min(i, len(names) - 1) for i in range(len(names) + (-len(names) % batch))]  # whole batches
-    inputs, meta = make_inputs(feeds, proc, [images[i] for i in rows] if images else None,
-                               {name: array[rows] for name, array in data.items()})
-    np.savez(work / "inputs.npz", **inputs)
+    stateful = bool(manifest["runtime"]["settings"].get("state"))
     request = {"artifact": artifact, "settings": manifest["runtime"]["settings"], "inputs": str(work / "inputs.npz"),
-               "outputs": str(work / "outputs.npz"), "info": str(work / "info.json")}
+               "outputs": str(work / "outputs.npz"), "info": str(work / "info.json"),
+               "steps": len(calls) if stateful else 1}
     child = run_child("runtimes.infer", request, work / "request.json", work / "infer.log", 900)
     if child.failure:
         raise RuntimeError(f"the project's adapter failed on the bundled artifact: {child.last_line()}")
-    return _answers(work / "outputs.npz", names, proc, meta, manifest)
+    with np.load(work / "outputs.npz") as data:
+        outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
+    return _answers([o[0] for o in outputs] if stateful else outputs, names, calls, proc, manifest)
 
 
 def recorded_answers(manifest: dict, files: list[str]) -> dict[str, dict] | None:
     """What the run itself measured for this artifact (its parity outputs on the run's samples, which the
-    verification's files start with), or None when the run directory is gone."""
-    from core.feeds import make_inputs
+    verification's files start with; a stateful model's first stream, which runs the run's samples in order),
+    or None when the run directory is gone."""
+    from core.feeds import call_batch, feed_of
     from core.prepost import Processing
-    from ship.predict import read_samples
+    from ship.predict import make_calls
 
     run_dir = Path(manifest["source"].get("run_dir") or "")
     recorded = run_dir / "parity" / f"{manifest['artifact']['name']}.npz"
-    count = (manifest["source"].get("inputs") or {}).get("count") or 0
-    if not recorded.is_file() or not count:
+    record = manifest["source"].get("inputs") or {}
+    if not recorded.is_file() or not record.get("samples"):
         return None
-    feeds, proc = feeds_of(manifest), Processing.from_config(manifest["processing"])
-    names, images, data = read_samples(feeds, files)
-    _, meta = make_inputs(feeds, proc, images[:count] if images else None,
-                          {name: array[:count] for name, array in data.items()})
-    return _answers(recorded, names[:count], proc, meta, manifest)
+    feeds, proc = [feed_of(t) for t in manifest["inputs"]], Processing.from_config(manifest["processing"])
+    names, calls = make_calls(feeds, proc, files)
+    with np.load(recorded) as data:
+        outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
+    if manifest["runtime"]["settings"].get("state"):
+        outputs = [o[0] for o in outputs]  # the first stream: the run's samples from the first on
+    count = min(record["samples"], len(outputs[0]), len(calls))
+    per, run_images = call_batch(feeds), record.get("images") or []
+    while run_images and count and names[: count * per] != run_images[: count * per]:
+        count -= 1  # the run cycled its last call's images; the verification's files go on to other ones
+    return _answers([o[:count] for o in outputs], names, calls[:count], proc, manifest)
 
 
-def _answers(outputs_npz: Path, names: list[str], proc, meta: list, manifest: dict) -> dict[str, dict]:
-    """Raw outputs (an .npz of arr_0..) through the project's postprocess: {sample: answer as predict.py prints}."""
-    from core.prepost import postprocess
-    from ship.predict import per_sample
+def _answers(outputs: list[np.ndarray], names: list[str], calls: list, proc, manifest: dict) -> dict[str, dict]:
+    """Outputs of the calls ([N, *output shape]) through the project's postprocess: {item: answer as predict.py
+    prints it}."""
+    from core.feeds import call_batch, feed_of
+    from ship.predict import answers, item_axes
 
-    with np.load(outputs_npz) as data:
-        outputs = [data[f"arr_{i}"][: len(names)] for i in range(len(data.files))]
-    result = postprocess(outputs, proc, meta)
-    outputs_named = [o["name"] for o in manifest["artifact"]["outputs"]]
-    return {name: per_sample(result, i, outputs_named) for i, name in enumerate(names)}
+    per = call_batch([feed_of(t) for t in manifest["inputs"]])
+    output_names = [o["name"] for o in manifest["artifact"]["outputs"]]
+    found = {}
+    for i, (_, meta) in enumerate(calls):
+        for answer in answers([o[i] for o in outputs], meta, names[i * per : (i + 1) * per], proc,
+                              item_axes(manifest), output_names):
+            found[answer.pop("sample")] = answer
+    return found
 
 
 # ---- the fresh environment -------------------------------------------------------------------------------
@@ -189,7 +195,9 @@ def verify(bundle: Path, images: list[str] | None = None, venv: Path | None = No
              and hashlib.sha256((REPO / f).read_bytes()).hexdigest() != digest]
     # Not a failure: the bundle carries its own copies; drift only says the project moved on since.
     report["project_files_changed_since"] = drift
-    images = list(dict.fromkeys(images or manifest["verify"]["images"]))
+    images = images or manifest["verify"]["images"]
+    if not manifest["verify"].get("data"):  # with samples.npz, the images go with its samples one to one
+        images = list(dict.fromkeys(images))
     files = images + ([str(bundle / manifest["verify"]["data"])] if manifest["verify"].get("data") else [])
     if venv is not None and venv.exists():  # never reuse (or wipe) a directory we did not create
         raise FileExistsError(f"--venv {venv} exists: give a new path")

@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from core.artifact import Artifact
+from core.feeds import feed_of
 from pipeline.config import CONF_DIR  # importing pipeline.config registers the configs' resolvers
 from pipeline.results import RunResults, load_results
 from validators.parity import ParityReport, compare
@@ -106,14 +107,13 @@ class Run:
         return self.output[-n:]
 
     def recorded_outputs(self, name: str) -> list[np.ndarray]:
-        """What the run's parity check computed for an artifact (parity/NAME.npz)."""
+        """What the run's parity check computed for an artifact (parity/NAME.npz): [N, *output shape]."""
         with np.load(self.dir / "parity" / f"{name}.npz") as data:
             return [data[f"arr_{i}"] for i in range(len(data.files))]
 
     def feeds(self) -> list[dict]:
         """The model's inputs as the run fed them: what the pipeline gives every step (options["feeds"])."""
-        return [{k: t[k] for k in ("name", "kind", "shape", "dtype")} | {"layout": t.get("layout", "")}
-                for t in self.results.inputs.tensors]
+        return [asdict(feed_of(t)) for t in self.results.inputs.tensors]
 
     def tolerance(self, precision: str) -> dict:
         return self.data["config"]["validate"]["tolerances"][precision]

@@ -30,18 +30,18 @@ def test_two_inputs_an_image_and_a_vector_through_every_runtime(convert):
     run = convert("+graph=all", "model=tiny_two_inputs", *FAST, "~graph.steps.tflite_fp16", "~graph.steps.litert")
     assert run.returncode == 0, run.tail()
     tensors = {t["name"]: t for t in run.results.inputs.tensors}
-    assert tensors["image"] == {"name": "image", "shape": [1, 3, 32, 32], "dtype": "float32", "kind": "image",
-                                "source": "photos", "layout": "NCHW"}
-    assert tensors["features"] == {"name": "features", "shape": [1, 8], "dtype": "float32", "kind": "data",
-                                   "source": "generated", "range": [0.0, 1.0]}
+    assert tensors["image"] == {"name": "image", "shape": [1, 3, 32, 32], "batch_axis": 0, "dtype": "float32",
+                                "kind": "image", "source": "photos", "layout": "NCHW"}
+    assert tensors["features"] == {"name": "features", "shape": [1, 8], "batch_axis": 0, "dtype": "float32",
+                                   "kind": "data", "source": "generated", "range": [0.0, 1.0]}
     assert passed(run, ["export", "simplify", "openvino", "tf", "tflite_fp32"])
     assert "-rtpo Erf" in run.artifact("tf").meta["command"]  # its GELU: TFLite runs it once replaced
     rows = {b.runtime: b for b in run.results.bench}
     assert set(rows) == {"torch", "onnxruntime", "openvino", "tensorflow", "tflite"}
     assert all(r.ok for r in rows.values())
     assert rows["tflite"].layouts == {"image": "NHWC"}  # only the image goes channels-last
-    with np.load(run.dir / "inputs.npz") as data:
-        assert data["image"].shape[1:] == (3, 32, 32) and data["features"].shape[1:] == (8,)
+    with np.load(run.dir / "inputs.npz") as data:  # [N, *the shape of one call]
+        assert data["image"].shape[1:] == (1, 3, 32, 32) and data["features"].shape[1:] == (1, 8)
 
 
 def test_a_file_with_dynamic_dims_is_bound_and_converted_everywhere(convert, tmp_path):
@@ -77,13 +77,13 @@ def test_bert_int64_inputs_and_a_bundle_that_reads_npz(convert):
     run = convert("+graph=openvino", *BERT, *FAST, "+select=latency", "select.runtimes=[onnxruntime]")
     assert run.returncode == 0, run.tail()
     tensors = {t["name"]: t for t in run.results.inputs.tensors}
-    assert tensors["input_ids"] == {"name": "input_ids", "shape": [1, 16], "dtype": "int64", "kind": "data",
-                                    "source": "generated", "range": [0, 30521]}
+    assert tensors["input_ids"] == {"name": "input_ids", "shape": [1, 16], "batch_axis": 0, "dtype": "int64",
+                                    "kind": "data", "source": "generated", "range": [0, 30521]}
     assert tensors["attention_mask"]["range"] == [1, 1] and tensors["token_type_ids"]["range"] == [0, 0]
     assert passed(run, ["export", "simplify", "openvino"])
     assert run.parity("openvino").task.task == "classification"
     with np.load(run.dir / "deploy" / "samples.npz") as samples:
-        assert samples["input_ids"].dtype == np.int64 and samples["input_ids"].shape == (8, 16)
+        assert samples["input_ids"].dtype == np.int64 and samples["input_ids"].shape == (8, 1, 16)
     check = subprocess.run([sys.executable, "-m", "ship.verify_bundle", str(run.dir / "deploy")], cwd=REPO,
                            capture_output=True, text=True, timeout=900)
     assert check.returncode == 0 and "predict                  ok (8 samples)" in check.stdout, check.stdout

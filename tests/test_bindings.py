@@ -32,7 +32,7 @@ def error_of(call) -> str:
 
 def test_dynamic_dims_are_bound_by_shapes_or_by_batch_and_size():
     [feed] = bind(config("input.shapes={x:[1,3,48,320]}"), [IMAGE])
-    assert feed == Feed("x", "image", [1, 3, 48, 320], "float32", "NCHW") and feed.size == (48, 320)
+    assert feed == Feed("x", "image", [1, 3, 48, 320], "float32", "NCHW", 0) and feed.size == (48, 320)
     [feed] = bind(config("input.batch=2", "input.size=[360,480]"), [IMAGE])
     assert feed.shape == [2, 3, 360, 480]
     [feed] = bind(config(), declared_inputs(config()))  # a model built here: one image at model.size
@@ -75,7 +75,8 @@ def test_integer_inputs_need_a_range_or_data_and_generated_values_respect_it():
     first, again = generated(cfg, feeds, 50, seed=0), generated(cfg, feeds, 50, seed=0)
     assert all(np.array_equal(first[k], again[k]) for k in first)  # reproducible from the seed
     ids = first["input_ids"]
-    assert ids.dtype == np.int64 and ids.shape == (50, 16) and set(np.unique(ids)) == {3, 4, 5}  # inclusive
+    # 50 samples of the shape one call takes
+    assert ids.dtype == np.int64 and ids.shape == (50, 1, 16) and set(np.unique(ids)) == {3, 4, 5}  # inclusive
     assert first["mask"].dtype == bool and first["mask"].all()  # bools default to true (a mask)
     assert first["scale"].dtype == np.float32 and (first["scale"] >= -2).all() and (first["scale"] < -1).all()
     assert not np.array_equal(generated(cfg, feeds, 50, seed=1)["input_ids"], ids)
@@ -83,14 +84,15 @@ def test_integer_inputs_need_a_range_or_data_and_generated_values_respect_it():
 
 def test_input_data_is_checked_against_the_model(tmp_path):
     feeds = [Feed("input_ids", "data", [1, 16], "int64"), Feed("attention_mask", "data", [1, 16], "int64")]
-    good = {"input_ids": np.zeros((3, 16), np.int64), "attention_mask": np.ones((3, 16), np.int64)}
+    good = {"input_ids": np.zeros((3, 1, 16), np.int64), "attention_mask": np.ones((3, 1, 16), np.int64)}
     cases = {
         "missing": ({"input_ids": good["input_ids"]}, " has no array 'attention_mask' (it has input_ids)"),
         "dtype": ({**good, "input_ids": good["input_ids"].astype(np.int32)},
                   ": 'input_ids' is int32, the model takes int64"),
-        "shape": ({**good, "input_ids": np.zeros((3, 8), np.int64)},
-                  ": 'input_ids' has samples of shape [8], the model takes [16] (samples go along axis 0)"),
-        "count": ({**good, "input_ids": np.zeros((2, 16), np.int64)},
+        "shape": ({**good, "input_ids": np.zeros((3, 16), np.int64)},  # the samples' batch axis left out
+                  ": 'input_ids' has shape [3, 16]; give [N, 1, 16]: N samples (one call each) of the shape the "
+                  "model is fed, [1, 16]"),
+        "count": ({**good, "input_ids": np.zeros((2, 1, 16), np.int64)},
                   ": the arrays hold [2, 3] samples; give every input the same number, >= 1"),
     }
     for name, (arrays, line) in cases.items():

@@ -74,7 +74,7 @@ def test_int8_defaults_keep_the_ops_after_the_last_conv_float(tmp_path, float_ta
     """The default float_tail leaves Sigmoid/Mul/Concat after the last Conv unquantized (boxes and scores keep
     their own ranges); the defaults are QDQ, u8 activations, s8 weights, per channel, reduce_range auto."""
     source = _head(tmp_path / "head.onnx")
-    np.savez(tmp_path / "calibration.npz", x=np.random.default_rng(1).random((4, 3, 8, 8), dtype=np.float32))
+    np.savez(tmp_path / "calibration.npz", x=np.random.default_rng(1).random((4, 1, 3, 8, 8), dtype=np.float32))
     options = {"precision": "int8", "calibration": str(tmp_path / "calibration.npz"), "float_tail": float_tail}
     (tmp_path / "out").mkdir()
     (made,) = onnx_precision.convert(source, options, tmp_path / "out")

@@ -55,20 +55,22 @@ def test_inputs_cycle_to_whole_batches_and_are_recorded(tmp_path):
     inputs = prepare_inputs(cfg, feeds, tmp_path, split)
     with np.load(inputs.path) as data:
         batch = data["input"]
-    assert batch.shape == (6, 3, 32, 32) and batch.dtype == np.float32  # 4 images cycled to 2 batches of 3
-    np.testing.assert_array_equal(batch[4], batch[0])
-    assert inputs.record.count == 6 and inputs.record.images[4] == inputs.record.images[0]
+    # 4 images cycled to 2 samples (calls) of 3: [N, *the shape one call takes]
+    assert batch.shape == (2, 3, 3, 32, 32) and batch.dtype == np.float32
+    np.testing.assert_array_equal(batch[1, 1], batch[0, 0])  # the 5th image is the 1st again
+    assert inputs.record.count == 6 and inputs.record.samples == 2
+    assert inputs.record.images[4] == inputs.record.images[0]
     assert inputs.bench_images == inputs.record.images[:3] and len(inputs.record.sha256) == 16
-    assert inputs.record.tensors == [{"name": "input", "shape": [3, 3, 32, 32], "dtype": "float32", "kind": "image",
-                                      "source": "photos", "layout": "NCHW"}]
+    assert inputs.record.tensors == [{"name": "input", "shape": [3, 3, 32, 32], "batch_axis": 0, "dtype": "float32",
+                                      "kind": "image", "source": "photos", "layout": "NCHW"}]
     calibration, record = prepare_calibration(cfg, feeds, tmp_path, split)
-    with np.load(calibration) as data:  # one array per input: the held-apart image
-        assert list(data.files) == ["input"] and data["input"].shape == (1, 3, 32, 32) and record["count"] == 1
+    with np.load(calibration) as data:  # one array per input: the held-apart image, cycled to one call of 3
+        assert list(data.files) == ["input"] and data["input"].shape == (1, 3, 3, 32, 32) and record["count"] == 1
     cfg = _cfg(f"calibration.images={folder}")  # the user's own calibration folder: every image of it, once
     split = choose_samples(cfg, processing_config(cfg, feeds), tmp_path)
-    calibration, record = prepare_calibration(cfg, feeds, tmp_path, split)
+    calibration, record = prepare_calibration(cfg, _feeds(cfg), tmp_path, split)
     with np.load(calibration) as data:
-        assert data["input"].shape == (5, 3, 32, 32) and record["count"] == 5
+        assert data["input"].shape == (5, 1, 3, 32, 32) and record["count"] == 5
 
 
 def test_packaged_photos_calibrate_on_images_they_do_not_judge(tmp_path):

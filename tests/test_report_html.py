@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 import runtimes
+from core.samples import per_item
 from report import low_precision
 from report.html_page import write_run_page
 from report.summary import COLUMNS
@@ -174,8 +175,8 @@ def test_slices_and_failures_are_shown_as_they_are_recorded(all_run, tmp_path):
     openvino = results.parity_of("openvino")
     tol = all_run.tolerance("int8")
     slices = {"logits": [Slice("first", 0, 4, tol), Slice("rest", 4, 10, tol)]}
-    report = compare("openvino", "model", "int8", all_run.recorded_outputs("model"),
-                     all_run.recorded_outputs("openvino"), ["logits"], tol, slices)
+    report = compare("openvino", "model", "int8", per_item(all_run.recorded_outputs("model")),
+                     per_item(all_run.recorded_outputs("openvino")), ["logits"], tol, slices)
     openvino.outputs = report.outputs
     broken = results.parity_of("tf")
     broken.outputs, broken.passed, broken.error = [], False, "the runtime could not load the artifact"

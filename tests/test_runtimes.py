@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import runtimes
+from core.samples import per_item, stacked
 from runtimes.base import Settings, for_runner, settings_data, to_layout
 from tests.conftest import infer
 
@@ -17,10 +18,16 @@ IN_PROCESS = {"model": "torch", "simplify": "onnxruntime", "onnx_lowp": "onnxrun
 
 
 @pytest.fixture(scope="module")
-def inputs(all_run) -> np.ndarray:
-    """The run's input set: the one image input, samples along axis 0."""
+def calls(all_run) -> np.ndarray:
+    """The run's input set: the one image input, [N, *the shape of one call] (a call of one image here)."""
     with np.load(all_run.dir / "inputs.npz") as data:
         return data["input"]
+
+
+@pytest.fixture(scope="module")
+def inputs(calls) -> np.ndarray:
+    """The run's images, one row each (the calls' batch axes merged)."""
+    return per_item([calls])[0]
 
 
 def fed(runner, batch: np.ndarray) -> dict:
@@ -29,16 +36,15 @@ def fed(runner, batch: np.ndarray) -> dict:
 
 
 @pytest.mark.parametrize("name", list(IN_PROCESS))
-def test_runner_reproduces_the_recorded_outputs(all_run, inputs, name):
+def test_runner_reproduces_the_recorded_outputs(all_run, calls, name):
     artifact = all_run.artifact(name)
     runtime = runtimes.for_format(artifact.format)
     assert runtime.name == IN_PROCESS[name]
     runner = runtimes.load(artifact, Settings(threads=1, precision=artifact.precision))
     assert isinstance(runner, runtime.runner)
-    batch = 1 if artifact.inputs[0].shape[0] > 0 else len(inputs)  # the model file keeps batch 1
-    outputs = [np.concatenate(parts) for parts in zip(*[runner(fed(runner, inputs[i : i + batch]))
-                                                        for i in range(0, len(inputs), batch)], strict=True)]
+    outputs = stacked([runner(fed(runner, calls[i])) for i in range(len(calls))])  # one call per sample
     recorded = all_run.recorded_outputs(name)
+    assert recorded[0].shape == (len(calls), 1, 10)  # [N, *the output of one call]
     assert [o.shape for o in outputs] == [r.shape for r in recorded]
     # int8 kernels may round differently with another thread count: compare at the run's own tolerance
     atol = 1e-5 if artifact.precision == "fp32" else 0.05
@@ -72,7 +78,7 @@ def test_runners_apply_the_bench_runtime_blocks(all_run, inputs):
     assert lite.applied == {"num_threads": 1, "xnnpack": False}
     assert lite.layouts == {"input": "NHWC"}
     np.testing.assert_allclose(lite({"input": to_layout(inputs[:1], "NHWC")})[0],
-                               all_run.recorded_outputs("tflite_fp32")[0][:1], rtol=1e-4, atol=1e-5)
+                               all_run.recorded_outputs("tflite_fp32")[0][0], rtol=1e-4, atol=1e-5)
 
 
 def test_tflite_runner_resizes_for_another_batch(all_run, inputs):

@@ -34,6 +34,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import runtimes  # noqa: E402 - after the path set-up above
+from core.feeds import TENSOR_KEYS  # noqa: E402
 from pipeline.results import load_results  # noqa: E402
 
 # the runtimes with a bare loop of their own API (runtimes registry), measured on their fp32 artifact
@@ -156,7 +157,7 @@ def measure(runtime: str, artifact: dict, results, args) -> dict:
     from pipeline.child import child_env
     from runtimes.base import settings_data
 
-    feeds = [{k: t[k] for k in ("name", "kind", "shape", "dtype") if k in t} | {"layout": t.get("layout", "")}
+    feeds = [{k: t[k] for k in TENSOR_KEYS if k in t} | {"layout": t.get("layout", "")}
              for t in results.inputs.tensors]
     if any(f["kind"] != "image" for f in feeds):
         return {"runtime": runtime, "error": "fidelity measures models whose inputs are all images"}

@@ -34,6 +34,7 @@ if str(REPO) not in sys.path:
 
 from bench.timing import OtherLoad  # noqa: E402 - after the path set-up above
 from converters import onnx_precision  # noqa: E402
+from core.samples import call, per_item, samples_in, stacked  # noqa: E402
 from pipeline.results import load_results  # noqa: E402
 from runtimes import onnxruntime as ort_runtime  # noqa: E402
 from runtimes.base import Settings  # noqa: E402
@@ -75,9 +76,8 @@ def agreement(results, run_dir: Path, artifact, session) -> tuple[float, float |
         inputs = {name: data[name] for name in data.files}
     with np.load(run_dir / "parity" / "model.npz") as data:
         reference = [data[f"arr_{i}"] for i in range(len(data.files))]
-    count = len(next(iter(inputs.values())))
-    parts = [session.run(None, {n: v[i : i + 1] for n, v in inputs.items()}) for i in range(count)]
-    outputs = [np.concatenate(p) for p in zip(*parts, strict=True)]
+    outputs = stacked([session.run(None, call(inputs, i)) for i in range(samples_in(inputs))])
+    reference, outputs = per_item(reference), per_item(outputs)  # judged per image, as parity judges
     tolerance = results.config["validate"]["tolerances"]["int8"]
     report = compare(artifact.name, "model", "int8", reference, outputs, [o.name for o in artifact.outputs],
                      tolerance)
@@ -115,7 +115,7 @@ def main() -> int:
         sessions = {name: ort.InferenceSession(a.path, ort_runtime.session_options(settings)[0],
                                                providers=["CPUExecutionProvider"]) for name, a in made.items()}
         with np.load(args.run_dir / "inputs.npz") as data:
-            feed = {name: data[name][:1] for name in data.files}
+            feed = call(data, 0)
         names, samples, rounds = list(sessions), defaultdict(list), defaultdict(list)
         # the machine-wide benchmark lock: no pipeline benchmark (ours or a neighbour's) runs meanwhile
         with FileLock(results.config["bench"]["lock_file"]), OtherLoad() as elsewhere:
