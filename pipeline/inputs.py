@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from core.audio import audio_windows
 from core.errors import UserError
 from core.feeds import Feed, call_batch, check_data, image_feeds, make_inputs
 from core.images import images_digest, load_rgb
@@ -17,7 +18,7 @@ from core.prepost import Letterbox, Processing
 from core.samples import call, samples_in
 from pipeline.arrays import store
 from pipeline.results import InputSet
-from pipeline.samples import SampleSplit
+from pipeline.splits import SampleSplit
 from truth.samples import LabelledSet
 
 DEFAULT_SAMPLES = 8  # samples (calls) of a model without image inputs, when neither input.count nor input.data says
@@ -38,7 +39,7 @@ def processing_config(cfg: DictConfig, feeds: list[Feed]) -> dict:
 def absolutize_paths(cfg: DictConfig) -> None:
     """Children run from the repo root: a user's relative paths must mean what they meant in their cwd."""
     for node, key in ((cfg.model, "weights"), (cfg.model, "path"), (cfg.input, "images"), (cfg.input, "data"),
-                      (cfg.input, "labels"), (cfg.calibration, "images")):
+                      (cfg.input, "labels"), (cfg.input, "audio"), (cfg.calibration, "images")):
         if not OmegaConf.is_missing(node, key) and isinstance(node.get(key), str) and node.get(key):
             node[key] = str(Path(node[key]).expanduser().resolve())  # anything else: the schema names it
 
@@ -61,14 +62,17 @@ def prepare_inputs(cfg: DictConfig, feeds: list[Feed], run_dir: Path, split: Sam
     data inputs' values for each call; the benchmark times the first call. `store_dir`: where the arrays live by
     content."""
     data = user_data(cfg, feeds)
+    audio = audio_calls(cfg, feeds)[0]
     per_call = images_per_call(feeds)
     if per_call:
         wanted = len(split.judged) if split.truth is not None else cfg.input.count or len(split.judged)
         count = -(-wanted // per_call)
     else:
-        count = cfg.input.count or (samples_in(data) if data is not None else DEFAULT_SAMPLES)
+        given = data if data is not None else audio
+        count = cfg.input.count or (samples_in(given) if given is not None else DEFAULT_SAMPLES)
     paths = [split.judged[i % len(split.judged)] for i in range(count * per_call)]
     data = cycled(data, count) if data is not None else generated(cfg, feeds, count, seed=cfg.seed)
+    data.update(cycled(audio, count) if audio is not None else {})
     proc = Processing.from_config(processing_config(cfg, feeds))
     arrays, placement = stacked_calls(feeds, proc, [load_rgb(p) for p in paths], data, count)
     path = run_dir / "inputs.npz"
@@ -77,7 +81,7 @@ def prepare_inputs(cfg: DictConfig, feeds: list[Feed], run_dir: Path, split: Sam
                       sha256=images_digest(paths) if paths else None, bench_images=paths[:per_call],
                       batch=call_batch(feeds), size=_size(image_feeds(feeds)),
                       set="labels" if cfg.input.get("labels") else cfg.input.set,
-                      tensors=[_describe(cfg, feed) for feed in feeds], data=cfg.input.get("data"),
+                      tensors=[_describe(cfg, feed, set(audio or ())) for feed in feeds], data=cfg.input.get("data"),
                       steps=cfg.input.steps if cfg.model.get("state") else None)
     return Inputs(path, sha, record, paths[:per_call], placement, split.truth if per_call else None)
 
@@ -119,11 +123,11 @@ def rotations(cfg: DictConfig) -> tuple[int, ...]:
     return tuple(cfg.input.get("rotations") or (0,))
 
 
-def _describe(cfg: DictConfig, feed: Feed) -> dict:
+def _describe(cfg: DictConfig, feed: Feed, audio: set[str]) -> dict:
     """What results.json says of one input: name, shape (one call's), batch axis, dtype, where its values come
     from."""
-    source = "photos" if feed.kind == "image" else ("input.data" if cfg.input.get("data") else
-                                                    "zeros" if feed.name in state_inputs(cfg) else "generated")
+    source = "photos" if feed.kind == "image" else "input.audio" if feed.name in audio else (
+        "input.data" if cfg.input.get("data") else "zeros" if feed.name in state_inputs(cfg) else "generated")
     described = {"name": feed.name, "shape": feed.shape, "batch_axis": feed.batch_axis, "dtype": feed.dtype,
                  "kind": feed.kind, "source": source}
     if feed.layout:
@@ -159,6 +163,26 @@ def user_data(cfg: DictConfig, feeds: list[Feed]) -> dict[str, np.ndarray] | Non
     if len(lengths) > 1 or 0 in lengths:
         raise UserError(f"{where}: the arrays hold {sorted(lengths)} samples; give every input the same number, >= 1")
     return {f.name: data[f.name] for f in wanted}
+
+
+def audio_calls(cfg: DictConfig, feeds: list[Feed]) -> tuple[dict | None, dict | None]:
+    """input.audio's windows for the waveform input (the one float [batch, samples] data input that is not a
+    state), as (judged calls, calibration calls): calibration.holdout of the calls, the last ones, are held apart
+    to calibrate on and never judged. (None, None) without input.audio."""
+    if not cfg.input.get("audio"):
+        return None, None
+    state = state_inputs(cfg)
+    waves = [f for f in feeds if f.kind == "data" and f.dtype.startswith("float") and len(f.shape) == 2
+             and f.name not in state]
+    if len(waves) != 1:
+        listed = ", ".join(f"{f.name} {f.dtype} {f.shape}" for f in feeds)
+        raise UserError(f"input.audio={cfg.input.audio!r} feeds one float [batch, samples] input; the model's inputs "
+                        f"are {listed}")
+    wave = waves[0]
+    calls = audio_windows(cfg.input.audio, wave.shape, int(cfg.model.get("sample_rate") or 16000), wave.dtype)
+    held = min(len(calls) - 1, round(len(calls) * cfg.calibration.holdout))
+    judged, apart = calls[: len(calls) - held], calls[len(calls) - held :] if held else calls
+    return {wave.name: judged}, {wave.name: apart}
 
 
 def value_range(cfg: DictConfig, feed: Feed) -> tuple:
@@ -203,8 +227,10 @@ def prepare_calibration(cfg: DictConfig, feeds: list[Feed], run_dir: Path, split
     per_call = images_per_call(feeds)
     count = -(-len(split.calibration) // per_call) if per_call else cfg.calibration.count or DEFAULT_CALIBRATION
     paths = [split.calibration[i % len(split.calibration)] for i in range(count * per_call)]
-    data = user_data(cfg, feeds)
+    data, audio = user_data(cfg, feeds), audio_calls(cfg, feeds)[1]
+    count = samples_in(audio) if audio is not None else count
     data = cycled(data, count) if data is not None else generated(cfg, feeds, count, seed=cfg.seed + 1)
+    data.update(audio or {})
     proc = Processing.from_config(processing_config(cfg, feeds))
     arrays, _ = stacked_calls(feeds, proc, [load_rgb(p) for p in paths], data, count)
     path = run_dir / "calibration.npz"

@@ -74,7 +74,7 @@ class InputSet(Record):
     batch: int = 1
     size: int | list[int] | None = None  # the first image input's side, or [height, width]
     tensors: list[dict[str, Any]] = Field(default_factory=list)  # each input: name, shape, dtype, kind, source, range
-    set: str | None = None  # where the judged samples came from: photos, documents, labels (pipeline.samples)
+    set: str | None = None  # where the judged samples came from: photos, documents, labels (pipeline.splits)
     data: str | None = None  # input.data: the .npz the data inputs came from
 
 

@@ -208,7 +208,7 @@ class RunResults(Record):
     bench: list[BenchRow] = Field(default_factory=list)
     footprint: dict[str, Footprint] = Field(default_factory=dict)
     calibration: dict[str, Any] | None = None
-    # the judged and calibration splits (pipeline.samples), and the truth's source, kind, size and digest
+    # the judged and calibration splits (pipeline.splits), and the truth's source, kind, size and digest
     samples: dict[str, Any] | None = None
     accuracy: list[Accuracy] = Field(default_factory=list)  # against the truth, per artifact (the reference too)
     config: dict[str, Any] = Field(default_factory=dict)

@@ -32,7 +32,7 @@ from pipeline.inputs import absolutize_paths, prepare_calibration, prepare_input
 from pipeline.measure import Benchmarks
 from pipeline.progress import open_progress
 from pipeline.results import Environment, RunResults
-from pipeline.samples import choose_samples
+from pipeline.splits import choose_samples
 from pipeline.steps import StepRunner
 from pipeline.vocabulary import with_vocabulary
 

@@ -116,7 +116,7 @@ def _data_file(value):
 
 
 class Inputs(Strict):
-    set: Literal["photos", "documents"] = "photos"  # pipeline.samples: where the judged samples come from
+    set: Literal["photos", "documents"] = "photos"  # pipeline.splits: where the judged samples come from
     labels: Annotated[str | None, BeforeValidator(_labels)] = None  # ground truth a user brings (truth/labels.py)
     images: _folder("input.images")
     batch: AtLeast(1)
@@ -134,7 +134,7 @@ class Inputs(Strict):
 
 class Calibration(Strict):
     images: _folder("calibration.images")
-    count: AtLeast(1) | None = None  # None: the set's own default (pipeline.samples)
+    count: AtLeast(1) | None = None  # None: the set's own default (pipeline.splits)
     # the share of a user's images (input.labels, input.images) held apart to calibrate on, never judged
     holdout: Annotated[float, Field(gt=0, lt=1)] = 0.25
 

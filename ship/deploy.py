@@ -32,7 +32,7 @@ from runtimes.base import settings_data
 REPO = Path(__file__).resolve().parent.parent
 # What predict.py imports, and what those import (checked by shippable_imports before every bundle).
 SHIPPED = ("core/__init__.py", "core/errors.py", "core/artifact.py", "core/images.py", "core/prepost.py",
-           "core/boxes.py", "core/masks.py", "core/feeds.py", "core/samples.py",
+           "core/boxes.py", "core/masks.py", "core/feeds.py", "core/samples.py", "core/sequences.py",
            "runtimes/__init__.py", "runtimes/base.py", "runtimes/matching.py", "runtimes/profiling.py",
            "runtimes/state.py",
            "runtimes/torch.py", "runtimes/onnxruntime.py", "runtimes/openvino.py", "runtimes/tensorflow.py",

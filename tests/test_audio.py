@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from core.audio import audio_windows, read_wav, resample
 from core.errors import UserError
@@ -131,3 +132,38 @@ def test_the_config_names_the_audio_and_the_models_rate(tmp_path):
     with pytest.raises(UserError) as caught:
         validate(composed("cache.enabled=false", "+model.sample_rate=100"))
     assert str(caught.value) == "model.sample_rate=100 is not allowed; give an integer >= 1000"
+
+
+class FrameEnergy(torch.nn.Module):
+    """A voice-activity detector in miniature: a waveform [batch, 1600] cut into 10 frames of 160 samples, each
+    frame's log energy and a linear layer: logits [batch, 10, 2]."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = torch.nn.Linear(1, 2)
+        torch.nn.init.constant_(self.head.weight, 1.0)
+
+    def forward(self, wave):
+        frames = wave.reshape(wave.shape[0], 10, 160)
+        energy = (frames * frames).mean(dim=-1, keepdim=True)
+        return self.head(torch.log(energy + 1e-6))
+
+
+@pytest.mark.cli
+def test_real_speech_feeds_an_audio_model_through_convert(convert, tmp_path):
+    wav = speech(tmp_path / "speech.wav", "convgraph reads real speech from a wave file, one window at a time")
+    onnx_path = tmp_path / "vad.onnx"
+    torch.onnx.export(FrameEnergy().eval(), (torch.zeros(1, 1600),), str(onnx_path), input_names=["wave"],
+                      output_names=["logits"], opset_version=17, dynamo=False)
+    run = convert("+graph=openvino", "model=onnx", f"model.path={onnx_path}", "model.task=raw", f"input.audio={wav}",
+                  "bench.warmup=1", "bench.runs=2", "~graph.steps.onnx_lowp")
+    assert run.returncode == 0, run.tail()
+    wave = next(t for t in run.results.inputs.tensors if t["name"] == "wave")
+    assert wave["source"] == "input.audio" and wave["shape"] == [1, 1600]
+    with np.load(run.dir / "inputs.npz") as data:
+        fed = data["wave"]
+    calls = len(resample(*read_wav(wav), 16000)) // 1600
+    held = round(calls * 0.25)  # calibration.holdout: the last windows are kept to calibrate on, never judged
+    assert fed.shape == (calls - held, 1, 1600)
+    np.testing.assert_array_equal(fed.reshape(-1), resample(*read_wav(wav), 16000)[: fed.size])
+    assert run.parity("openvino").passed and run.parity("openvino").worst_abs() < 1e-4

@@ -10,7 +10,7 @@ from models import build_model
 from models.builtin import TinyCNN
 from pipeline.bindings import bind, declared_inputs
 from pipeline.inputs import prepare_calibration, prepare_inputs, processing_config
-from pipeline.samples import choose_samples
+from pipeline.splits import choose_samples
 from tests.conftest import composed
 
 

@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from core.errors import UserError
-from pipeline.samples import choose_samples
+from pipeline.splits import choose_samples
 from tests.conftest import composed
 from validators.against_truth import score
 
