@@ -73,10 +73,10 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
     when everything converted, passed and was measured."""
     planned = plan(cfg)
     feeds, steps, processing = planned.feeds, planned.steps, planned.processing
+    cache_root = Path(cfg.cache.dir) if cfg.cache.enabled else None
+    split = choose_samples(cfg, processing, (cache_root or run_dir) / "sets")  # a user's labels are read here
     for sub in ("logs", "steps"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
-    cache_root = Path(cfg.cache.dir) if cfg.cache.enabled else None
-    split = choose_samples(cfg, processing, (cache_root or run_dir) / "sets")
     store_dir = cache_root / "arrays" if cache_root else None
     inputs = prepare_inputs(cfg, feeds, run_dir, split, store_dir)
     results = RunResults(graph=cfg.graph.get("name", "?"), model=cfg.model.name, run_dir=str(run_dir),

@@ -103,6 +103,7 @@ def _labels(value):
 
 
 def _audio(value):
+    _a_path("input.audio", value, "a WAV file or a folder of them")
     if value is not None and not Path(value).exists():
         raise custom(f"input.audio={value!r}: no such file or folder; give a WAV file or a folder of them")
     return value

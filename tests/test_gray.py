@@ -71,7 +71,7 @@ def test_a_one_channel_input_defaults_to_gray_and_refuses_a_colour_order(tmp_pat
     path = gray_model(tmp_path / "gray.onnx", (1, 1, 32, 48))
     cfg = OmegaConf.create(composed("cache.enabled=false", f"model.path={path}", model="onnx"))
     feeds = bind(cfg, declared_inputs(cfg))
-    assert feeds == [Feed("x", "image", [1, 1, 32, 48], "float32", "NCHW")]
+    assert feeds == [Feed("x", "image", [1, 1, 32, 48], "float32", "NCHW", batch_axis=0)]
     choose_channels(cfg, feeds)
     assert cfg.model.preprocess.channels == "GRAY" and cfg.model.preprocess.crop_ratio == 0.875
     cfg.model.preprocess.channels = "BGR"
@@ -92,13 +92,13 @@ def test_a_one_channel_file_is_fed_grayscale_photos_everywhere(convert, tmp_path
     assert run.returncode == 0, run.tail()
     assert run.results.processing["channels"] == "GRAY"
     assert run.feeds() == [{"name": "x", "kind": "image", "shape": [1, 1, 32, 32], "dtype": "float32",
-                            "layout": "NCHW"}]
+                            "layout": "NCHW", "batch_axis": 0}]
     from core.images import load_rgb
 
     proc = Processing.from_config(run.results.processing)
     with np.load(run.dir / "inputs.npz") as data:
         fed = data["x"]
-    expected = np.concatenate([preprocess([load_rgb(p)], proc) for p in run.results.inputs.images])
+    expected = np.stack([preprocess([load_rgb(p)], proc) for p in run.results.inputs.images])  # [N, 1, 1, H, W]
     np.testing.assert_array_equal(fed, expected)  # the photos' luma, not generated noise
-    assert fed.shape[1] == 1 and len(np.unique(fed[0])) > 100
+    assert fed.shape[2] == 1 and len(np.unique(fed[0])) > 100
     assert run.parity("openvino").passed and run.bench("openvino").ok

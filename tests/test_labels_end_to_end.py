@@ -66,8 +66,8 @@ def test_a_coco_json_scores_map_for_every_artifact(convert, tmp_path):
 
 @pytest.mark.cli
 @pytest.mark.parametrize("change, expected", [
-    ("missing_image", "no such image"),
-    ("negative_box", "bbox"),
+    ("missing_image", "does not exist"),
+    ("negative_box", "has a negative size"),
 ])
 def test_a_malformed_label_file_stops_the_run_in_one_line(convert, tmp_path, change, expected):
     labels = _coco(tmp_path / "coco", 3)

@@ -104,17 +104,3 @@ def test_a_quantized_file_is_judged_as_int8_with_a_note(convert, tmp_path):
         assert parity.task.min_agreement == run.data["config"]["validate"]["task"]["min_agreement"][
             "classification"]["int8"]
     assert "judged at the int8 tolerances and floor" in (run.dir / "report.md").read_text()
-
-
-@pytest.mark.slow
-def test_onnx2tf_without_a_converter_for_an_op_fails_the_step_naming_it(convert, tmp_path):
-    from importlib import metadata
-
-    path = quantized(lstm(tmp_path / "lstm.onnx"), ["LSTM"])
-    run = convert("+graph=tflite", "model=onnx", f"model.path={path}", "model.task=raw", "bench.enabled=false",
-                  "graph.steps.tf.input=model")
-    assert run.returncode != 0
-    assert run.artifact("model").meta["quantized"] is True
-    tf = run.steps()["tf"]
-    assert tf.status == "failed"
-    assert f"onnx2tf {metadata.version('onnx2tf')} has no converter for DynamicQuantizeLSTM" in tf.error, tf.error

@@ -1,5 +1,7 @@
 """When a converter breaks (issue 25): the step names the node and op it broke at, a known repair makes it convert,
-and tools.reduce cuts the model down to a file that still fails the same way.
+and tools.reduce cuts the model down to a file that still fails the same way (shown here on OpenVINO, whose
+conversions take seconds; on the onnx2tf crash each candidate is a minute-long onnx2tf run: README, "When something
+fails", gives what it did).
 
 The models are a small CRNN (convolutions, then a bidirectional LSTM over the columns, as OCR recognizers are
 built) exported by torch: its LSTM's zero initial state is an Expand that onnxsim 0.8.1 removes, and onnx2tf 1.28.8
@@ -47,7 +49,7 @@ def reduce(run_dir, artifact, *extra):
                           capture_output=True, text=True, timeout=1800)
 
 
-def test_onnx2tf_crash_is_named_reduced_to_the_lstm_and_repaired(convert, tmp_path):
+def test_onnx2tf_crash_is_named_and_repaired(convert, tmp_path):
     model = crnn_onnx(tmp_path / "crnn.onnx")
     run = convert("+graph=tflite", *RAW, f"model.path={model}", "~graph.steps.tflite_fp16",
                   "~graph.steps.tflite_int8", "~graph.steps.tflite_fp32",
@@ -66,19 +68,6 @@ def test_onnx2tf_crash_is_named_reduced_to_the_lstm_and_repaired(convert, tmp_pa
                                 "added": ["initial_h", "initial_c"], "zeros": [2, 1, 12]}]
     assert "-nuo" in meta["command"].split()  # onnx2tf's own onnxsim pass would remove them again
 
-    done = reduce(run.dir, "tf")
-    assert done.returncode == 0, done.stdout + done.stderr
-    found = json.loads((run.dir / "reduce" / "tf" / "reduce.json").read_text())
-    assert found["reproduces"] and found["nodes_before"] == 12 and found["nodes"] == ["/rnn/LSTM (LSTM)"]
-    assert found["line"] == f"tf failed: {tf.error}"
-    assert f"conversions: {found['conversions']} (each candidate: onnx_to_tf)" in done.stdout
-    assert 2 <= found["conversions"] <= 8
-    repro = (run.dir / "reduce" / "tf" / "repro.md").read_text()
-    assert "cp model.onnx copy.onnx && onnx2tf -i copy.onnx -o saved_model" in repro and "onnx2tf 1.28.8" in repro
-    # the written file, converted again by the same step: the same crash
-    again = reduce(run.dir, "tf", "--recheck")
-    assert again.returncode == 0 and again.stdout.startswith("fails the same way: tf failed: onnx2tf failed at "
-                                                             "node '/rnn/LSTM' (LSTM): TypeError"), again.stdout
 
 
 def test_an_op_onnx2tf_has_no_converter_for_is_said_so(convert, tmp_path):

@@ -14,11 +14,11 @@ def test_every_runtime_is_judged_on_the_strings_it_reads(convert):
     run = convert("+graph=all", "model=tiny_ctc", *FAST)
     assert run.returncode == 0, run.tail()
     assert run.feeds() == [{"name": "line", "kind": "image", "shape": [1, 1, 32, 128], "dtype": "float32",
-                            "layout": "NCHW"}]
+                            "layout": "NCHW", "batch_axis": 0}]
     processing = run.results.processing
     assert processing["channels"] == "GRAY" and processing["task"] == "sequence"
     assert processing["postprocess"]["symbols"] == ["<blank>", *"0123456789"]
-    assert run.recorded_outputs("model")[0].shape == (len(run.results.inputs.images), 32, 11)
+    assert run.recorded_outputs("model")[0].shape == (len(run.results.inputs.images), 1, 32, 11)  # [N, *output]
     checked = ["export", "simplify", "openvino", "tf", "tflite_fp32", "tflite_fp16"]
     for name in checked:
         parity = run.parity(name)
@@ -44,5 +44,6 @@ def test_a_colour_line_keeps_its_colours(convert):
     assert "channels" not in run.results.processing and run.feeds()[0]["shape"] == [1, 3, 32, 128]  # RGB
     with np.load(run.dir / "inputs.npz") as data:
         lines = data["line"]
-    assert lines.shape[1] == 3 and not np.array_equal(lines[:, 0], lines[:, 2])  # the photos' own colours
+    # [calls, batch 1, 3 channels, H, W]: the photos' own colours
+    assert lines.shape[2] == 3 and not np.array_equal(lines[:, :, 0], lines[:, :, 2])
     assert run.parity("openvino").passed and run.parity("openvino").task.exact_match == 1.0

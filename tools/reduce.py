@@ -43,7 +43,7 @@ class CalibrationValues:
             with np.load(calibration) as data:
                 arrays = {name: data[name] for name in data.files}
             count = len(next(iter(arrays.values())))
-            self.samples = [{name: a[i : i + 1] for name, a in arrays.items()} for i in range(count)]
+            self.samples = [{name: a[i] for name, a in arrays.items()} for i in range(count)]  # one call each
 
     @property
     def count(self) -> int:

@@ -85,19 +85,16 @@ def _chain(results: RunResults, artifact: str):
 
 
 def pick_batch(results: RunResults, run_dir: Path, case: Case) -> dict[str, np.ndarray]:
-    """One batch of the run's inputs: the first, or for a parity failure the one its recorded outputs fail on
-    worst (RUN_DIR/parity/<artifact>.npz against the reference's)."""
-    size = max(results.inputs.batch or 1, 1)
+    """One call's inputs of the run (inputs.npz holds [N, *shape fed]): the first, or for a parity failure the one
+    its recorded outputs fail on worst (RUN_DIR/parity/<artifact>.npz against the reference's, [N, *output])."""
     with np.load(run_dir / "inputs.npz") as data:
         arrays = {name: data[name] for name in data.files}
-    batches = len(next(iter(arrays.values()))) // size
-    start = 0 if case.crash else size * _worst_batch(run_dir, case, batches)
-    return {name: a[start : start + size] for name, a in arrays.items() if name in {s.name for s in case.source.inputs}}
+    index = 0 if case.crash else _worst_call(run_dir, case, len(next(iter(arrays.values()))))
+    return {name: a[index] for name, a in arrays.items() if name in {s.name for s in case.source.inputs}}
 
 
-def _worst_batch(run_dir: Path, case: Case, batches: int) -> int:
-    """The batch whose recorded outputs are furthest off among those that fail (each output holds the batches'
-    outputs joined along axis 0, whatever that axis is)."""
+def _worst_call(run_dir: Path, case: Case, calls: int) -> int:
+    """The call whose recorded outputs are furthest off among those that fail."""
     reference, candidate = (_outputs(run_dir / "parity" / f"{n}.npz") for n in (SOURCE, case.artifact))
     if not reference or candidate is None or len(reference) != len(candidate):
         return 0
@@ -105,13 +102,12 @@ def _worst_batch(run_dir: Path, case: Case, batches: int) -> int:
     names = [o.name for o in case.source.outputs]
     if len(names) != len(reference):
         names = [f"output {k}" for k in range(len(reference))]
-    for batch in range(batches):
-        parts = [[o[len(o) // batches * batch : len(o) // batches * (batch + 1)] for o in outputs]
-                 for outputs in (reference, candidate)]
+    for call in range(calls):
+        parts = [[o[call] for o in outputs] for outputs in (reference, candidate)]
         report = compare(case.artifact, SOURCE, "", *parts, names, case.tolerance, case.slices)
         error = max((o.max_abs or 0.0 for o in report.outputs), default=0.0)
         if not report.passed and error > worst:
-            worst, at = error, batch
+            worst, at = error, call
     return at
 
 

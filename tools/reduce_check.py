@@ -106,12 +106,13 @@ class Checks:
         model, fed = self.graph.build(cut, self.values)
         path = folder / "model.onnx"
         onnx.save(model, str(path))
-        np.savez(folder / "inputs.npz", **{name: self.values[t] for t, name in fed.items()})
+        # one call (inputs.npz holds [N, *shape fed], core/samples.py), and each calibration sample a call too
+        np.savez(folder / "inputs.npz", **{name: self.values[t][None] for t, name in fed.items()})
         calibration = None
         if self.case.calibration is not None:  # each calibration sample's values of the cut tensors
             calibration = folder / "calibration.npz"
             per_sample = [self.samples(set(fed), i) for i in range(self.samples.count)]
-            np.savez(calibration, **{name: np.concatenate([s[t] for s in per_sample]) for t, name in fed.items()})
+            np.savez(calibration, **{name: np.stack([s[t] for s in per_sample]) for t, name in fed.items()})
         inputs, outputs = tensor_specs(model)
         return (Artifact(name="reduced", format="onnx", path=str(path), inputs=inputs, outputs=outputs,
                          meta={"opset": opset_of(model)}), folder / "inputs.npz", calibration)
@@ -119,10 +120,6 @@ class Checks:
     def _check(self, cut: Cut, number: int) -> Outcome:
         if not cut.outputs:
             return Outcome(False, "no outputs: nothing to convert", converted=False)
-        fed = self.graph.fed(cut, self.values)
-        if self.case.calibration is not None and any(self.values[t].shape[:1] != (1,) for t in fed):
-            return Outcome(False, "a cut tensor without a leading batch of 1: int8 calibration samples cannot be "
-                                  "made for it", converted=False)
         work = self.folder / "work" / f"{number:03d}"
         source, inputs, calibration = self.write(cut, work)
         self.conversions += 1
@@ -184,10 +181,10 @@ class Checks:
         child = run_child("runtimes.infer", request, work / "infer.json", work / "infer.log", 600)
         if child.failure or not (work / "outputs.npz").exists():
             return Outcome(False, f"{runtime.name} could not run it: {child.failure or child.last_line()}")
-        with np.load(work / "outputs.npz") as data:
-            outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
+        with np.load(work / "outputs.npz") as data:  # [1, *output]: the one call
+            outputs = [data[f"arr_{i}"][0] for i in range(len(data.files))]
         with np.load(inputs) as data:
-            feed = {name: data[name] for name in data.files}
+            feed = {name: data[name][0] for name in data.files}
         reference = _reference(source.path, feed)
         report = compare(self.case.artifact, "onnxruntime", artifact.precision, reference, outputs,
                          [o.name for o in source.outputs], self.case.tolerance, self.case.slices)
