@@ -40,7 +40,9 @@ def test_a_high_target_keeps_the_worst_layers_in_float(convert, tmp_path):
     path = tmp_path / "segmenter.onnx"
     tiny_segmenter(path)
     run = convert("+graph=tflite", "model=onnx", f"model.path={path}", "model.task=segmentation",
-                  "+model.postprocess={threshold:0.5}", "graph.steps.tflite_int8.target=0.999", *ONE_STEP)
+                  "+model.postprocess={threshold:0.5}", "graph.steps.tflite_int8.target=0.999",
+                  # onnx2tf takes the file itself (it simplifies its input on its own): no onnxsim step to check
+                  "~graph.steps.simplify", "graph.steps.tf.input=model", *ONE_STEP)
     assert run.returncode == 0, run.tail()
     artifact = run.artifact("tflite_int8")
     aware = artifact.meta["accuracy_aware"]

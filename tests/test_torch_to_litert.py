@@ -15,8 +15,10 @@ from tests.conftest import FAST
 pytest.importorskip("litert_torch", reason="the `litert` extra (litert-torch) is not installed")
 
 # tiny_cnn at int8 (so a calibration set exists), with the fp32 (a dynamic batch) and fp16 files beside it as
-# steps of their own; images/s at batch 2 exercises the dynamic batch
+# steps of their own; images/s at batch 2 exercises the dynamic batch. The litert road alone: the ONNX branch
+# (export, simplify) is asserted by the tests that read it, not here. One xdist group: the run is made once.
 PRECISIONS_RUN = ["+graph=litert", *FAST, "precision=int8", "bench.batch=[1,2]",
+                  "~graph.steps.export", "~graph.steps.simplify",
                   "+graph.steps.litert_fp32.kind=torch_to_litert", "+graph.steps.litert_fp32.input=model",
                   "+graph.steps.litert_fp32.precision=fp32",
                   "+graph.steps.litert_fp16.kind=torch_to_litert", "+graph.steps.litert_fp16.input=model",
@@ -40,6 +42,7 @@ def signature(path: str) -> tuple[dict, dict]:
             {n: (list(d["shape_signature"]), d["dtype"]) for n, d in runner.get_output_details().items()})
 
 
+@pytest.mark.xdist_group("litert")
 def test_fp32_keeps_nchw_names_its_tensors_and_matches_pytorch(precisions_run):
     lite = precisions_run.artifact("litert_fp32")
     assert lite.format == "tflite" and lite.precision == "fp32"
@@ -57,6 +60,7 @@ def test_fp32_keeps_nchw_names_its_tensors_and_matches_pytorch(precisions_run):
     assert {t.batch: t.status for t in row.throughput} == {1: "ok", 2: "ok"}  # the dynamic batch takes 2
 
 
+@pytest.mark.xdist_group("litert")
 def test_fp16_stores_half_weights_within_fp16_tolerance(precisions_run):
     half, full = precisions_run.artifact("litert_fp16"), precisions_run.artifact("litert_fp32")
     assert half.precision == "fp16" and "float16" in half.meta["quantization"]
@@ -65,6 +69,7 @@ def test_fp16_stores_half_weights_within_fp16_tolerance(precisions_run):
     assert parity.passed and 0 < max(o.max_abs for o in parity.outputs) < 1e-2
 
 
+@pytest.mark.xdist_group("litert")
 def test_int8_is_full_integer_calibrated_and_shows_task_agreement(precisions_run):
     int8 = precisions_run.artifact("litert")
     assert int8.precision == "int8"
@@ -82,7 +87,8 @@ def test_int8_is_full_integer_calibrated_and_shows_task_agreement(precisions_run
 
 
 def test_two_outputs_and_a_4d_map_pair_by_name_as_is(convert):
-    run = convert("+graph=litert", "model=tiny_head", "bench.enabled=false", "~graph.steps.simplify")
+    run = convert("+graph=litert", "model=tiny_head", "bench.enabled=false", "~graph.steps.export",
+                  "~graph.steps.simplify")
     assert run.returncode == 0, run.tail()
     _, outputs = signature(run.artifact("litert").path)
     assert outputs == {"tokens": ([1, 257, 6], outputs["tokens"][1]), "fmap": ([1, 6, 16, 16], outputs["fmap"][1])}
@@ -92,7 +98,8 @@ def test_two_outputs_and_a_4d_map_pair_by_name_as_is(convert):
 
 
 def test_an_image_and_a_vector_are_fed_by_name(convert):
-    run = convert("+graph=litert", "model=tiny_two_inputs", "bench.enabled=false", "~graph.steps.simplify")
+    run = convert("+graph=litert", "model=tiny_two_inputs", "bench.enabled=false", "~graph.steps.export",
+                  "~graph.steps.simplify")
     assert run.returncode == 0, run.tail()
     inputs, _ = signature(run.artifact("litert").path)
     assert {name: shape for name, (shape, _) in inputs.items()} == {"image": [1, 3, 32, 32], "features": [1, 8]}
@@ -149,7 +156,8 @@ def test_tensor_names_spelled_as_identifiers():
 
 @pytest.mark.slow
 def test_yolov8n_fp32_finds_the_reference_boxes(convert):
-    run = convert("+graph=litert", "model=yolov8n", "bench.enabled=false", "~graph.steps.simplify")
+    run = convert("+graph=litert", "model=yolov8n", "bench.enabled=false", "~graph.steps.export",
+                  "~graph.steps.simplify")
     assert run.returncode == 0, run.tail()
     lite = run.artifact("litert")
     assert lite.outputs[0].shape == [1, 84, 8400] and lite.meta["conversion_seconds"] > 0
