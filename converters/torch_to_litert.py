@@ -152,6 +152,7 @@ def calibrated(module, examples: dict, shapes, names: dict[str, str], options: d
         is_per_channel=bool(options.get("per_channel", True)), is_dynamic=False))
     graph = torch.export.export(module, (), examples, dynamic_shapes=shapes).module()
     graph = quantize_pt2e.prepare_pt2e(graph, quantizer)
+    fixed = fixed_output_scales(graph)
     samples = calibration(options)
     with torch.no_grad():
         for sample in samples:
@@ -160,7 +161,29 @@ def calibrated(module, examples: dict, shapes, names: dict[str, str], options: d
     scheme = "per-channel" if options.get("per_channel", True) else "per-tensor"
     return graph, QuantConfig(pt2e_quantizer=quantizer), (
         f"static PT2E (PT2EQuantizer: int8 activations, symmetric {scheme} int8 weights), calibrated on "
-        f"{len(samples)} samples")
+        f"{len(samples)} samples" + (f"; {fixed} softmax/sigmoid outputs at LiteRT's fixed scale 1/256"
+                                     if fixed else ""))
+
+
+def fixed_output_scales(graph) -> int:
+    """How many softmax and sigmoid outputs were given the fixed int8 scale LiteRT's kernels require (1/256, zero
+    point -128). litert-torch's quantizer fixes it only for an aten._softmax whose input is already quantized;
+    torch.export writes aten.softmax.int, often after a transpose, and the observed scale makes a file LiteRT
+    refuses to run."""
+    import torch
+    from torchao.quantization.pt2e import FixedQParamsObserver
+
+    targets = {torch.ops.aten.softmax.int, torch.ops.aten._softmax.default, torch.ops.aten.sigmoid.default}
+    fixed = 0
+    for node in graph.graph.nodes:
+        if node.op != "call_function" or node.target not in targets:
+            continue
+        for user in node.users:
+            if user.op == "call_module" and "activation_post_process" in str(user.target):
+                setattr(graph, user.target, FixedQParamsObserver(scale=1 / 256, zero_point=-128, dtype=torch.int8,
+                                                                 quant_min=-128, quant_max=127))
+                fixed += 1
+    return fixed
 
 
 def identifiers(names: list[str]) -> dict[str, str]:

@@ -121,7 +121,8 @@ def test_a_model_litert_cannot_export_fails_its_step_and_the_onnx_branch_goes_on
 
 class SoftmaxHead(torch.nn.Module):
     """conv -> view -> transpose -> softmax -> conv, as in yolov8's DFL: litert-torch 0.10.0's PT2E annotation
-    leaves this Softmax's output without the fixed 1/256 scale TFLite's int8 kernel requires."""
+    leaves this Softmax's output without the fixed 1/256 scale TFLite's int8 kernel requires, unless the step
+    fixes it."""
 
     def __init__(self):
         super().__init__()
@@ -132,17 +133,16 @@ class SoftmaxHead(torch.nn.Module):
         return self.project(y.view(y.shape[0], 4, 16, -1).transpose(2, 1).softmax(1)).flatten(1)
 
 
-def test_an_int8_file_litert_cannot_run_is_not_applicable_with_its_reason(convert, tmp_path):
+def test_int8_gives_a_softmax_the_scale_litert_requires_and_the_file_runs(convert, tmp_path):
     path = tmp_path / "softmax_head.pt2"
     torch.export.save(torch.export.export(SoftmaxHead().eval(), (torch.randn(1, 3, 32, 32),)), path)
     run = convert("+graph=litert", "model=torchscript", f"model.path={path}", "model.size=32", "model.task=raw",
                   "opset=18", "precision=int8", "bench.enabled=false")  # the dynamo exporter takes a .pt2 as it is
-    assert run.returncode == 0, run.tail()  # n/a is not a failure
     step = run.steps()["litert"]
-    assert step.status == "n/a" and step.reason.startswith(
-        "litert-torch 0.10.0's static int8 lowering made a file LiteRT cannot run: ")
-    assert "SOFTMAX" in step.reason and "1.f / 256" in step.reason
-    assert run.parity("simplify").passed
+    assert step.status == "ok", run.tail()  # before the fix: n/a, "SOFTMAX ... scale not near 1.f / 256"
+    assert "1 softmax/sigmoid outputs at LiteRT's fixed scale 1/256" in run.artifact("litert").meta["quantization"]
+    parity = run.parity("litert")
+    assert parity.error is None and parity.executed_precision == "int8", parity  # LiteRT prepared and ran it
 
 
 def test_tensor_names_spelled_as_identifiers():
