@@ -127,8 +127,8 @@ def _convert(litert_torch, module, feeds, names: dict[str, str], precision: str,
 
 
 def litert_refusal(path: Path) -> str:
-    """Why LiteRT's interpreter cannot prepare the file (an int8 kernel's constraint on its scales: seen on
-    yolov8n's Softmax, whose output PT2E left without the fixed 1/256 scale TFLite requires), or ''."""
+    """Why LiteRT's interpreter cannot prepare the file (an int8 kernel's constraint on its scales, like the
+    softmax one fixed_output_scales repairs), or ''."""
     from ai_edge_litert.interpreter import Interpreter
 
     try:
