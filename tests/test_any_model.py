@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import REPO
 
-FAST = ["bench.warmup=1", "bench.runs=3"]
+FAST = ["bench.warmup=1", "bench.runs=3", "~graph.steps.onnx_lowp"]  # onnx_lowp: n/a at fp32, nothing to judge
 # a small BERT: one layer of width 64 over 16 tokens converts in seconds and has what a big one has (Erf, int64).
 # (At width 32 onnx2tf itself fails, in its accuracy-correction pass: the step then fails in one line.)
 BERT = ["model=bert", "model.sequence_length=16", "model.config.num_hidden_layers=1", "model.config.hidden_size=64",
@@ -58,19 +58,20 @@ def test_a_file_with_dynamic_dims_is_bound_and_converted_everywhere(convert, tmp
                       dynamic_axes={"x": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch"}})
     # OpenVINO and onnx2tf take the file as given (not the simplified, already static ONNX): each must be told
     # the shapes itself
-    run = convert("+graph=all", "model=onnx", f"model.path={path}", "input.shapes={x:[1,3,256,320]}",
+    # bound to a small H x W (neither square nor the export's 224): onnx2tf's time grows with it
+    run = convert("+graph=all", "model=onnx", f"model.path={path}", "input.shapes={x:[1,3,96,128]}",
                   "graph.steps.openvino.input=model", "graph.steps.tf.input=model", "bench.enabled=false",
-                  "~graph.steps.tflite_fp16")
+                  "~graph.steps.tflite_fp16", "~graph.steps.onnx_lowp")
     assert run.returncode == 0, run.tail()
     assert run.artifact("model").inputs[0].shape == [-1, 3, -1, -1]  # the file as given is the reference
     assert passed(run, ["simplify", "openvino", "tf", "tflite_fp32"])
     assert run.parity("tflite_fp32").task.agreement == 1.0
-    assert run.results.inputs.tensors[0]["shape"] == [1, 3, 256, 320] and run.results.processing["size"] == [256, 320]
-    assert run.artifact("simplify").meta["onnxsim_shapes"] == {"overwrite_input_shapes": {"x": [1, 3, 256, 320]}}
-    assert run.artifact("openvino").meta["reshaped"] == {"x": [1, 3, 256, 320]}
-    assert run.artifact("openvino").inputs[0].shape == [1, 3, 256, 320]
-    assert "-ois x:1,3,256,320" in run.artifact("tf").meta["command"]
-    assert run.artifact("tf").inputs[0].shape == [1, 3, 256, 320]
+    assert run.results.inputs.tensors[0]["shape"] == [1, 3, 96, 128] and run.results.processing["size"] == [96, 128]
+    assert run.artifact("simplify").meta["onnxsim_shapes"] == {"overwrite_input_shapes": {"x": [1, 3, 96, 128]}}
+    assert run.artifact("openvino").meta["reshaped"] == {"x": [1, 3, 96, 128]}
+    assert run.artifact("openvino").inputs[0].shape == [1, 3, 96, 128]
+    assert "-ois x:1,3,96,128" in run.artifact("tf").meta["command"]
+    assert run.artifact("tf").inputs[0].shape == [1, 3, 96, 128]
 
 
 def test_bert_int64_inputs_and_a_bundle_that_reads_npz(convert):

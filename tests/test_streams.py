@@ -22,7 +22,7 @@ from core.errors import UserError
 from core.samples import call, output_batch_axes, per_item, rebatched
 from pipeline.bindings import bind, check_state, declared_inputs, dim_names
 from runtimes import infer as infer_module
-from tests.conftest import REPO, composed, run_convert
+from tests.conftest import REPO, composed
 
 FAST = ["bench.warmup=1", "bench.runs=3"]
 # a voice-activity detector's inputs as the issue's file has them: audio [batch, 512], state [2, batch, 128], sr []
@@ -176,13 +176,24 @@ def test_a_reference_that_cannot_run_stops_in_one_line(convert, tmp_path):
 
 # ---- whole runs ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def rnn_run(tmp_path_factory, cache_dir, bench_lock):
-    """model=tiny_rnn through every runtime (the acceptance run of issue 23)."""
-    return run_convert("+graph=all", "model=tiny_rnn", *FAST,
-                       run_dir=tmp_path_factory.mktemp("rnn") / "run", cache=cache_dir, lock=bench_lock)
+def _rnn_runs() -> dict:
+    return {}
+
+
+@pytest.fixture
+def rnn_run(_rnn_runs, convert, tmp_path_factory):
+    """model=tiny_rnn through every runtime (the acceptance run of issue 23), made once for the tests that read
+    it (their xdist group keeps them on one worker). Function-scoped over a module store so that it asks for
+    `convert`: conftest then schedules it with the conversions, early. Without the litert road (torch -> TFLite
+    straight, its own tests) and the fp32-inapplicable onnx_lowp: nothing here reads them."""
+    if "run" not in _rnn_runs:
+        _rnn_runs["run"] = convert("+graph=all", "model=tiny_rnn", *FAST, "~graph.steps.litert",
+                                   "~graph.steps.onnx_lowp", run_dir=tmp_path_factory.mktemp("rnn") / "run")
+    return _rnn_runs["run"]
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("rnn")
 def test_tiny_rnn_passes_every_step_of_its_streams(rnn_run):
     run = rnn_run
     for name in ("export", "simplify", "openvino"):
@@ -201,6 +212,7 @@ def test_tiny_rnn_passes_every_step_of_its_streams(rnn_run):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("rnn")
 def test_tiny_rnn_files_hold_samples_apart_from_the_batch_axis(rnn_run):
     """inputs.npz: [N, *shape fed] (the state zeros, sr rank 0 per sample); recorded outputs [N, steps, *out], the
     reference's streams exactly what PyTorch gives when its state is fed back by hand."""
@@ -232,7 +244,7 @@ def test_a_vad_shaped_file_through_every_runtime_and_its_bundle(convert, tmp_pat
     path = vad_file(tmp_path / "vad.onnx")
     run = convert("+graph=all", "model=onnx", f"model.path={path}", "model.task=raw", VAD_SHAPES,
                   "input.ranges={sr:[16000,16000]}", "model.state={stateN:state}", *FAST,
-                  "+select=latency", "select.runtimes=[onnxruntime]")
+                  "+select=latency", "select.runtimes=[onnxruntime]", "~graph.steps.onnx_lowp")
     assert run.returncode == 0, run.tail()
     tensors = {t["name"]: (t["shape"], t["batch_axis"]) for t in run.results.inputs.tensors}
     assert tensors == {"input": ([1, 512], 0), "state": ([2, 1, 128], 1), "sr": ([], None)}
@@ -254,7 +266,8 @@ def test_a_vad_shaped_file_through_every_runtime_and_its_bundle(convert, tmp_pat
 def test_an_image_model_at_batch_2_with_throughput_at_1_and_2(convert):
     """tiny_cnn fed two images per call: 7 photos make 4 samples of 2 (the last one cycled), recorded as
     [4, 2, 10]; parity and the task judge the 8 images; the benchmark measures batch 1 and 2."""
-    run = convert("+graph=openvino", "model=tiny_cnn", "input.batch=2", "bench.batch=[1,2]", *FAST)
+    run = convert("+graph=openvino", "model=tiny_cnn", "input.batch=2", "bench.batch=[1,2]", *FAST,
+                  "~graph.steps.onnx_lowp")  # n/a at fp32
     assert run.returncode == 0, run.tail()
     with np.load(run.dir / "inputs.npz") as data:
         assert data["input"].shape == (4, 2, 3, 32, 32)

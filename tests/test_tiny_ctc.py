@@ -11,7 +11,8 @@ FAST = ["bench.warmup=1", "bench.runs=3"]
 
 
 def test_every_runtime_is_judged_on_the_strings_it_reads(convert):
-    run = convert("+graph=all", "model=tiny_ctc", *FAST)
+    # without the litert road (torch -> TFLite straight: its own tests) and onnx_lowp (n/a at fp32): not judged here
+    run = convert("+graph=all", "model=tiny_ctc", *FAST, "~graph.steps.litert", "~graph.steps.onnx_lowp")
     assert run.returncode == 0, run.tail()
     assert run.feeds() == [{"name": "line", "kind": "image", "shape": [1, 1, 32, 128], "dtype": "float32",
                             "layout": "NCHW", "batch_axis": 0}]
@@ -38,7 +39,7 @@ def test_every_runtime_is_judged_on_the_strings_it_reads(convert):
 
 
 def test_a_colour_line_keeps_its_colours(convert):
-    run = convert("+graph=openvino", "model=tiny_ctc", "bench.enabled=false",
+    run = convert("+graph=openvino", "model=tiny_ctc", "bench.enabled=false", "~graph.steps.onnx_lowp",
                   "model.inputs=[{name:line,shape:[batch,3,32,width],dtype:float32}]")
     assert run.returncode == 0, run.tail()
     assert "channels" not in run.results.processing and run.feeds()[0]["shape"] == [1, 3, 32, 128]  # RGB
