@@ -246,7 +246,7 @@ def head_run(shared_root, cache_dir, bench_lock) -> Run:
 # ---- scheduling ---------------------------------------------------------------------------------------------
 # pytest-xdist (--dist loadgroup --no-loadscope-reorder) hands out work in collection order: the longest work
 # first, so that the two workers finish together. A group is one unit; these are the long ones, longest first.
-GROUP_ORDER = ("all_run", "replay", "failure_run", "head_run", "litert", "yolo", "cache", "profile")
+GROUP_ORDER = ("all_run", "replay", "failure_run", "head_run", "litert", "rnn", "yolo", "cache", "profile")
 
 
 def _group(item) -> str | None:
