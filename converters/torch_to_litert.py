@@ -171,7 +171,7 @@ def fixed_output_scales(graph) -> int:
     torch.export writes aten.softmax.int, often after a transpose, and the observed scale makes a file LiteRT
     refuses to run."""
     import torch
-    from torchao.quantization.pt2e import FixedQParamsObserver
+    from torchao.quantization.pt2e import FixedQParamsObserver, ObserverBase
 
     targets = {torch.ops.aten.softmax.int, torch.ops.aten._softmax.default, torch.ops.aten.sigmoid.default}
     fixed = 0
@@ -179,7 +179,7 @@ def fixed_output_scales(graph) -> int:
         if node.op != "call_function" or node.target not in targets:
             continue
         for user in node.users:
-            if user.op == "call_module" and "activation_post_process" in str(user.target):
+            if user.op == "call_module" and isinstance(getattr(graph, user.target, None), ObserverBase):
                 setattr(graph, user.target, FixedQParamsObserver(scale=1 / 256, zero_point=-128, dtype=torch.int8,
                                                                  quant_min=-128, quant_max=127))
                 fixed += 1

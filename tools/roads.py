@@ -23,6 +23,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from pipeline.child import child_env  # noqa: E402 - after the path set-up above
+from pipeline.config import available  # noqa: E402
 from pipeline.results import RunResults, load_results  # noqa: E402
 
 # the steps of each road, in the order they run; the artifact each ends in is its last step's
@@ -65,16 +66,24 @@ def main() -> None:
     parser.add_argument("--models", default="resnet18,mobilenet_v3_small,yolov8n")
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
+    models, known = args.models.split(","), available("model")
+    unknown = [m for m in models if m not in known]
+    if unknown:
+        parser.error(f"--models {','.join(unknown)}: not a model config; give a comma-separated list of "
+                     f"{', '.join(known)}")
+    if args.runs < 1:
+        parser.error(f"--runs {args.runs}: give at least 1")
     with tempfile.TemporaryDirectory() as tmp:
-        out = sweep(args.models.split(","), args.runs, Path(tmp))
+        out = sweep(models, args.runs, Path(tmp))
         jobs = [load_results(p.parent) for p in sorted(out.glob("*/results.json"))]
     rows = [road_row(results, road, steps) for results in jobs for road, steps in ROADS.items()]
     print(tabulate(rows, headers=["model", "road", "conversion s", "parity vs PyTorch", "median ms", "size MB",
                                   "executes in"], tablefmt="github", disable_numparse=True))
     cpu = next((r.environment.cpu for r in jobs if r.environment), None)
+    weights = ", ".join(f"{r.model} {r.weights or '?'}" for r in jobs)
     if cpu:
-        print(f"\nmachine: {cpu.model}, {cpu.cores} cores, flags {' '.join(cpu.flags) or '-'}; weights random "
-              "(agreement on them is not evidence for a trained model); TFLite runtime for both roads")
+        print(f"\nmachine: {cpu.model}, {cpu.cores} cores, flags {' '.join(cpu.flags) or '-'}; TFLite runtime for "
+              f"both roads; weights: {weights} (agreement on random weights is not evidence for a trained model)")
 
 
 if __name__ == "__main__":
