@@ -45,9 +45,13 @@ def sweep(models: list[str], runs: int, workdir: Path) -> Path:
 
 def road_row(results: RunResults, road: str, steps: list[str]) -> list[str]:
     records = {s.name: s for s in results.steps}
-    failed = next((records[s] for s in steps if s in records and records[s].status == "failed"), None)
-    if failed is not None:
-        return [results.model, road, f"failed at {failed.name}", (failed.error or "")[:60], "-", "-", "-"]
+    if steps[-1] not in records:  # the graph left it out: a source of another format (an ONNX file: no torch road)
+        return [results.model, road, "not run", f"the source is {results.artifacts[0].format}, not torch" if
+                results.artifacts else "", "-", "-", "-"]
+    stopped = next((records[s] for s in steps if s in records and records[s].status in ("failed", "n/a")), None)
+    if stopped is not None:  # failed, or n/a (e.g. litert-torch on a model that is an ONNX file)
+        why = stopped.error if stopped.status == "failed" else stopped.reason
+        return [results.model, road, f"{stopped.status} at {stopped.name}", (why or "")[:60], "-", "-", "-"]
     seconds = sum(records[s].seconds or 0.0 for s in steps if s in records)
     last = steps[-1]
     artifact, parity = results.artifact(last), results.parity_of(last)
