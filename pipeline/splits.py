@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
 from core.errors import UserError
 from core.images import image_paths, images_digest, samples, split_rotation
+from pipeline.schema import Config, Model
 from truth.samples import LabelledSet
 
 SETS = ("photos", "documents")
@@ -59,69 +59,70 @@ def truth_kind(processing: dict) -> str | None:
     return None
 
 
-def class_names(cfg: DictConfig) -> list[str] | None:
+def class_names(model: Model) -> list[str] | None:
     """model.classes when it names the classes (a list), else None (it may be a count)."""
-    classes = cfg.model.get("classes")
-    return [str(c) for c in classes] if OmegaConf.is_list(classes) else None
+    return [str(c) for c in model.classes] if isinstance(model.classes, list) else None
 
 
-def choose_samples(cfg: DictConfig, processing: dict, sets_dir: Path) -> SampleSplit:
+def choose_samples(config: Config, processing: dict, sets_dir: Path) -> SampleSplit:
     """The run's judged and calibration samples; `sets_dir` holds rendered sets (in the cache when it is on)."""
-    if cfg.input.get("labels"):
-        return _labelled(cfg, processing)
-    if cfg.input.get("set", "photos") == "documents":
-        return _documents(cfg, processing, sets_dir)
-    return _photos(cfg)
+    if config.input.labels:
+        return _labelled(config, processing)
+    if config.input.set == "documents":
+        return _documents(config, processing, sets_dir)
+    return _photos(config)
 
 
-def _labelled(cfg: DictConfig, processing: dict) -> SampleSplit:
+def _labelled(config: Config, processing: dict) -> SampleSplit:
     from truth.labels import load_labels
 
-    where = f"input.labels={cfg.input.labels!r}"
+    given, calibrate = config.input, config.calibration
+    where = f"input.labels={given.labels!r}"
     kind = truth_kind(processing)
     if kind is None:
         raise UserError(f"{where}: model.task={processing.get('task')!r} has no accuracy to judge against labels; "
                         "labels go with classification, detection, segmentation or sequence models")
-    if list(cfg.input.get("rotations") or [0]) != [0]:
-        raise UserError(f"input.rotations={list(cfg.input.rotations)} turns photos and rendered pages; labelled images "
+    if given.rotations != [0]:
+        raise UserError(f"input.rotations={given.rotations} turns photos and rendered pages; labelled images "
                         "are judged as they are: leave input.rotations at [0] with input.labels")
-    truth = load_labels(cfg.input.labels, kind, class_names(cfg), cfg.input.get("images"))
-    if cfg.calibration.get("images"):
-        judged, calibration = truth, _distinct(image_paths(cfg.calibration.images), _calibration_count(cfg))
-        how = f"calibration.images={cfg.calibration.images!r}"
+    truth = load_labels(given.labels, kind, class_names(config.model), given.images)
+    if calibrate.images:
+        judged, calibration = truth, _distinct(image_paths(calibrate.images), _calibration_count(config))
+        how = f"calibration.images={calibrate.images!r}"
     else:
-        held = _held_apart(len(truth), cfg.calibration.holdout, cfg.seed)
+        held = _held_apart(len(truth), calibrate.holdout, config.seed)
         judged = truth.subset([i for i in range(len(truth)) if i not in held])
-        calibration = [truth.samples[i].image for i in sorted(held) or range(len(truth))][: _calibration_count(cfg)]
-        how = f"calibration.holdout={cfg.calibration.holdout:g} of the labelled images, chosen by seed"
-    if cfg.input.count:  # the first input.count of the judged samples, in the file's order
-        judged = judged.subset(range(min(cfg.input.count, len(judged))))
+        calibration = [truth.samples[i].image for i in sorted(held) or range(len(truth))][: _calibration_count(config)]
+        how = f"calibration.holdout={calibrate.holdout:g} of the labelled images, chosen by seed"
+    if given.count:  # the first input.count of the judged samples, in the file's order
+        judged = judged.subset(range(min(given.count, len(judged))))
     return _split(judged.images, calibration, judged, how)
 
 
-def _documents(cfg: DictConfig, processing: dict, sets_dir: Path) -> SampleSplit:
+def _documents(config: Config, processing: dict, sets_dir: Path) -> SampleSplit:
     kind = truth_kind(processing)
     if kind not in DOCUMENT_KINDS:
         raise UserError(f"input.set=documents has truth for {', '.join(DOCUMENT_KINDS.values())}; model "
-                        f"{cfg.model.name} (task {processing.get('task')}) is judged on none of them: use "
+                        f"{config.model.name} (task {processing.get('task')}) is judged on none of them: use "
                         "input.set=photos or input.labels")
-    rotations = tuple(cfg.input.get("rotations") or (0,))
-    pages = cfg.input.count or (TEXT_PAGES if kind == "texts" else DOCUMENT_PAGES)
-    judged = _rendered(kind, sets_dir, pages, cfg.seed, "judge", rotations)
-    names = class_names(cfg)
+    rotations, seed = tuple(config.input.rotations), config.seed
+    pages = config.input.count or (TEXT_PAGES if kind == "texts" else DOCUMENT_PAGES)
+    judged = _rendered(kind, sets_dir, pages, seed, "judge", rotations)
+    names = class_names(config.model)
     if kind == "classes" and names is not None and list(judged.classes) != names:
         raise UserError(f"input.set=documents labels pages by rotation ({', '.join(judged.classes)}); "
                         f"model.classes={names} names other classes")
-    if cfg.calibration.get("images"):
-        calibration = _distinct(image_paths(cfg.calibration.images), _calibration_count(cfg))
-        how = f"calibration.images={cfg.calibration.images!r}"
+    calibrate = config.calibration
+    if calibrate.images:
+        calibration = _distinct(image_paths(calibrate.images), _calibration_count(config))
+        how = f"calibration.images={calibrate.images!r}"
     elif kind == "texts":
-        count = cfg.calibration.count or DOCUMENT_CALIBRATION
-        calibration = _rendered(kind, sets_dir, TEXT_CALIBRATION_PAGES, cfg.seed, "calibration", (0,)).images[:count]
+        count = calibrate.count or DOCUMENT_CALIBRATION
+        calibration = _rendered(kind, sets_dir, TEXT_CALIBRATION_PAGES, seed, "calibration", (0,)).images[:count]
         how = "lines of documents rendered from another seed stream than the judged pages"
     else:
-        count = cfg.calibration.count or DOCUMENT_CALIBRATION
-        calibration = _rendered(kind, sets_dir, count, cfg.seed, "calibration", (0,)).images
+        count = calibrate.count or DOCUMENT_CALIBRATION
+        calibration = _rendered(kind, sets_dir, count, seed, "calibration", (0,)).images
         calibration = _spread_rotations(calibration, rotations)
         how = "documents rendered from another seed stream than the judged pages"
     return _split(judged.images, calibration, judged, how)
@@ -139,25 +140,24 @@ def _rendered(kind: str, sets_dir: Path, count: int, seed: int, split: str, rota
         return documents_set(kind, folder, count, seed, split, rotations)
 
 
-def _photos(cfg: DictConfig) -> SampleSplit:
-    rotations = tuple(cfg.input.get("rotations") or (0,))
-    folder = cfg.input.get("images")
-    if cfg.calibration.get("images"):
-        return _split(samples(folder, rotations), _distinct(image_paths(cfg.calibration.images),
-                                                           _calibration_count(cfg)),
-                      None, f"calibration.images={cfg.calibration.images!r}")
+def _photos(config: Config) -> SampleSplit:
+    rotations, folder, calibrate = tuple(config.input.rotations), config.input.images, config.calibration
+    if calibrate.images:
+        return _split(samples(folder, rotations), _distinct(image_paths(calibrate.images),
+                                                           _calibration_count(config)),
+                      None, f"calibration.images={calibrate.images!r}")
     if folder:
         photos = image_paths(folder)
-        held = _held_apart(len(photos), cfg.calibration.holdout, cfg.seed)
+        held = _held_apart(len(photos), calibrate.holdout, config.seed)
         judged = [p for i, p in enumerate(photos) if i not in held]
-        calibration = [photos[i] for i in sorted(held) or range(len(photos))][: _calibration_count(cfg)]
+        calibration = [photos[i] for i in sorted(held) or range(len(photos))][: _calibration_count(config)]
         return _split([_turned(p, r) for p in judged for r in rotations], [str(p) for p in calibration], None,
-                      f"calibration.holdout={cfg.calibration.holdout:g} of input.images, chosen by seed")
+                      f"calibration.holdout={calibrate.holdout:g} of input.images, chosen by seed")
     from core.images import package_dir
 
     data = package_dir("skimage") / "data"
     extra = [data / name for name in CALIBRATION_PHOTOS if (data / name).is_file()]
-    return _split(samples(None, rotations), _distinct(extra, _calibration_count(cfg)), None,
+    return _split(samples(None, rotations), _distinct(extra, _calibration_count(config)), None,
                   "packaged images the input set does not judge (scikit-image's other data images)")
 
 
@@ -170,8 +170,8 @@ def _spread_rotations(images: list[str], rotations: tuple[int, ...]) -> list[str
     return [_turned(Path(image), rotations[i % len(rotations)]) for i, image in enumerate(images)]
 
 
-def _calibration_count(cfg: DictConfig) -> int:
-    return cfg.calibration.count or PHOTO_CALIBRATION
+def _calibration_count(config: Config) -> int:
+    return config.calibration.count or PHOTO_CALIBRATION
 
 
 def _distinct(paths: list[Path], count: int) -> list[str]:

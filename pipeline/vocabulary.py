@@ -12,58 +12,57 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig
-
 from core.errors import UserError
 from core.sequences import DECODERS
+from pipeline.schema import Model
 
 METADATA = "metadata:"
 REPO = Path(__file__).resolve().parent.parent
 
 
-def with_vocabulary(cfg: DictConfig, processing: dict) -> dict:
+def with_vocabulary(model: Model, processing: dict) -> dict:
     """The run's processing with the vocabulary's symbols in `postprocess.symbols`, after checking the sequence
     postprocess (decode, blank, vocabulary) against the model's output: each mistake is one line."""
     post = dict(processing.get("postprocess") or {})
     decode, blank = post.get("decode"), post.get("blank", 0)
-    if cfg.model.task != "sequence":
-        if decode or cfg.model.get("vocabulary"):
+    if model.task != "sequence":
+        if decode or model.vocabulary:
             raise UserError(f"model.postprocess.decode and model.vocabulary read sequences; model.task="
-                            f"{cfg.model.task!r} is not sequence")
+                            f"{model.task!r} is not sequence")
         return processing
     if decode is not None and decode not in DECODERS:
         raise UserError(f"model.postprocess.decode={decode!r} is not allowed; allowed: {', '.join(DECODERS)} "
                         "(or null: the best class per step, undecoded)")
     if isinstance(blank, bool) or not isinstance(blank, int):
         raise UserError(f"model.postprocess.blank={blank!r} is not allowed; give the blank's class index")
-    symbols = read_vocabulary(cfg)
-    classes = output_classes(cfg)
+    symbols = read_vocabulary(model)
+    classes = output_classes(model)
     if classes is not None and not 0 <= blank < classes:
         raise UserError(f"model.postprocess.blank={blank} is not a class of the output ({classes} classes); allowed: "
                         f"0..{classes - 1}")
     if symbols and classes is not None and len(symbols) < classes:
-        raise UserError(f"model.vocabulary={cfg.model.vocabulary!r} gives {len(symbols)} symbols, the output has "
+        raise UserError(f"model.vocabulary={model.vocabulary!r} gives {len(symbols)} symbols, the output has "
                         f"{classes} classes; give one symbol per class (the blank's included)")
     if symbols and not decode:
-        raise UserError(f"model.vocabulary={cfg.model.vocabulary!r} spells decoded strings; give "
+        raise UserError(f"model.vocabulary={model.vocabulary!r} spells decoded strings; give "
                         "model.postprocess.decode=ctc")
     if symbols:
         post["symbols"] = symbols
     return {**processing, "postprocess": post}
 
 
-def read_vocabulary(cfg: DictConfig) -> list[str]:
+def read_vocabulary(model: Model) -> list[str]:
     """The symbols, class by class ([] without model.vocabulary)."""
-    given = cfg.model.get("vocabulary")
+    given = model.vocabulary
     if not given:
         return []
     where = f"model.vocabulary={given!r}"
     if given.startswith(METADATA):
         key = given[len(METADATA):]
-        found = _metadata(cfg).get(key)
+        found = _metadata(model).get(key)
         if found is None:
             raise UserError(f"{where}: the model file has no metadata {key!r}; it has: "
-                            f"{', '.join(sorted(_metadata(cfg))) or 'none'}")
+                            f"{', '.join(sorted(_metadata(model))) or 'none'}")
         lines = found.splitlines()  # as RapidOCR reads it
     else:
         path = Path(given).expanduser()
@@ -76,33 +75,32 @@ def read_vocabulary(cfg: DictConfig) -> list[str]:
             raise UserError(f"{where} is not UTF-8 text: {error.reason} at byte {error.start}") from None
         lines = [line.removesuffix("\r") for line in text.split("\n")]
         lines = lines[:-1] if lines and lines[-1] == "" else lines  # the last line's newline ends it
-    extra = {key: [str(s) for s in cfg.model.get(key) or []] for key in ("vocabulary_first", "vocabulary_last")}
-    return [*extra["vocabulary_first"], *lines, *extra["vocabulary_last"]]
+    first, last = ([str(s) for s in extra or []] for extra in (model.vocabulary_first, model.vocabulary_last))
+    return [*first, *lines, *last]
 
 
-def _metadata(cfg: DictConfig) -> dict[str, str]:
-    if cfg.model.source != "onnx_file":
-        raise UserError(f"model.vocabulary={cfg.model.vocabulary!r} reads an ONNX file's metadata; model "
-                        f"{cfg.model.name} is not an ONNX file: give a file with one symbol per line")
+def _metadata(model: Model) -> dict[str, str]:
+    if model.source != "onnx_file":
+        raise UserError(f"model.vocabulary={model.vocabulary!r} reads an ONNX file's metadata; model "
+                        f"{model.name} is not an ONNX file: give a file with one symbol per line")
     import onnx
 
-    model = onnx.load(cfg.model.path, load_external_data=False)
-    return {prop.key: prop.value for prop in model.metadata_props}
+    graph = onnx.load(model.path, load_external_data=False)
+    return {prop.key: prop.value for prop in graph.metadata_props}
 
 
-def output_classes(cfg: DictConfig) -> int | None:
+def output_classes(model: Model) -> int | None:
     """C of the [N, T, C] output: an ONNX file's first output, else model.classes (None when neither says)."""
-    if cfg.model.source == "onnx_file":
+    if model.source == "onnx_file":
         import onnx
 
         from converters.onnx_io import tensor_specs
 
-        output = tensor_specs(onnx.load(cfg.model.path, load_external_data=False))[1][0]
+        output = tensor_specs(onnx.load(model.path, load_external_data=False))[1][0]
         if len(output.shape) != 3:
             raise UserError(f"model.task=sequence reads an output [N, T, C]; the model's output {output.name!r} is "
                             f"{output.shape}")
         return output.shape[2] if output.shape[2] > 0 else None
-    classes = cfg.model.get("classes")
-    if isinstance(classes, int):
-        return classes
-    return len(classes) if classes is not None else None
+    if isinstance(model.classes, int):
+        return model.classes
+    return len(model.classes) if model.classes is not None else None

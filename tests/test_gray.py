@@ -64,25 +64,23 @@ def test_a_mean_per_colour_becomes_its_luma_and_two_values_are_refused():
 
 
 def test_a_one_channel_input_defaults_to_gray_and_refuses_a_colour_order(tmp_path):
-    from omegaconf import OmegaConf
-
     from pipeline.bindings import bind, choose_channels, declared_inputs
 
     path = gray_model(tmp_path / "gray.onnx", (1, 1, 32, 48))
-    cfg = OmegaConf.create(composed("cache.enabled=false", f"model.path={path}", model="onnx"))
-    feeds = bind(cfg, declared_inputs(cfg))
+    cfg = validate(composed("cache.enabled=false", f"model.path={path}", model="onnx"))
+    feeds = bind(cfg, declared_inputs(cfg.model))
     assert feeds == [Feed("x", "image", [1, 1, 32, 48], "float32", "NCHW", batch_axis=0)]
-    choose_channels(cfg, feeds)
-    assert cfg.model.preprocess.channels == "GRAY" and cfg.model.preprocess.crop_ratio == 0.875
-    cfg.model.preprocess.channels = "BGR"
+    choose_channels(cfg.model, feeds)
+    assert cfg.model.preprocess["channels"] == "GRAY" and cfg.model.preprocess["crop_ratio"] == 0.875
+    cfg.model.preprocess["channels"] = "BGR"
     with pytest.raises(UserError) as caught:
-        choose_channels(cfg, feeds)
+        choose_channels(cfg.model, feeds)
     assert str(caught.value) == "model.preprocess.channels='BGR' does not fit input x [1, 1, 32, 48]: 1 channel; " \
                                 "allowed: GRAY"
     colour = [Feed("x", "image", [1, 3, 32, 32], "float32", "NCHW")]
-    cfg.model.preprocess.channels = "GRAY"
+    cfg.model.preprocess["channels"] = "GRAY"
     with pytest.raises(UserError, match=r"^model.preprocess.channels='GRAY' does not fit input x \[1, 3, 32, 32\]: "):
-        choose_channels(cfg, colour)
+        choose_channels(cfg.model, colour)
 
 
 @pytest.mark.slow

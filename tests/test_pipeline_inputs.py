@@ -3,7 +3,6 @@ batches), the calibration set, and a user's weights that do not fit. Each mistak
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from core.errors import UserError
 from models import build_model
@@ -11,20 +10,20 @@ from models.builtin import TinyCNN
 from pipeline.bindings import bind, declared_inputs
 from pipeline.inputs import prepare_calibration, prepare_inputs, processing_config
 from pipeline.splits import choose_samples
-from tests.conftest import composed
+from tests.conftest import parsed
 
 
 def _cfg(*overrides):
-    return OmegaConf.create(composed(*overrides, "cache.enabled=false"))
+    return parsed(*overrides, "cache.enabled=false")
 
 
 def _feeds(cfg):
-    return bind(cfg, declared_inputs(cfg))
+    return bind(cfg, declared_inputs(cfg.model))
 
 
 def _inputs(cfg, tmp_path):
     feeds = _feeds(cfg)
-    return prepare_inputs(cfg, feeds, tmp_path, choose_samples(cfg, processing_config(cfg, feeds), tmp_path))
+    return prepare_inputs(cfg, feeds, tmp_path, choose_samples(cfg, processing_config(cfg.model, feeds), tmp_path))
 
 
 def test_images_folder_empty_or_not_images(tmp_path):
@@ -48,7 +47,7 @@ def test_inputs_cycle_to_whole_batches_and_are_recorded(tmp_path):
         Image.new("RGB", (40 + i, 30), colour).save(folder / f"{i}.png")
     cfg = _cfg(f"input.images={folder}", "input.batch=3")
     feeds = _feeds(cfg)
-    split = choose_samples(cfg, processing_config(cfg, feeds), tmp_path)
+    split = choose_samples(cfg, processing_config(cfg.model, feeds), tmp_path)
     # a quarter of the user's images (round(5 * 0.25) = 1) is held apart to calibrate on, chosen by seed
     assert len(split.judged) == 4 and len(split.calibration) == 1 and split.calibration[0] not in split.judged
     assert split.record["calibration"]["shared_with_judged"] == 0
@@ -67,7 +66,7 @@ def test_inputs_cycle_to_whole_batches_and_are_recorded(tmp_path):
     with np.load(calibration) as data:  # one array per input: the held-apart image, cycled to one call of 3
         assert list(data.files) == ["input"] and data["input"].shape == (1, 3, 3, 32, 32) and record["count"] == 1
     cfg = _cfg(f"calibration.images={folder}")  # the user's own calibration folder: every image of it, once
-    split = choose_samples(cfg, processing_config(cfg, feeds), tmp_path)
+    split = choose_samples(cfg, processing_config(cfg.model, feeds), tmp_path)
     calibration, record = prepare_calibration(cfg, _feeds(cfg), tmp_path, split)
     with np.load(calibration) as data:
         assert data["input"].shape == (5, 1, 3, 32, 32) and record["count"] == 5
@@ -75,7 +74,7 @@ def test_inputs_cycle_to_whole_batches_and_are_recorded(tmp_path):
 
 def test_packaged_photos_calibrate_on_images_they_do_not_judge(tmp_path):
     cfg = _cfg()
-    split = choose_samples(cfg, processing_config(cfg, _feeds(cfg)), tmp_path)
+    split = choose_samples(cfg, processing_config(cfg.model, _feeds(cfg)), tmp_path)
     assert len(split.judged) == 7 and len(split.calibration) >= 10
     assert not {p.split("#")[0] for p in split.judged} & set(split.calibration)
 

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from core.errors import UserError
 from pipeline.splits import choose_samples
-from tests.conftest import composed
+from tests.conftest import parsed
 from validators.against_truth import score
 
 
 def _split(tmp_path: Path, *overrides: str):
-    cfg = OmegaConf.create(composed("cache.enabled=false", "input.set=documents", *overrides, model="tiny_ctc"))
+    cfg = parsed("cache.enabled=false", "input.set=documents", *overrides, model="tiny_ctc")
     processing = {"task": "sequence", "postprocess": {"decode": "ctc"}}
     return choose_samples(cfg, processing, tmp_path / "sets")
 

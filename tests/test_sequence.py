@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from core.errors import UserError
 from core.prepost import Processing, postprocess, preprocess
 from core.sequences import ctc_decode, fit_height
+from pipeline.config import validate
 from pipeline.results import TaskAgreement
 from pipeline.vocabulary import with_vocabulary
 from report.run_report import task_cell
@@ -78,10 +78,10 @@ def test_a_line_is_fed_at_the_input_height_and_padded_with_zero_on_the_right():
 
 
 def _checked(*overrides: str, model: str = "tiny_ctc") -> dict:
-    cfg = OmegaConf.create(composed("cache.enabled=false", *overrides, model=model))
     from pipeline.inputs import processing_config
 
-    return with_vocabulary(cfg, processing_config(cfg, []))
+    model = validate(composed("cache.enabled=false", *overrides, model=model)).model
+    return with_vocabulary(model, processing_config(model, []))
 
 
 def test_the_vocabulary_becomes_the_processings_symbols():

@@ -2,13 +2,13 @@
 and the reference is the file itself, run without the model's source."""
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from converters import onnx_file
 from core.errors import UserError
 from models.builtin import TinyCNN
 from pipeline.bindings import bind, check_model_file, declared_inputs
-from tests.conftest import FAST
+from pipeline.schema import Model
+from tests.conftest import FAST, parsed
 
 NO_BENCH = [*FAST, "bench.enabled=false"]
 
@@ -84,9 +84,8 @@ def test_a_file_that_is_not_a_torch_file_is_one_line(tmp_path):
         torch_file.convert(None, {"model": {"path": str(bad)}, "feeds": []}, tmp_path)
 
 
-def _model_cfg(**model):
-    return OmegaConf.create({"model": {"name": "onnx", "source": "onnx_file", "size": None, "path": None, **model},
-                             "input": {"batch": 1, "size": None, "shapes": None}})
+def _model_cfg(**model) -> Model:
+    return Model(name="onnx", source="onnx_file", task="classification", **model)
 
 
 def test_corrupt_or_missing_onnx_file_is_one_line(tmp_path):
@@ -104,6 +103,6 @@ def test_corrupt_or_missing_onnx_file_is_one_line(tmp_path):
 
 @pytest.mark.xdist_group("failure_run")
 def test_an_onnx_file_brings_its_own_inputs(failure_run):
-    cfg = _model_cfg(path=failure_run.artifact("export").path)
-    [feed] = bind(cfg, declared_inputs(cfg))
+    cfg = parsed("cache.enabled=false", f"model.path={failure_run.artifact('export').path}", model="onnx")
+    [feed] = bind(cfg, declared_inputs(cfg.model))
     assert (feed.name, feed.shape, feed.kind, feed.size) == ("input", [1, 3, 32, 32], "image", (32, 32))

@@ -14,7 +14,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 
 from core.artifact import Artifact, TensorSpec
@@ -22,7 +21,7 @@ from core.errors import UserError
 from core.samples import call, output_batch_axes, per_item, rebatched
 from pipeline.bindings import bind, check_state, declared_inputs, dim_names
 from runtimes import infer as infer_module
-from tests.conftest import REPO, composed
+from tests.conftest import REPO, parsed
 
 FAST = ["bench.warmup=1", "bench.runs=3"]
 # a voice-activity detector's inputs as the file has them: audio [batch, 512], state [2, batch, 128], sr []
@@ -32,7 +31,7 @@ VAD_SHAPES = "input.shapes={input:[1,512],state:[2,1,128],sr:[]}"
 
 
 def config(*overrides: str, model: str = "tiny_cnn"):
-    return OmegaConf.create(composed(*overrides, model=model))
+    return parsed(*overrides, model=model)
 
 
 def error_of(call) -> str:
@@ -88,7 +87,7 @@ def test_batch_axes_follow_the_models_dimension_names():
     assert [f.batch_axis for f in told] == [0, 1, None]
     # the model built here declares its inputs with words: "batch" on the state's axis 1
     cfg = config(model="tiny_rnn")
-    assert [(f.name, f.shape, f.batch_axis) for f in bind(cfg, declared_inputs(cfg), dim_names(cfg))] == [
+    assert [(f.name, f.shape, f.batch_axis) for f in bind(cfg, declared_inputs(cfg.model), dim_names(cfg.model))] == [
         ("x", [1, 4, 8], 0), ("h", [2, 1, 16], 1), ("sr", [], None)]
 
 
@@ -105,18 +104,18 @@ def test_every_batch_axis_or_state_mistake_is_one_line():
         "input 'state' is fed [2, 3, 128], but the model expects its dimension 1 ('batch') to be 1, as dimension 0 "
         "of input 'input' is fed; give both the same size in input.shapes")
     cfg = config("model.state={h_out:nope}", model="tiny_rnn")
-    assert error_of(lambda: bind(cfg, declared_inputs(cfg), dim_names(cfg))) == (
+    assert error_of(lambda: bind(cfg, declared_inputs(cfg.model), dim_names(cfg.model))) == (
         "model.state.h_out=nope: the model has no input 'nope'; its inputs: x, h, sr")
     cfg = config(model="tiny_rnn")
-    feeds = bind(cfg, declared_inputs(cfg), dim_names(cfg))
+    feeds = bind(cfg, declared_inputs(cfg.model), dim_names(cfg.model))
     outputs = [TensorSpec("logits", [1, 4, 3]), TensorSpec("hn", [2, 1, 16])]
-    assert error_of(lambda: check_state(cfg, feeds, outputs)) == (
+    assert error_of(lambda: check_state(cfg.model.state, feeds, outputs)) == (
         "model.state.h_out: the model has no output 'h_out'; its outputs: logits, hn")
     outputs = [TensorSpec("logits", [1, 4, 3]), TensorSpec("h_out", [2, 1, 32])]
-    assert error_of(lambda: check_state(cfg, feeds, outputs)) == (
+    assert error_of(lambda: check_state(cfg.model.state, feeds, outputs)) == (
         "model.state.h_out=h: output 'h_out' is float32 [2, 1, 32], input 'h' is fed float32 [2, 1, 16]; a state "
         "output must fit its input")
-    check_state(cfg, feeds, [TensorSpec("logits", [1, 4, 3]), TensorSpec("h_out", [2, -1, 16])])  # fits
+    check_state(cfg.model.state, feeds, [TensorSpec("logits", [1, 4, 3]), TensorSpec("h_out", [2, -1, 16])])  # fits
 
 
 def test_one_call_at_another_batch_and_one_row_per_item():
