@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from core.errors import UserError
 from pipeline.config import validate
 from pipeline.fetch import RECORD, entry_of, fetch_model, fetched
