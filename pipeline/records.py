@@ -51,6 +51,8 @@ class Profile(Record):
     nodes_ms: float | None = None  # the nodes' times summed, per inference
     run_ms: float | None = None  # one profiled inference end to end (profiler overhead included)
     nodes: list[NodeProfile] | None = None  # slowest first
+    note: str | None = None  # how the times were made and their limits, where no runtime profiler made them
+    statistic: str | None = None  # of the runs, per node: None = mean (a profiler's); median (TFLite's ops alone)
 
 
 class StreamParity(Record):

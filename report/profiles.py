@@ -39,6 +39,7 @@ class RuntimeProfile:
     by_op_type: str
     by_precision: str
     rows: list[list[str]]
+    note: str | None = None  # how the times were made, where no runtime profiler made them (TFLite)
 
 
 @dataclass
@@ -63,8 +64,9 @@ def _runtime_profile(row: BenchRow, top: int) -> RuntimeProfile:
     body = [[n.name if len(n.name) <= 60 else "..." + n.name[-57:], n.op_type, f"{n.ms:.3f}", f"{n.share:.1%}",
              n.precision, n.kernel or "-", ", ".join(n.onnx_nodes[:3]) or "-"] for n in profile.nodes[:top]]
     return RuntimeProfile(_title(row), f"{profile.nodes_ms:.2f} ms per inference in {len(profile.nodes)} executed "
-                          f"nodes{run} ({profile.how}, mean of {profile.runs} inferences).",
-                          _shares(row, lambda n: n.op_type), _shares(row, lambda n: n.precision), body)
+                          f"nodes{run} ({profile.how}, {profile.statistic or 'mean'} of {profile.runs} inferences).",
+                          _shares(row, lambda n: n.op_type), _shares(row, lambda n: n.precision), body,
+                          profile.note)
 
 
 def _joined(rows: list[BenchRow], top: int) -> Joined:
@@ -107,7 +109,8 @@ def profile_section(results: RunResults, top: int = TOP) -> list[str]:
 
     lines = ["## Per-node profiles (bench.profile)", "", INTRO, ""]
     for one in found.runtimes:
-        lines += [f"### {one.title}", "", one.summary, "", f"- by op type: {one.by_op_type}",
+        lines += [f"### {one.title}", "", one.summary, "", *([f"Note: {one.note}.", ""] if one.note else []),
+                  f"- by op type: {one.by_op_type}",
                   f"- by executed precision: {one.by_precision}", "", table(NODE_HEADERS, one.rows), ""]
     if found.joined:
         lines += ["### Across runtimes (joined on ONNX node names)", "", found.joined.intro, "",

@@ -46,13 +46,17 @@ class NodeTime:
     onnx_nodes: list[str] = field(default_factory=list)  # the ONNX nodes it implements, where the names tell
 
 
-def profile_data(nodes: list[NodeTime], runs: int, run_ms: float | None, how: str) -> dict:
-    """The profile as results.json records it (pipeline.results.Profile): nodes by time, slowest first."""
+def profile_data(nodes: list[NodeTime], runs: int, run_ms: float | None, how: str, note: str | None = None,
+                 statistic: str | None = None) -> dict:
+    """The profile as results.json records it (pipeline.results.Profile): nodes by time, slowest first; `note`
+    says what a reader must know to trust the times (how they were made when no profiler made them); `statistic`,
+    what a node's ms is of its `runs` times when not their mean (NodeTime.ms is then that statistic times `runs`)."""
     total = sum(n.ms for n in nodes) / runs
     rows = [{"name": n.name, "op_type": n.op_type, "ms": n.ms / runs, "share": n.ms / runs / total if total else 0.0,
              "precision": n.precision, "kernel": n.kernel or None, "onnx_nodes": n.onnx_nodes}
             for n in sorted(nodes, key=lambda n: -n.ms)]
-    return {"available": True, "how": how, "runs": runs, "nodes_ms": total, "run_ms": run_ms, "nodes": rows}
+    return {"available": True, "how": how, "runs": runs, "nodes_ms": total, "run_ms": run_ms, "nodes": rows,
+            "note": note, "statistic": statistic}
 
 
 def unavailable(reason: str) -> dict:

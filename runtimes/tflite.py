@@ -12,7 +12,7 @@ import numpy as np
 from core.artifact import Artifact
 from runtimes.base import Runtime, Settings
 from runtimes.matching import MappedRunner, apply_plans, match_inputs, match_outputs, scalars_of, shape_of
-from runtimes.profiling import unavailable
+from runtimes.tflite_profile import op_profile
 
 
 @dataclass(frozen=True)
@@ -145,9 +145,10 @@ front, for a file with int8 input tensors: what a caller of the bare interpreter
 
 
 def profile(artifact: Artifact, settings: Settings, inputs: dict, runs: int, onnx: str | None = None) -> dict:
-    """No per-op profile from Python: LiteRT keeps its op profiler in C++ (the benchmark_model tool)."""
-    return unavailable(f"ai-edge-litert {metadata.version('ai-edge-litert')}: the Python Interpreter exposes no "
-                       "per-op profiler (only LiteRT's C++ benchmark_model tool reports op times)")
+    """Per op, each timed alone in a one-op model cut from the file (runtimes/tflite_profile.py: LiteRT's Python
+    Interpreter has no op-level timing), with the runner's threads and op resolver."""
+    runner = TFLiteRunner(artifact, settings)
+    return op_profile(runner, artifact.path, settings, inputs, runs, onnx, settings.of(RUNTIME).xnnpack)
 
 
 RUNTIME = Runtime(name="tflite", label="TensorFlow Lite", format="tflite", packages=("ai-edge-litert",),

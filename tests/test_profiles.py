@@ -123,10 +123,133 @@ def test_int8_profile_says_which_kernels_run_int8(run, batch, tmp_path):
     assert quantize and {n["precision"] for n in quantize} == {"fp32->int8"}
 
 
-def test_tflite_says_in_one_line_why_it_has_no_profile(run, batch):
-    profile = runtimes.get("tflite").profile(run.artifact("simplify"), Settings(), batch, 3)
-    assert profile["available"] is False and "\n" not in profile["reason"]
-    assert profile["reason"].startswith("ai-edge-litert ") and "no per-op profiler" in profile["reason"]
+# Three .tflite files of one small CNN (conv+relu, strided conv+relu, mean, dense), made with TF's own converter in
+# a child process (TF stays out of this one): fp32, fp16 weights, and int8 ops with float edges.
+TFLITE_FILES = """
+import sys, numpy as np, tensorflow as tf
+rng = np.random.default_rng(0)
+w1, w2 = (tf.constant(rng.standard_normal(s).astype(np.float32) * 0.2) for s in ((3, 3, 3, 32), (3, 3, 32, 32)))
+w3 = tf.constant(rng.standard_normal((32, 10)).astype(np.float32) * 0.2)
+
+@tf.function(input_signature=[tf.TensorSpec([1, 128, 128, 3], tf.float32, name="x")])
+def cnn(x):
+    h = tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME"))
+    h = tf.nn.relu(tf.nn.conv2d(h, w2, 2, "SAME"))
+    return tf.matmul(tf.reduce_mean(h, axis=[1, 2]), w3)
+
+for precision in ("fp32", "fp16", "int8"):
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([cnn.get_concrete_function()], cnn)
+    if precision == "fp16":
+        converter.optimizations, converter.target_spec.supported_types = [tf.lite.Optimize.DEFAULT], [tf.float16]
+    if precision == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([rng.standard_normal((1, 128, 128, 3)).astype(np.float32)]
+                                                    for _ in range(8))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    open(f"{sys.argv[1]}/cnn_{precision}.tflite", "wb").write(converter.convert())
+"""
+
+
+@pytest.fixture(scope="module")
+def tflite_files(tmp_path_factory) -> dict:
+    import subprocess
+    import sys
+
+    from core.artifact import Artifact, TensorSpec
+
+    folder = tmp_path_factory.mktemp("tflite")
+    done = subprocess.run([sys.executable, "-c", TFLITE_FILES, str(folder)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {p: Artifact(f"cnn_{p}", "tflite", str(folder / f"cnn_{p}.tflite"), p,
+                        inputs=[TensorSpec("x", [1, 128, 128, 3])], outputs=[TensorSpec("logits", [1, 10])])
+            for p in ("fp32", "fp16", "int8")}
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_tflite_profile_times_each_op_alone(tflite_files, precision):
+    feed = {"x": np.random.default_rng(1).standard_normal((1, 128, 128, 3)).astype(np.float32)}
+    profile = runtimes.get("tflite").profile(tflite_files[precision], Settings(threads=1), feed, 10)
+    nodes = check_profile(profile, runs=10)
+    by_type = {}
+    for node in nodes:
+        by_type.setdefault(node["op_type"], []).append(node)
+    assert len(by_type["CONV_2D"]) == 2 and "FULLY_CONNECTED" in by_type and "MEAN" in by_type
+    assert nodes[0]["op_type"] == "CONV_2D"  # 128x128x32x27 and 64x64x32x288 MACs: the convolutions take the time
+    assert all(n["kernel"] in ("XNNPACK", "builtin") for n in nodes) and by_type["CONV_2D"][0]["kernel"] == "XNNPACK"
+    assert all(n["ms"] > 0 and not n["onnx_nodes"] for n in nodes)  # no ONNX file given: nothing joined
+    # the ops' sum against the whole model (isolated ops lose fusion, carry the call overhead): same magnitude
+    assert 0.1 < profile["nodes_ms"] / profile["run_ms"] < 10
+    assert f"their sum {profile['nodes_ms']:.3f} ms" in profile["note"] and "\n" not in profile["note"]
+    if precision == "int8":
+        assert {n["precision"] for n in by_type["CONV_2D"] + by_type["FULLY_CONNECTED"]} == {"int8"}
+        assert [n["precision"] for n in by_type["QUANTIZE"]] == ["fp32->int8"]
+        assert [n["precision"] for n in by_type["DEQUANTIZE"]] == ["int8->fp32"]
+    else:
+        assert {n["precision"] for n in nodes} == {"fp32"}  # fp16 weights, fp32 compute (XNNPACK on x86)
+    if precision == "fp16":  # the weights' DEQUANTIZE runs inside their consumers' one-op models
+        from ai_edge_litert.interpreter import Interpreter
+
+        ops = Interpreter(model_path=tflite_files[precision].path)._get_ops_details()
+        weights = sum(op["op_name"] == "DEQUANTIZE" for op in ops)
+        assert weights >= 3 and "DEQUANTIZE" not in by_type and f"{weights} DEQUANTIZE" in profile["note"]
+
+
+def test_a_one_op_model_computes_what_the_whole_model_did(tflite_files):
+    """Each cut-out op (the int8 file: quantization parameters kept; fp16: with its weights' DEQUANTIZE), fed
+    the recorded intermediates, writes exactly the tensor the whole model wrote."""
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    from runtimes.tflite_profile import cuts, one_op_model
+
+    for precision in ("fp16", "int8"):
+        path = tflite_files[precision].path
+        model = flatbuffer_utils.read_model(path)
+        subgraph = model.subgraphs[0]
+        whole = Interpreter(model_path=path, experimental_preserve_all_tensors=True,
+                            experimental_disable_delegate_node_fusion=True)
+        whole.allocate_tensors()
+        whole.set_tensor(subgraph.inputs[0], np.random.default_rng(2).standard_normal((1, 128, 128, 3), np.float32))
+        whole.invoke()
+        cut = 0
+        for op, ops in cuts(model, subgraph):
+            if ops is None:  # fp16 weights' DEQUANTIZE: in its consumers' models
+                continue
+            blob, order = one_op_model(model, subgraph, ops)
+            alone = Interpreter(model_content=blob)
+            alone.allocate_tensors()
+            for detail, index in zip(alone.get_input_details(), order, strict=True):
+                alone.set_tensor(detail["index"], whole.get_tensor(index))
+            alone.invoke()
+            output = alone.get_output_details()[0]["index"]
+            np.testing.assert_array_equal(alone.get_tensor(output), whole.get_tensor(op.outputs[0]))
+            cut += 1
+        assert cut == {"fp16": 4, "int8": 6}[precision]  # 2 CONV_2D, MEAN, FULLY_CONNECTED; int8: + the edges
+
+
+def test_reports_show_the_tflite_profile_and_its_note(run, tflite_files, tmp_path):
+    """The run's OpenVINO row given the int8 file's TFLite profile: report.md and report.html show it like the
+    others, with the note on how it was made."""
+    from pipeline.records import Profile
+    from report.html_page import write_run_page
+    from tests.test_report_html import Page
+
+    feed = {"x": np.random.default_rng(1).standard_normal((1, 128, 128, 3)).astype(np.float32)}
+    profile = runtimes.get("tflite").profile(tflite_files["int8"], Settings(threads=1), feed, 3)
+    results = load_results(run.dir)
+    row = next(b for b in results.bench if b.artifact == "openvino")
+    row.runtime, row.artifact, row.precision, row.executed_precision = "tflite", "tflite_int8", "int8", "int8"
+    row.profile = Profile.model_validate(profile)  # the note goes through the schema
+    section = "\n".join(profile_section(results))
+    assert "### TensorFlow Lite `tflite_int8` (int8)" in section and f"Note: {profile['note']}." in section
+    assert "| CONV_2D " in section and "| XNNPACK " in section
+    page = Page(write_run_page(results, tmp_path).read_text())
+    assert "TensorFlow Lite tflite_int8 (int8)" in page.headings
+    nodes = [dict(zip(t["headers"], r, strict=True)) for t in page.tables if "op type" in t["headers"]
+             for r in t["rows"] if r]  # every runtime's table: the TFLite one is not the first
+    convs = [r for r in nodes if r["op type"] == "CONV_2D"]
+    assert len(convs) == 2 and {(r["executes in"], r["kernel"]) for r in convs} == {("int8", "XNNPACK")}
+    assert "one-op model" in (tmp_path / "report.html").read_text()
 
 
 def test_precision_and_name_rules_on_the_tiny_onnx(run):
