@@ -11,9 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from statistics import median
 
 import numpy as np
 
+from core.errors import NotApplicable
 from core.samples import per_item, stacked
 from validators.task_metrics import task_agreement
 
@@ -60,30 +62,71 @@ class Search:
     plain_agreement: float | None = None  # everything quantized
     agreement: float | None = None  # the artifact made
     kept_in_float: list[str] = field(default_factory=list)
-    tried: list[dict] = field(default_factory=list)  # [{kept: n, agreement: x}] in the order tried
+    tried: list[dict] = field(default_factory=list)  # [{kept: n, agreement: x, speedup: s}] in the order tried
     seconds: float = 0.0
     stopped: str = ""  # why it stopped: "target met", "budget", "every candidate tried"
+    speedup: float | None = None  # the artifact made against the float model, side by side (SideBySide)
 
     def as_meta(self) -> dict:
         return {"target": self.target, "metric": self.metric, "validation_samples": self.samples,
                 "plain_agreement": self.plain_agreement, "agreement": self.agreement,
                 "kept_in_float": self.kept_in_float, "tried": self.tried, "seconds": round(self.seconds, 1),
-                "stopped": self.stopped}
+                "stopped": self.stopped, "speedup": self.speedup}
+
+
+@dataclass
+class SideBySide:
+    """The search's own quick timing: a candidate and the float model called in turn on one sample, so both see the
+    same load; the float model's median over the candidate's. An estimate to choose between candidates and to drop
+    one that does not pay, not the benchmark (which measures the artifact made, under the machine-wide lock)."""
+
+    float_call: Callable[[], object]
+    rounds: int = 9
+
+    def speedup(self, candidate_call: Callable[[], object]) -> float:
+        float_ms, candidate_ms = [], []
+        self.float_call(), candidate_call()  # first calls: allocation and kernel choice, not counted
+        for _ in range(self.rounds):
+            float_ms.append(_ms(self.float_call))
+            candidate_ms.append(_ms(candidate_call))
+        return round(median(float_ms) / max(median(candidate_ms), 1e-9), 3)
+
+
+def _ms(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def worth_it(search: Search, min_speedup: float, runtime: str) -> None:
+    """NotApplicable (the step is n/a, not offered) when the artifact made is not at least `min_speedup` times as fast
+    as the float model on the same runtime: int8 whose float islands cost more than its int8 part saves."""
+    if search.speedup is None or min_speedup <= 0 or search.speedup >= min_speedup:
+        return
+    islands = f"{len(search.kept_in_float)} node(s) kept in float" if search.kept_in_float else "every node int8"
+    raise NotApplicable(f"not worth it: {runtime} int8 ({islands}, {search.metric} {search.agreement:.3f}) ran "
+                        f"{search.speedup:.2f}x the speed of its fp32 on the search's side-by-side timing, below "
+                        f"min_speedup={min_speedup:g}")
 
 
 def keep_in_float(ranked: list[str], attempt: Callable[[list[str]], float], search: Search,
-                  budget_s: float) -> list[str]:
+                  budget_s: float, speed: Callable[[list[str]], float] | None = None) -> list[str]:
     """Keep the most sensitive nodes in float, 1, 2, 4, ... of `ranked` (most sensitive first), until the
     agreement reaches the target, the budget is spent or every node was tried; then the fewest that reached it
-    between the last two counts (a bisection). attempt(kept) makes and judges one candidate. Returns the nodes
-    kept in float of the best candidate (the one that reached the target with the fewest, else the best)."""
+    between the last two counts (a bisection). attempt(kept) makes and judges one candidate; speed(kept), when
+    given, times the candidate just made against the float model (SideBySide). Returns the nodes kept in float of
+    the best candidate: of those that reached the target the fastest (without timing: the fewest), else the one
+    of the best agreement."""
     started = time.perf_counter()
     results: dict[int, float] = {}
+    speedups: dict[int, float] = {}
 
     def run(count: int) -> float:
         if count not in results:
             results[count] = attempt(ranked[:count])
             search.tried.append({"kept": count, "agreement": round(results[count], 4)})
+            if speed is not None:
+                speedups[count] = search.tried[-1]["speedup"] = speed(ranked[:count])
         return results[count]
 
     count, low = 1, 0
@@ -107,7 +150,10 @@ def keep_in_float(ranked: list[str], attempt: Callable[[list[str]], float], sear
             else:
                 low = middle
         count = high
+        if speedups:  # more float nodes can be faster (fewer int8/float borders): the fastest that reaches it
+            count = max((n for n in results if results[n] >= search.target), key=lambda n: (speedups[n], -n))
     else:
         count = max(results, key=lambda n: (results[n], -n))
     search.seconds = time.perf_counter() - started
+    search.speedup = speedups.get(count)
     return ranked[:count]

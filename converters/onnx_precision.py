@@ -43,6 +43,9 @@ class Options:
     target: float | None = None
     max_float_nodes: int = 32
     budget_s: float = 600.0
+    # accuracy-aware int8 at least this many times as fast as the fp32 ONNX on the search's side-by-side timing, or
+    # the step is n/a ("not worth it") and not offered; 0: offered whatever its speed
+    min_speedup: float = 1.0
 
 
 def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:

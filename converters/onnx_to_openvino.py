@@ -29,6 +29,9 @@ class Options:
     accuracy_aware: bool | Literal["auto"] = "auto"  # auto: on for trained weights, off for random
     target: float | None = None  # the agreement to reach; null: the floor at int8
     max_float_nodes: int = 32
+    # accuracy-aware int8 at least this many times as fast as the float IR on the search's side-by-side timing, or the
+    # step is n/a ("not worth it") and not offered; 0: offered whatever its speed
+    min_speedup: float = 1.0
 
 
 WEIGHT_PRECISION = {"fp32": False, "bf16": False, "fp16": True, "int8": False}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.accuracy import Judge, Search, keep_in_float, onnx_outputs
+from converters.accuracy import Judge, Search, SideBySide, keep_in_float, onnx_outputs, worth_it
 from converters.samples import calibration
 from core.artifact import Artifact
 from core.errors import StepFailed
@@ -41,16 +41,32 @@ def quantize_int8(source: Artifact, path: Path, options: dict) -> dict:
     judge = Judge(onnx_outputs(source.path, samples), options["processing"], options["task"], options["target"])
     search = Search(judge.target, judge.metric_name(), len(samples))
     search.plain_agreement = search.agreement = judge.agreement(onnx_outputs(str(path), samples))
+    timing = SideBySide(_call(model_path, samples[0]))
+    search.speedup = plain_speedup = timing.speedup(_call(str(path), samples[0]))
     if search.plain_agreement >= judge.target:
         search.stopped = "target met with everything quantized"
-        return {**meta, "accuracy_aware": search.as_meta()}
-    ranked = [n for n in sensitivity(model_path, str(path), samples[0]) if n not in tail]
-    ranked = ranked[: int(options.get("max_float_nodes", 32))]
-    kept = keep_in_float(ranked, lambda kept: judge.agreement(onnx_outputs(str(make(kept)), samples)), search,
-                         float(options.get("budget_s", 600)))
-    search.agreement = judge.agreement(onnx_outputs(str(make(kept)), samples))
-    search.kept_in_float = kept
+    else:
+        ranked = [n for n in sensitivity(model_path, str(path), samples[0]) if n not in tail]
+        ranked = ranked[: int(options.get("max_float_nodes", 32))]
+        kept = keep_in_float(ranked, lambda kept: judge.agreement(onnx_outputs(str(make(kept)), samples)), search,
+                             float(options.get("budget_s", 600)),
+                             lambda _: timing.speedup(_call(str(path), samples[0])))
+        if kept and search.plain_agreement >= max(t["agreement"] for t in search.tried):  # float bought nothing
+            kept, search.speedup = [], plain_speedup
+        search.agreement = judge.agreement(onnx_outputs(str(make(kept)), samples))
+        search.kept_in_float = kept
+    worth_it(search, float(options.get("min_speedup", 1.0)), "ONNX Runtime")
     return {**meta, "accuracy_aware": search.as_meta()}
+
+
+def _call(path: str, sample: dict[str, np.ndarray]):
+    """One inference of an ONNX file on ONNX Runtime's defaults (all cores), for SideBySide."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return lambda: session.run(None, sample)
 
 
 def opset_for_quantization(path: str, workdir: Path) -> tuple[str, bool]:

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from converters.accuracy import Judge, Search, onnx_outputs
+from converters.accuracy import Judge, Search, SideBySide, onnx_outputs, worth_it
 from converters.samples import calibration
 from core.artifact import Artifact
 from core.samples import stacked
@@ -41,7 +41,17 @@ def quantize_int8(model, source: Artifact, options: dict):
         search.stopped = "target met" if search.agreement >= judge.target else "NNCF's restorer ran out of layers"
         quantized = aware
     search.seconds = time.perf_counter() - started
+    search.speedup = SideBySide(_call(model, items[0])).speedup(_call(quantized, items[0]))
+    worth_it(search, float(options.get("min_speedup", 1.0)), "OpenVINO")
     return quantized, {**meta, "accuracy_aware": search.as_meta()}
+
+
+def _call(model, item):
+    """One inference of an ov.Model as the artifact runs: latency hint, f32 for what is not int8 (SideBySide)."""
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
+    return lambda: compiled(item)
 
 
 def run(model, items: list) -> list[np.ndarray]:
