@@ -70,7 +70,7 @@ class LoopResult:
     last: dict | None = None  # the last postprocess result (post time depends on what it found)
 
 
-Tick = Callable[[str, int, int], None]  # (phase, done, total): bench.progress.Slot, called between iterations
+Tick = Callable[[str, int, int], None]  # (phase, done, total): bench.progress_slot.Slot, called between iterations
 
 
 def timed_loop(runner, prepare: Callable[[], tuple[dict, Any]], finish: Callable[[list, Any], dict | None],

@@ -8,7 +8,7 @@ Latency mode (settings.mode): the shared timed loop, pre / inference / post per 
 images/s of inference on one prepared batch with the runtime's throughput setting (bench.timing.throughput_run).
 With bench.profile the latency measurement also records the runtime's per-node profile (runtimes/profiling.py),
 made after the timed loop on a separate profiling instance of the artifact.
-With `progress` (a file the live view reads: bench/progress.py) it says which phase and iteration it is at.
+With `progress` (a file the live view reads: bench/progress_slot.py) it says which phase and iteration it is at.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.progress import Slot
+from bench.progress_slot import Slot
 from bench.timing import OtherLoad, summarize, throughput_run, timed_loop
 from core.artifact import Artifact
 from core.feeds import Feed, make_inputs

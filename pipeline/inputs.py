@@ -19,7 +19,7 @@ from pipeline.arrays import store
 from pipeline.results import InputSet
 from pipeline.schema import Config, Model
 from pipeline.splits import SampleSplit
-from truth.samples import LabelledSet
+from truth.labelled_set import LabelledSet
 
 DEFAULT_SAMPLES = 8  # samples (calls) of a model without image inputs, when neither input.count nor input.data says
 DEFAULT_CALIBRATION = 20  # calibration samples of a model without image inputs, when calibration.count does not say

@@ -12,7 +12,7 @@ from pathlib import Path
 from filelock import FileLock
 
 import runtimes
-from bench import progress as slots
+from bench import progress_slot as slots
 from bench.footprint import runtime_footprint
 from bench.settings import batch_sizes, mode_for, throughput_plan
 from bench.timing import is_noisy

@@ -6,7 +6,7 @@ is not a terminal, with progress=false, or in a sweep whose jobs run in parallel
 is then the log lines alone, exactly as without this module. `LiveView` is the pipeline's only user of rich;
 while it runs the log lines still print, above the view.
 
-A benchmark runs in a worker process: the view reads the worker's progress slot (bench/progress.py) each time it
+A benchmark runs in a worker process: the view reads the worker's progress slot (bench/progress_slot.py) each time it
 redraws, so the worker never waits on the view.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import progress as slots
+from bench import progress_slot as slots
 from pipeline.results import StepRecord
 
 # Seconds between redraws. A redraw costs this process ~7 ms of CPU (rich's layout of the tables): while a

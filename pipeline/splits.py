@@ -19,7 +19,7 @@ import numpy as np
 from core.errors import UserError
 from core.images import image_paths, images_digest, samples, split_rotation
 from pipeline.schema import Config, Model
-from truth.samples import LabelledSet
+from truth.labelled_set import LabelledSet
 
 SETS = ("photos", "documents")
 DOCUMENT_PAGES = 32  # judged pages of input.set=documents when input.count does not say
@@ -46,7 +46,7 @@ class SampleSplit:
 
 
 def truth_kind(processing: dict) -> str | None:
-    """What kind of truth the model's outputs are judged against (truth.samples.KINDS), from its task."""
+    """What kind of truth the model's outputs are judged against (truth.labelled_set.KINDS), from its task."""
     task = processing.get("task")
     if task == "classification":
         return "classes"

@@ -1,7 +1,7 @@
 """report.html for a run and summary.html for a sweep: one self-contained page each, to send or open in a browser.
 
 The pages show what report.md / summary.md show, gathered by the same functions (report.run_report,
-report.summary, report.selection, report.profiles, report.low_precision), rendered by the Jinja2 templates in
+report.summary, report.selection_page, report.profiles, report.int8_search), rendered by the Jinja2 templates in
 report/templates. Pictures are inlined as base64 PNG and the style and the sorting script are in the page: nothing
 is fetched when it is opened.
 """
@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from pipeline.results import RunResults
-from report import accuracy, low_precision, profiles, run_report, selection, summary
+from report import accuracy_table, int8_search, profiles, run_report, selection_page, summary
 
 TEMPLATES = Path(__file__).parent / "templates"
 RUN_PAGE, SWEEP_PAGE = "report.html", "summary.html"
@@ -60,10 +60,10 @@ def _manifest(decision: dict | None) -> dict | None:
 
 
 def selection_context(decision: dict | None) -> dict | None:
-    """The selection as report/selection.py tabulates it, its plot inlined, and the bundle's manifest."""
+    """The selection as report/selection_page.py tabulates it, its plot inlined, and the bundle's manifest."""
     if not decision:
         return None
-    heads, rows = selection.table(decision)
+    heads, rows = selection_page.table(decision)
     constraints = {k: v for k, v in (decision.get("constraints") or {}).items() if v is not None}
     return {"objective": decision["objective"], "reason": decision.get("reason"), "pick": decision.get("pick"),
             "front": decision.get("front") or [], "headers": heads, "rows": rows,
@@ -98,16 +98,16 @@ def run_context(results: RunResults, run_dir: Path) -> dict:
         "settings": run_report.settings_lines(results),
         "parity": {"headers": run_report.PARITY_HEADERS, "rows": run_report.parity_rows(results)},
         "tasks": {"headers": run_report.TASK_HEADERS, "rows": run_report.task_rows(results)},
-        "accuracy": {"headers": accuracy.HEADERS, "rows": accuracy.rows(results),
-                     "samples": accuracy.samples_lines(results)},
+        "accuracy": {"headers": accuracy_table.HEADERS, "rows": accuracy_table.rows(results),
+                     "samples": accuracy_table.samples_lines(results)},
         "plots": [(title, data) for title, data in plots if data],
         "selection": selection_context(results.selection),
-        "low_precision": [{"line": low_precision.summary_line(name, search),
+        "low_precision": [{"line": int8_search.summary_line(name, search),
                            "kept": search.get("kept_in_float") or [],
                            "tried": [f"{t['kept']} -> {t['agreement']:.3f}" for t in search.get("tried") or []]}
-                          for name, search in low_precision.searches(results)],
+                          for name, search in int8_search.searches(results)],
         "random_weights": results.weights == "random",
-        "low_precision_note": low_precision.no_search_note(results),
+        "low_precision_note": int8_search.no_search_note(results),
         "profiles": profiles.gather(results),
         "profile_intro": profiles.INTRO,
         "node_headers": profiles.NODE_HEADERS,

@@ -9,7 +9,7 @@ from pipeline.results import RunResults
 from report.html_page import write_run_page
 from report.plots import plot_timing
 from report.run_report import print_table, write_report
-from report.selection import publish
+from report.selection_page import publish
 from ship.finish import decide_run, record_run, succeeded
 
 

@@ -8,7 +8,7 @@ from tabulate import tabulate
 
 import runtimes
 from pipeline.results import BenchRow, RunResults, TaskAgreement, ThroughputEntry
-from report import accuracy, decoded, low_precision
+from report import accuracy_table, decoded, int8_search
 from report.profiles import profile_section
 from validators.streams import describe_stream
 
@@ -72,7 +72,8 @@ def table_rows(results: RunResults) -> list[dict]:
         artifact = results.artifact(bench.artifact)
         row = dict.fromkeys((k for k, _ in ALL_COLUMNS), "-")
         row.update(artifact=bench.artifact, size=_mb(artifact.bytes if artifact else None),
-                   runtime=runtimes.label(bench.runtime), accuracy=accuracy.cell(results.accuracy_of(bench.artifact)))
+                   runtime=runtimes.label(bench.runtime),
+                   accuracy=accuracy_table.cell(results.accuracy_of(bench.artifact)))
         if check is None:
             row["parity"] = "reference" if bench.artifact == "model" else "-"
         else:
@@ -127,8 +128,8 @@ def footnotes(results: RunResults) -> list[str]:
         why = f"other processes kept up to {max(loads):.1f} cores busy meanwhile" if loads else "a busy machine?"
         notes.append(f"{NOISY_MARK} noisy: coefficient of variation above bench.noisy_cv={noisy_cv} "
                      f"({why}); not exact, measure again before trusting a difference")
-    if accuracy.footnote(results):
-        notes.append(accuracy.footnote(results))
+    if accuracy_table.footnote(results):
+        notes.append(accuracy_table.footnote(results))
     if results.weights == "random":
         notes.append("weights random (built from the architecture with the seed; no hub here): the agreement "
                      "columns compare runtimes on these weights, and at low precision they are not evidence for a "
@@ -260,9 +261,9 @@ def render_markdown(results: RunResults) -> str:
         "## Benchmark", "", _table(results, None, "github"), "", *[f"- {n}" for n in footnotes(results)], "",
         *parity, *stream, *(["Task agreement:", "", table(TASK_HEADERS, tasks), ""] if tasks else []),
         *decoded.markdown(results),
-        *accuracy.markdown(results),
+        *accuracy_table.markdown(results),
         "## Runtime settings (as applied)", "", *settings_lines(results), "",
-        *low_precision.markdown(results),
+        *int8_search.markdown(results),
         *profile_section(results),
     ])
 
@@ -276,7 +277,7 @@ def write_report(results: RunResults, run_dir: Path) -> Path:
 def print_table(results: RunResults) -> None:
     print()
     print(render_text(results))
-    for name, search in low_precision.searches(results):
-        print(f"accuracy-aware int8, {low_precision.summary_line(name, search)}")
+    for name, search in int8_search.searches(results):
+        print(f"accuracy-aware int8, {int8_search.summary_line(name, search)}")
     print(f"\n{results.graph} graph, model {results.model}: {results.status.upper()} "
           f"-> {results.run_dir}/results.json")

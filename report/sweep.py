@@ -13,7 +13,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 
 from report.html_page import write_sweep_page
-from report.selection import publish
+from report.selection_page import publish
 from report.summary import build_summary, job_dirs, load_jobs
 from ship.finish import decide_sweep, record_sweep, succeeded
 

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from tests.shapes import CLASSES, MASK_CLASSES, draw_mask, draw_scenes, one_shape, scene
+from truth.labelled_set import LabelledSet, Sample
 from truth.labels import load_labels
-from truth.samples import LabelledSet, Sample
 from validators.accuracy import Scores, accuracy_record, paired_drop
 from validators.classification_accuracy import classification_scores
 from validators.detection_map import coco_map, detection_scores

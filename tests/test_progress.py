@@ -1,4 +1,4 @@
-"""The live view (pipeline/progress.py): what a benchmark worker tells it between iterations (bench/progress.py),
+"""The live view (pipeline/progress.py): what a benchmark worker tells it between iterations (bench/progress_slot.py),
 that it stays out of the way off a terminal, and a real run under a pseudo-terminal showing the steps and the
 benchmarks. The unchanged log output off a terminal is what every other test of convert.py reads."""
 import fcntl
@@ -13,7 +13,7 @@ import termios
 import numpy as np
 import pytest
 
-from bench import progress as slots
+from bench import progress_slot as slots
 from bench.timing import throughput_run, timed_loop
 from pipeline.progress import LiveView, Progress, open_progress
 from tests.conftest import FAST, REPO, cli_env

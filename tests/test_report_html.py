@@ -18,7 +18,7 @@ from PIL import Image
 
 import runtimes
 from core.samples import per_item
-from report import low_precision
+from report import int8_search
 from report.html_page import write_run_page
 from report.summary import COLUMNS
 from report.sweep import finish_sweep
@@ -143,8 +143,8 @@ def test_the_header_says_what_random_weights_mean_and_the_int8_search(all_run, p
     assert "not evidence for a trained model" in html
     assert "AMD" in html or "Intel" in html or all_run.results.environment.cpu.model in html
     # tiny_cnn's weights are random: its int8 steps quantize everything (accuracy_aware=auto), and the page says why
-    assert not low_precision.searches(all_run.results) and "Low precision" in page.headings
-    assert low_precision.no_search_note(all_run.results) in html.replace("&#39;", "'")
+    assert not int8_search.searches(all_run.results) and "Low precision" in page.headings
+    assert int8_search.no_search_note(all_run.results) in html.replace("&#39;", "'")
     versions = {r["package"]: r["version"] for r in page.table("package", "version")}
     assert versions.get("onnxruntime") == all_run.results.environment.packages["onnxruntime"]
 

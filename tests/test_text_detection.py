@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from core.errors import UserError
-from truth.samples import LabelledSet, Sample
+from truth.labelled_set import LabelledSet, Sample
 from validators.accuracy import paired_drop
 from validators.text_detection import image_boxes, image_size, line_counts, text_detection_scores
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.errors import UserError
 from truth.label_files import image_size, refuse_duplicate, some
-from truth.samples import Sample
+from truth.labelled_set import Sample
 
 ALLOWED = "a COCO instances JSON with lists images, annotations and categories"
 

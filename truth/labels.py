@@ -18,8 +18,8 @@ from core.errors import UserError
 from core.images import IMAGE_SUFFIXES
 from truth.coco_boxes import coco_boxes
 from truth.label_files import ClassIndex, existing, image_size, is_index, looks_like_image, refuse_duplicate, some
+from truth.labelled_set import KINDS, LabelledSet, Sample
 from truth.mask_folder import mask_folder
-from truth.samples import KINDS, LabelledSet, Sample
 
 KIND_BY_TASK = {"classification": "classes", "detection": "boxes", "segmentation": "masks", "sequence": "texts"}
 FORMATS = {

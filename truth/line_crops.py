@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from truth.documents import Page, read_index, write_atomically
-from truth.samples import Sample
+from truth.labelled_set import Sample
 
 MARGIN = 4  # pixels of background kept around a line's ink, as a detector's box leaves some
 INDEX = "lines.json"

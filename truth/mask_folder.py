@@ -10,7 +10,7 @@ import numpy as np
 from core.errors import UserError
 from core.images import image_paths
 from truth.label_files import image_size, some
-from truth.samples import IGNORE, Sample
+from truth.labelled_set import IGNORE, Sample
 
 MODES = ("1", "L", "P")
 

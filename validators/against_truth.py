@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from core.prepost import Letterbox, Processing, postprocess
-from truth.samples import LabelledSet
+from truth.labelled_set import LabelledSet
 from validators.accuracy import CONFIDENCE, Scores, accuracy_record, scores_record
 
 

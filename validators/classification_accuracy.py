@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import UserError
-from truth.samples import LabelledSet
+from truth.labelled_set import LabelledSet
 from validators.accuracy import Scores
 
 TOP_K = 5

@@ -13,7 +13,7 @@ import numpy as np
 from faster_coco_eval import COCO, COCOeval_faster
 from faster_coco_eval.faster_eval_api_cpp import COCOevalAccumulate
 
-from truth.samples import LabelledSet
+from truth.labelled_set import LabelledSet
 from validators.accuracy import RESAMPLES, Scores
 
 MAX_DETECTIONS = 100

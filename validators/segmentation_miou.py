@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from truth.labelled_set import IGNORE, LabelledSet
 from truth.mask_folder import read_mask
-from truth.samples import IGNORE, LabelledSet
 from validators.accuracy import Scores
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
-from truth.samples import LabelledSet
+from truth.labelled_set import LabelledSet
 from validators.accuracy import Scores
 
 

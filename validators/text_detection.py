@@ -10,7 +10,7 @@ from core.errors import UserError
 from core.images import split_rotation
 from core.prepost import Letterbox
 from core.textboxes import text_boxes
-from truth.samples import LabelledSet
+from truth.labelled_set import LabelledSet
 from validators.accuracy import Scores
 from validators.task_metrics import match_count
 
