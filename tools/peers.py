@@ -178,6 +178,8 @@ def main() -> None:
     print(tabulate(table, headers=["peer", "runtime", "executes", "median ms", "accuracy", "drop", "ms / pick's",
                                    "note"], tablefmt="github", disable_numparse=True))
     print(ratio_line(rows, args.max_drop, flags))
+    swept = next((b.infer_ms.median for b in results.ok_bench() if b.artifact == pick and b.infer_ms), None)
+    print(f"the pick's median in the sweep itself: {fmt(swept, '.2f')} ms (re-timed above beside the peers)")
     load = [f"{r['label'].split(':')[0]} {r['other_load_cores']:.2f}" for r in rows
             if r.get("other_load_cores") is not None]
     print(f"machine: {cpu.model if cpu else '?'}, {cpu.cores if cpu else '?'} cores; cores other processes kept busy "
