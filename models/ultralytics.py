@@ -130,6 +130,8 @@ def own_exports(module_path: Path, out: Path, formats: tuple[str, ...]) -> dict[
     net = torch.load(module_path, map_location="cpu", weights_only=False).net
     os.chdir(out)  # a model built from its yaml exports into the working folder
     yolo = YOLO(net.yaml.get("yaml_file", "yolov8n.yaml"), task="detect")
+    for attribute in ("args", "task"):  # what the export reads of a model YOLO built itself
+        setattr(net, attribute, getattr(yolo.model, attribute, None))
     yolo.model = net
     made = {}
     for fmt in formats:
