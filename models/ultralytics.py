@@ -117,3 +117,49 @@ def load_checkpoint(net: nn.Module, path: Path, name: str) -> None:
     except (RuntimeError, TypeError, AttributeError) as error:
         first = first_line(error)
         raise UserError(f"model.weights={str(path)!r} does not fit model.name={name!r}: {first}") from error
+
+
+# ---- Ultralytics' own road (tools/peers.py): what its user runs instead of convgraph ----------------------------
+def own_exports(module_path: Path, out: Path, formats: tuple[str, ...]) -> dict[str, str]:
+    """Ultralytics' `YOLO(...).export(format=...)` with its defaults, of a saved YoloDetector (the same weights a
+    run converted): {format: the exported path} or {f"{format}_error": why}. YOLO_AUTOINSTALL is off: a missing
+    requirement fails the format instead of pip-installing it."""
+    os.environ["YOLO_AUTOINSTALL"] = "false"
+    from ultralytics import YOLO
+
+    net = torch.load(module_path, map_location="cpu", weights_only=False).net
+    os.chdir(out)  # a model built from its yaml exports into the working folder
+    yolo = YOLO(net.yaml.get("yaml_file", "yolov8n.yaml"), task="detect")
+    for attribute in ("args", "task"):  # what the export reads of a model YOLO built itself
+        setattr(net, attribute, getattr(yolo.model, attribute, None))
+    yolo.model = net
+    made = {}
+    for fmt in formats:
+        try:
+            made[fmt] = str(Path(yolo.export(format=fmt)).resolve())
+        except Exception as error:  # one format's failure is that peer's row, not the others'
+            made[f"{fmt}_error"] = first_line(error)[:160]
+    return made
+
+
+class PredictorBackend:
+    """The inference step of Ultralytics' predictor, `AutoBackend(file)(image)`, on one of its own exports:
+    outputs as numpy; `executed` is what OpenVINO reports it runs in (fp32 for ONNX Runtime)."""
+
+    def __init__(self, path: str):
+        os.environ["YOLO_AUTOINSTALL"] = "false"
+        from ultralytics import __version__
+        from ultralytics.nn.autobackend import AutoBackend
+
+        self.version = __version__
+        self.backend = AutoBackend(path, device=torch.device("cpu"), verbose=False)
+        inner = getattr(self.backend, "backend", self.backend)
+        self.name = type(inner).__name__
+        compiled = getattr(inner, "ov_compiled_model", None)
+        reported = compiled.get_property("INFERENCE_PRECISION_HINT").to_string() if compiled is not None else "f32"
+        self.executed = {"f32": "fp32", "f16": "fp16"}.get(reported, reported)
+
+    def __call__(self, image) -> list:
+        with torch.inference_mode():
+            out = self.backend(torch.from_numpy(image))
+        return [t.numpy() if hasattr(t, "numpy") else t for t in (out if isinstance(out, list | tuple) else [out])]
