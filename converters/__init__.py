@@ -3,6 +3,7 @@
 A step converts only (no timing, no parity) and imports its heavy backend inside `convert`.
 """
 import importlib
+from dataclasses import MISSING, fields
 
 # step kind -> artifact formats it accepts as input (None: a source step that starts the graph)
 STEP_INPUTS: dict[str, tuple[str, ...] | None] = {
@@ -27,9 +28,29 @@ SOURCE_STEP = {"builtin": "torch_model", "torchvision": "torch_model", "ultralyt
 
 def step_module(kind: str):
     """The module of a step kind. A dotted kind (`mypkg.my_step`) is a user's own step module: it must
-    define `convert(source, options, workdir) -> list[Artifact]` like the steps here."""
+    define `convert(source, options, run, workdir) -> list[Artifact]` like the steps here (without an `Options`
+    dataclass its options come as the dict the config gave)."""
     if "." in kind:
         return importlib.import_module(kind)
     if kind not in STEP_INPUTS:
         raise KeyError(kind)
     return importlib.import_module(f"converters.{kind}")
+
+
+def step_options(module, options: dict):
+    """A step's options as its kind's `Options`, built from the checked config (pipeline.config refused unknown
+    keys already); a user's module without `Options` gets the dict."""
+    declared = getattr(module, "Options", None)
+    return declared(**options) if declared is not None else dict(options)
+
+
+def option_defaults(kind: str) -> dict:
+    """A graph step kind's options with their defaults, from its `Options` (the one place they are written):
+    conf/step/<kind>.yaml only overrides them."""
+    made = {}
+    for option in fields(step_module(kind).Options):
+        if option.default is not MISSING:
+            made[option.name] = option.default
+        elif option.default_factory is not MISSING:
+            made[option.name] = option.default_factory()
+    return made

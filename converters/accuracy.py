@@ -12,12 +12,33 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import median
+from typing import Literal
 
 import numpy as np
 
 from core.errors import NotApplicable
 from core.samples import per_item, stacked
 from validators.task_metrics import task_agreement
+
+
+@dataclass(frozen=True)
+class AccuracyAware:
+    """The accuracy-aware options every int8 step shares: when quantizing everything falls below the task agreement
+    floor (validate.task.min_agreement.<task>.int8, or `target`), the nodes that cost the most agreement are kept in
+    float, at most max_float_nodes. auto: searches for trained weights (model.weights, or a model file's own); on
+    random weights it quantizes everything, since agreement there says nothing about a trained model. true: search
+    anyway. The pipeline resolves these into the step's StepInputs.accuracy (converters/step_inputs.py)."""
+
+    accuracy_aware: bool | Literal["auto"] = "auto"
+    target: float | None = None  # the agreement to reach; null: the task's floor at int8
+    max_float_nodes: int = 32
+
+
+@dataclass(frozen=True)
+class BudgetedSearch(AccuracyAware):
+    """An accuracy-aware search of our own (ONNX Runtime, TFLite), which also stops after budget_s seconds."""
+
+    budget_s: float = 600.0
 
 
 @dataclass

@@ -11,17 +11,19 @@ import shutil
 from pathlib import Path
 
 from converters.onnx_io import opset_of, quantization_ops, tensor_specs
+from converters.step_inputs import SourceOptions, StepInputs
 from core.artifact import Artifact
 from core.errors import UserError, first_line
 
 PACKAGES = ("onnx",)  # its version is part of this step's cache key
 CODE = ("converters.onnx_io",)  # so is what reads the file's tensors and quantization ops
+Options = SourceOptions
 
 
-def convert(source: None, options: dict, workdir: Path) -> list[Artifact]:
+def convert(source: None, options: SourceOptions, run: StepInputs, workdir: Path) -> list[Artifact]:
     import onnx
 
-    path = options["model"]["path"]
+    path = options.model["path"]
     try:
         model = onnx.load(path)
         onnx.checker.check_model(model)

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from converters.accuracy import BudgetedSearch
 from converters.failure_site import converting
 from converters.onnxruntime_int8 import quantize_int8
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.errors import NotApplicable, StepFailed
 
@@ -25,8 +27,9 @@ PACKAGES = ("onnx", "onnxruntime")  # their versions are part of this step's cac
 
 
 @dataclass(frozen=True)
-class Options:
-    """graph.steps.<name> options (conf/step/onnx_precision.yaml), checked with the config before anything runs."""
+class Options(BudgetedSearch):
+    """graph.steps.<name> options and their defaults (conf/step/onnx_precision.yaml overrides them); checked with the
+    config before anything runs."""
 
     precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
     per_channel: bool = True  # int8: one scale per output channel of each weight
@@ -37,19 +40,14 @@ class Options:
     activation_type: Literal["uint8", "int8"] = "uint8"  # int8: activations' 8-bit type
     weight_type: Literal["int8", "uint8"] = "int8"  # int8: weights' 8-bit type
     float_tail: bool = True  # int8: the ops after the last Conv/Gemm/MatMul before each output stay float
-    # int8: when quantizing every node falls below the task agreement floor (or `target`), keep the nodes that add
-    # the most error in float (at most max_float_nodes, searching for at most budget_s seconds)
-    accuracy_aware: bool | Literal["auto"] = "auto"  # auto: on for trained weights, off for random
-    target: float | None = None
-    max_float_nodes: int = 32
-    budget_s: float = 600.0
-    # accuracy-aware int8 at least this many times as fast as the fp32 ONNX on the search's side-by-side timing, or
+    # int8, accuracy-aware (converters.accuracy.BudgetedSearch): keep the nodes that add the most error in float;
+    # and at least this many times as fast as the fp32 ONNX on the search's side-by-side timing, or
     # the step is n/a ("not worth it") and not offered; 0: offered whatever its speed
     min_speedup: float = 1.0
 
 
-def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
-    precision = options["precision"]
+def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) -> list[Artifact]:
+    precision = options.precision
     if precision == "fp32":
         raise NotApplicable("fp32 is the input ONNX itself")
     if precision == "bf16":
@@ -61,7 +59,7 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
             _to_fp16(source, path)
     elif precision == "int8":
         with converting("onnxruntime quantization", source.path):
-            meta.update(quantize_int8(source, path, {**vars(Options()), **options}))
+            meta.update(quantize_int8(source, path, options, run))
     else:
         raise StepFailed(f"precision={precision!r}: this step makes fp16 and int8")
     return [Artifact(name="", format="onnx", path=str(path), precision=precision, inputs=source.inputs,

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from converters.accuracy import AccuracyAware
 from converters.failure_site import converting
 from converters.openvino_int8 import quantize_int8
-from converters.samples import feeds_of
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
@@ -20,15 +21,13 @@ PACKAGES = ("openvino", "nncf")  # their versions are part of this step's cache 
 
 
 @dataclass(frozen=True)
-class Options:
-    """graph.steps.<name> options (conf/step/onnx_to_openvino.yaml), checked with the config before anything runs."""
+class Options(AccuracyAware):
+    """graph.steps.<name> options and their defaults (conf/step/onnx_to_openvino.yaml overrides them); checked with the
+    config before anything runs."""
 
+    # int8, accuracy-aware (converters.accuracy.AccuracyAware): NNCF's accuracy control keeps the layers that cost
+    # the most agreement in float
     precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
-    # int8: when quantizing everything falls below the task agreement floor (validate.task.min_agreement.<task>.int8),
-    # keep the layers that cost the most agreement in float (NNCF's accuracy control), at most max_float_nodes
-    accuracy_aware: bool | Literal["auto"] = "auto"  # auto: on for trained weights, off for random
-    target: float | None = None  # the agreement to reach; null: the floor at int8
-    max_float_nodes: int = 32
     # accuracy-aware int8 at least this many times as fast as the float IR on the search's side-by-side timing, or the
     # step is n/a ("not worth it") and not offered; 0: offered whatever its speed
     min_speedup: float = 1.0
@@ -37,22 +36,22 @@ class Options:
 WEIGHT_PRECISION = {"fp32": False, "bf16": False, "fp16": True, "int8": False}
 
 
-def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
+def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) -> list[Artifact]:
     import openvino as ov
 
-    precision = options.get("precision", "fp32")
+    precision = options.precision
     if precision not in WEIGHT_PRECISION:
         raise StepFailed(f"precision={precision!r} is not produced by this step; it makes "
                          f"{', '.join(WEIGHT_PRECISION)}")
     with converting("OpenVINO", source.path):
         model = ov.convert_model(source.path)
-        fixed = static_shapes(source, options)
+        fixed = static_shapes(source, run)
         if fixed:
             model.reshape(fixed)
     meta = {"reshaped": fixed} if fixed else {}
     if precision == "int8":
         with converting("NNCF", source.path):
-            model, quantization = quantize_int8(model, source, options)
+            model, quantization = quantize_int8(model, source, options, run)
         meta.update(quantization)
     out_dir = workdir / "ir"
     out_dir.mkdir()
@@ -70,12 +69,12 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
                            "opset": source.meta.get("opset"), **meta})]
 
 
-def static_shapes(source: Artifact, options: dict) -> dict[str, list[int]]:
+def static_shapes(source: Artifact, run: StepInputs) -> dict[str, list[int]]:
     """The run's bound shapes for the inputs with dynamic dimensions (a static IR compiles to faster code); the
     batch axis stays dynamic when the run keeps it (bench.batch)."""
-    keep_batch = bool(options.get("dynamic_batch"))
+    keep_batch = run.dynamic_batch
     fixed = {}
-    for feed in feeds_of(options):
+    for feed in run.feeds:
         declared = next((s.shape for s in source.inputs if s.name == feed.name), None)
         if declared is None or all(d > 0 for d in declared):
             continue

@@ -31,7 +31,7 @@ import numpy as np
 
 from converters.failure_site import ConversionFailed, locate, op_domain
 from converters.onnx_repairs import apply, check_names
-from converters.samples import feeds_of
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
@@ -44,7 +44,8 @@ CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 @dataclass(frozen=True)
 class Options:
-    """graph.steps.<name> options (conf/step/onnx_to_tf.yaml), checked with the config before anything runs."""
+    """graph.steps.<name> options and their defaults (conf/step/onnx_to_tf.yaml overrides them); checked with the
+    config before anything runs."""
 
     verbosity: Literal["debug", "info", "warn", "error"] = "warn"  # onnx2tf -v
     # ops onnx2tf replaces by builtin-only subgraphs (-rtpo) when the model has them: as TF ops they would become
@@ -54,7 +55,8 @@ class Options:
     # onnx2tf's own error line)
     args: list = field(default_factory=list)
     # known graph-level remedies for onnx2tf bugs, applied to its private ONNX copy (converters/onnx_repairs.py);
-    # what each changed is in the artifact's meta
+    # what each changed is in the artifact's meta. lstm_initial_state: an explicit zero initial state for
+    # LSTM/GRU/RNN, which onnx2tf needs
     repairs: list = field(default_factory=list)
 
     def __post_init__(self):
@@ -66,18 +68,18 @@ ABSL_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
 SITE_LINE = re.compile(r"ERROR: onnx_op_name: |OP is not yet implemented")
 
 
-def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
+def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) -> list[Artifact]:
     shutil.copy(source.path, workdir / "model.onnx")  # onnx2tf rewrites its input: never hand it the upstream file
     np.save(workdir / CALIBRATION_FILE, calibration_sample())
-    fixed, inputs = bound_inputs(source, options)
+    fixed, inputs = bound_inputs(source, run)
     env = dict(os.environ)
     # onnx2tf calls the `onnxsim` CLI by name and silently skips that pass when it is not on PATH.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    repairs = list(options.get("repairs") or [])
+    repairs = list(options.repairs)
     repaired = _simplify_and_repair(workdir, repairs, fixed, env) if repairs else []
-    args = ["-i", "model.onnx", "-o", "saved_model", "-v", str(options.get("verbosity", "warn")),
-            *shape_args(source, options, fixed), *(["-nuo"] if repairs else []),
-            *[str(a) for a in options.get("args") or []]]
+    args = ["-i", "model.onnx", "-o", "saved_model", "-v", options.verbosity,
+            *shape_args(source, options.pseudo_ops, fixed), *(["-nuo"] if repairs else []),
+            *[str(a) for a in options.args]]
     print("$ onnx2tf " + shlex.join(args), flush=True)
     start = time.perf_counter()
     returncode, tail, report = _run_logged([sys.executable, "-m", "onnx2tf", *args], workdir, env)
@@ -101,7 +103,7 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
                      meta={"onnx2tf": metadata.version("onnx2tf"), "tensorflow": metadata.version("tensorflow"),
                            "command": "onnx2tf " + shlex.join(args), "onnx2tf_seconds": round(seconds, 2),
                            "opset": source.meta.get("opset"),
-                           **({"repairs": repaired} if options.get("repairs") else {})})]
+                           **({"repairs": repaired} if repairs else {})})]
 
 
 def _simplify_and_repair(workdir: Path, repairs: list[str], fixed: dict[str, list[int]], env: dict) -> list[dict]:
@@ -122,11 +124,11 @@ def _simplify_and_repair(workdir: Path, repairs: list[str], fixed: dict[str, lis
     return changes
 
 
-def bound_inputs(source: Artifact, options: dict) -> tuple[dict[str, list[int]], list[TensorSpec]]:
+def bound_inputs(source: Artifact, run: StepInputs) -> tuple[dict[str, list[int]], list[TensorSpec]]:
     """The inputs whose dynamic dimensions onnx2tf is told (its -ois; a dynamic batch the run keeps stays dynamic,
     unless other dimensions are dynamic too), and the SavedModel's inputs as the reference sees them."""
-    keep_batch = bool(options.get("dynamic_batch"))
-    feeds = {f.name: f for f in feeds_of(options)}
+    keep_batch = run.dynamic_batch
+    feeds = {f.name: f for f in run.feeds}
     fixed, inputs = {}, []
     for spec in source.inputs:
         dynamic = [axis for axis, d in enumerate(spec.shape) if d < 0]
@@ -137,7 +139,7 @@ def bound_inputs(source: Artifact, options: dict) -> tuple[dict[str, list[int]],
     return fixed, inputs
 
 
-def shape_args(source: Artifact, options: dict, fixed: dict[str, list[int]]) -> list[str]:
+def shape_args(source: Artifact, pseudo_ops: list[str], fixed: dict[str, list[int]]) -> list[str]:
     """-ois for the bound shapes, -k for inputs that are not images (only images go channels-last), -rtpo for the
     ops to replace that the model has."""
     args = []
@@ -146,7 +148,7 @@ def shape_args(source: Artifact, options: dict, fixed: dict[str, list[int]]) -> 
     keep = [s.name for s in source.inputs if len(s.shape) >= 3 and not s.is_image()]
     if keep:
         args += ["-k", *keep]
-    present = ops_in(source.path) & set(options.get("pseudo_ops", Options().pseudo_ops) or [])
+    present = ops_in(source.path) & set(pseudo_ops)
     if present:
         args += ["-rtpo", *sorted(present)]
     return args

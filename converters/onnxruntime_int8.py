@@ -5,40 +5,42 @@ agreement, by keeping in float the nodes that add the most error (nodes_to_exclu
 node's output with the float model's on one sample."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from converters.accuracy import Judge, Search, SideBySide, keep_in_float, onnx_outputs, worth_it
 from converters.samples import calibration
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.errors import StepFailed
 
 PER_CHANNEL_OPSET = 13  # DequantizeLinear's `axis` (per-channel weights) exists from opset 13
 
 
-def quantize_int8(source: Artifact, path: Path, options: dict) -> dict:
-    """Write the int8 model to `path`; the meta of how it was made. `options`: the step's, defaults filled in."""
+def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dict:
+    """Write the int8 model to `path`; the meta of how it was made. `options`: onnx_precision.Options."""
     import onnx
 
-    samples = calibration(options)
+    samples = calibration(run.calibration)
     model_path, upgraded = opset_for_quantization(source.path, path.parent)
-    given = dict(options)
-    if given["reduce_range"] == "auto":
-        given["reduce_range"] = not has_vnni()
-    tail = tail_nodes(onnx.load(model_path, load_external_data=False).graph) if given["float_tail"] else []
+    given = replace(options, reduce_range=not has_vnni()) if options.reduce_range == "auto" else options
+    tail = tail_nodes(onnx.load(model_path, load_external_data=False).graph) if given.float_tail else []
 
     def make(kept: list[str]) -> Path:
         _quantize(model_path, path, samples, given, [*tail, *kept])
         return path
 
     make([])
-    meta = {"quantization": f"onnxruntime static {given['quant_format']}", "calibration_samples": len(samples),
-            **{k: given[k] for k in ("per_channel", "reduce_range", "activation_type", "weight_type", "float_tail")},
+    meta = {"quantization": f"onnxruntime static {given.quant_format}", "calibration_samples": len(samples),
+            **{k: getattr(given, k) for k in ("per_channel", "reduce_range", "activation_type", "weight_type",
+                                               "float_tail")},
             "float_nodes": len(tail), **({"opset_upgraded_to": PER_CHANNEL_OPSET} if upgraded else {})}
-    if not (options.get("accuracy_aware") and options.get("processing")):  # the pipeline judges with the task
+    aim = run.accuracy  # what the pipeline judges by; None: no search
+    if aim is None:
         return meta
-    judge = Judge(onnx_outputs(source.path, samples), options["processing"], options["task"], options["target"])
+    judge = Judge(onnx_outputs(source.path, samples), aim.processing, aim.task, aim.target)
     search = Search(judge.target, judge.metric_name(), len(samples))
     search.plain_agreement = search.agreement = judge.agreement(onnx_outputs(str(path), samples))
     timing = SideBySide(_call(model_path, samples[0]))
@@ -47,15 +49,14 @@ def quantize_int8(source: Artifact, path: Path, options: dict) -> dict:
         search.stopped = "target met with everything quantized"
     else:
         ranked = [n for n in sensitivity(model_path, str(path), samples[0]) if n not in tail]
-        ranked = ranked[: int(options.get("max_float_nodes", 32))]
+        ranked = ranked[: options.max_float_nodes]
         kept = keep_in_float(ranked, lambda kept: judge.agreement(onnx_outputs(str(make(kept)), samples)), search,
-                             float(options.get("budget_s", 600)),
-                             lambda _: timing.speedup(_call(str(path), samples[0])))
+                             options.budget_s, lambda _: timing.speedup(_call(str(path), samples[0])))
         if kept and search.plain_agreement >= max(t["agreement"] for t in search.tried):  # float bought nothing
             kept, search.speedup = [], plain_speedup
         search.agreement = judge.agreement(onnx_outputs(str(make(kept)), samples))
         search.kept_in_float = kept
-    worth_it(search, float(options.get("min_speedup", 1.0)), "ONNX Runtime")
+    worth_it(search, options.min_speedup, "ONNX Runtime")
     return {**meta, "accuracy_aware": search.as_meta()}
 
 
@@ -88,7 +89,7 @@ def opset_for_quantization(path: str, workdir: Path) -> tuple[str, bool]:
     return str(upgraded), True
 
 
-def _quantize(model_path: str, out: Path, samples: list[dict], given: dict, excluded: list[str]) -> None:
+def _quantize(model_path: str, out: Path, samples: list[dict], given, excluded: list[str]) -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
@@ -99,9 +100,9 @@ def _quantize(model_path: str, out: Path, samples: list[dict], given: dict, excl
             return next(self.samples, None)
 
     types = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
-    quantize_static(model_path, str(out), Reader(), quant_format=getattr(QuantFormat, given["quant_format"]),
-                    per_channel=bool(given["per_channel"]), reduce_range=bool(given["reduce_range"]),
-                    activation_type=types[given["activation_type"]], weight_type=types[given["weight_type"]],
+    quantize_static(model_path, str(out), Reader(), quant_format=getattr(QuantFormat, given.quant_format),
+                    per_channel=bool(given.per_channel), reduce_range=bool(given.reduce_range),
+                    activation_type=types[given.activation_type], weight_type=types[given.weight_type],
                     nodes_to_exclude=list(excluded))
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from converters.accuracy import Judge, Search, SideBySide, onnx_outputs, worth_it
 from converters.samples import calibration
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.samples import stacked
 
@@ -17,32 +18,33 @@ from core.samples import stacked
 QUANTIZABLE = ("Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul")
 
 
-def quantize_int8(model, source: Artifact, options: dict):
-    """(quantized ov.Model, meta)."""
+def quantize_int8(model, source: Artifact, options, run: StepInputs):
+    """(quantized ov.Model, meta). `options`: onnx_to_openvino.Options."""
     import nncf
 
-    samples = calibration(options)
+    samples = calibration(run.calibration)
     # one input: the array itself; several: a dict by input name (both what an OpenVINO request takes)
     items = [next(iter(s.values())) if len(s) == 1 else s for s in samples]
     quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=len(items))
     meta = {"quantization": f"nncf {nncf.__version__} post-training", "calibration_samples": len(items)}
-    if not (options.get("accuracy_aware") and options.get("processing")):  # the pipeline judges with the task
+    aim = run.accuracy  # what the pipeline judges by; None: no search
+    if aim is None:
         return quantized, meta
-    judge = Judge(onnx_outputs(source.path, samples), options["processing"], options["task"], options["target"])
+    judge = Judge(onnx_outputs(source.path, samples), aim.processing, aim.task, aim.target)
     search = Search(judge.target, judge.metric_name(), len(items))
     started = time.perf_counter()
     search.plain_agreement = search.agreement = judge.agreement(run(quantized, items))
     if search.plain_agreement >= judge.target:
         search.stopped = "target met with everything quantized"
     else:
-        aware = _accuracy_control(model, items, judge, options)
+        aware = _accuracy_control(model, items, judge, options.max_float_nodes)
         search.agreement = judge.agreement(run(aware, items))
         search.kept_in_float = sorted(quantized_ops(quantized) - quantized_ops(aware))
         search.stopped = "target met" if search.agreement >= judge.target else "NNCF's restorer ran out of layers"
         quantized = aware
     search.seconds = time.perf_counter() - started
     search.speedup = SideBySide(_call(model, items[0])).speedup(_call(quantized, items[0]))
-    worth_it(search, float(options.get("min_speedup", 1.0)), "OpenVINO")
+    worth_it(search, options.min_speedup, "OpenVINO")
     return quantized, {**meta, "accuracy_aware": search.as_meta()}
 
 
@@ -67,7 +69,7 @@ def _outputs(compiled, item) -> list[np.ndarray]:
     return [np.asarray(result[port]) for port in compiled.outputs]
 
 
-def _accuracy_control(model, items: list, judge: Judge, options: dict):
+def _accuracy_control(model, items: list, judge: Judge, max_float_nodes: int):
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
@@ -83,7 +85,7 @@ def _accuracy_control(model, items: list, judge: Judge, options: dict):
         model, nncf.Dataset(items), validation, validation_fn, max_drop=max(0.0, 1.0 - judge.target),
         drop_type=nncf.DropType.ABSOLUTE, subset_size=len(items),
         advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
-            max_num_iterations=int(options.get("max_float_nodes", 32))))
+            max_num_iterations=max_float_nodes))
 
 
 def quantized_ops(model) -> set[str]:

@@ -1,8 +1,9 @@
 """Run one step in this (child) process: `python -m converters.run_step REQUEST.json`.
 
 The pipeline starts every step this way so that a crash, a hang or a leaked native library stays in the
-step's own process. The request names the step kind, its options, its input artifact and a work dir; the
-answer (artifacts, or the error) is written as JSON to the request's `result` path.
+step's own process. The request names the step kind, the user's options (built here into the kind's Options),
+the run's StepInputs, its input artifact and a work dir; the answer (artifacts, or the error) is written as JSON
+to the request's `result` path.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from converters import step_module
+from converters import step_module, step_options
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.errors import NotApplicable, first_line
 
@@ -21,7 +23,9 @@ def main(request_path: str) -> int:
     workdir = Path(request["workdir"])
     source = Artifact.from_dict(request["input"]) if request.get("input") else None
     try:
-        artifacts = step_module(request["kind"]).convert(source, request["options"], workdir)
+        module = step_module(request["kind"])
+        run = StepInputs.from_dict(request.get("inputs") or {})
+        artifacts = module.convert(source, step_options(module, request["options"]), run, workdir)
         answer = {"artifacts": [a.seal().to_dict() for a in artifacts]}
     except NotApplicable as reason:
         answer = {"not_applicable": str(reason)}

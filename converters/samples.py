@@ -1,15 +1,12 @@
-"""What a step knows of the model's inputs (the pipeline puts `feeds` and `dynamic_batch` into every step's
-options): example values to trace or check a model with, and the calibration samples for int8."""
+"""What a step knows of the model's inputs (StepInputs.feeds): example values to trace or check a model with, and
+the calibration samples for int8 (StepInputs.calibration)."""
 from __future__ import annotations
 
 import numpy as np
 
+from core.errors import StepFailed
 from core.feeds import Feed
 from core.samples import call, samples_in
-
-
-def feeds_of(options: dict) -> list[Feed]:
-    return [Feed(**feed) for feed in options.get("feeds") or []]
 
 
 def example(feed: Feed, seed: int = 0) -> np.ndarray:
@@ -21,8 +18,10 @@ def example(feed: Feed, seed: int = 0) -> np.ndarray:
     return np.zeros(feed.shape, feed.dtype)
 
 
-def calibration(options: dict) -> list[dict[str, np.ndarray]]:
+def calibration(path: str | None) -> list[dict[str, np.ndarray]]:
     """The run's calibration samples (calibration.npz: one array per input, [N, *shape fed]), one call per dict."""
-    with np.load(options["calibration"]) as data:
+    if not path:
+        raise StepFailed("int8 needs the run's calibration samples (StepInputs.calibration); none were given")
+    with np.load(path) as data:
         arrays = {name: data[name] for name in data.files}
     return [call(arrays, i) for i in range(samples_in(arrays))]

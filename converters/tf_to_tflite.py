@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from converters.accuracy import BudgetedSearch
 from converters.failure_site import converting
+from converters.step_inputs import StepInputs
 from converters.tflite_int8 import quantize_int8
 from core.artifact import Artifact
 from core.errors import NotApplicable, StepFailed
@@ -29,20 +31,17 @@ WEIGHTS = {"fp32": "float32", "fp16": "float16", "int8": "int8 (activations int8
 
 
 @dataclass(frozen=True)
-class Options:
-    """graph.steps.<name> options (conf/step/tf_to_tflite.yaml), checked with the config before anything runs."""
+class Options(BudgetedSearch):
+    """graph.steps.<name> options and their defaults (conf/step/tf_to_tflite.yaml overrides them); checked with the
+    config before anything runs."""
 
     precision: Literal["fp32", "fp16", "int8", "bf16"] = "fp32"  # bf16: not applicable (recorded n/a)
-    # int8: when quantizing every layer falls below the task agreement floor (or `target`), keep the layers that add
-    # the most error in float (at most max_float_nodes, searching for at most budget_s seconds)
-    accuracy_aware: bool | Literal["auto"] = "auto"  # auto: on for trained weights, off for random
-    target: float | None = None
-    max_float_nodes: int = 32
-    budget_s: float = 600.0
+    # int8, accuracy-aware (converters.accuracy.BudgetedSearch): TFLite's quantization debugger ranks the layers by
+    # the error each adds and selective quantization keeps the worst in float
 
 
-def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
-    precision = options.get("precision", "fp32")
+def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) -> list[Artifact]:
+    precision = options.precision
     if precision == "bf16":
         raise NotApplicable("TFLite's CPU kernels have no bf16")
     if precision not in PRECISIONS:
@@ -52,7 +51,7 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     quantization = {}
     if precision == "int8":  # its own converter, after the float reference the search judges by
         with converting("the TFLite converter"):
-            content, quantization = quantize_int8(source, options, workdir)
+            content, quantization = quantize_int8(source, options, run, workdir)
     else:
         converter = tf.lite.TFLiteConverter.from_saved_model(source.path, signature_keys=["serving_default"])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]

@@ -30,6 +30,7 @@ import numpy as np
 from converters.accuracy import Judge, Search, keep_in_float
 from converters.onnxruntime_int8 import relative_error
 from converters.samples import calibration
+from converters.step_inputs import StepInputs, TaskTarget
 from core.artifact import Artifact
 from core.samples import stacked
 from runtimes.base import Settings, for_runner, to_layout
@@ -40,11 +41,11 @@ RANKED_BY = ("the error each layer adds: its quantized output against its float 
 Feed = dict[str, np.ndarray]  # one sample by the SavedModel's own input names, in its layout and dtypes
 
 
-def quantize_int8(source: Artifact, options: dict, workdir: Path) -> tuple[bytes, dict]:
-    """(the .tflite file's content, the meta of how it was made)."""
-    samples = calibration(options)
-    if options.get("accuracy_aware"):
-        return _accuracy_aware(source, options, workdir, samples)
+def quantize_int8(source: Artifact, options, run: StepInputs, workdir: Path) -> tuple[bytes, dict]:
+    """(the .tflite file's content, the meta of how it was made). `options`: tf_to_tflite.Options."""
+    samples = calibration(run.calibration)
+    if run.accuracy is not None:  # the pipeline judges with the task
+        return _accuracy_aware(source, options, run.accuracy, workdir, samples)
     import tensorflow as tf
 
     converter = _converter(tf, source, _signature_feeds(tf, source, samples))
@@ -52,13 +53,14 @@ def quantize_int8(source: Artifact, options: dict, workdir: Path) -> tuple[bytes
     return converter.convert(), _meta(tf, samples, "int8 builtins only")
 
 
-def _accuracy_aware(source: Artifact, options: dict, workdir: Path, samples: list[dict]) -> tuple[bytes, dict]:
+def _accuracy_aware(source: Artifact, options, aim: TaskTarget, workdir: Path,
+                    samples: list[dict]) -> tuple[bytes, dict]:
     from runtimes.tensorflow import TensorFlowRunner
 
     # the float reference first: TensorFlow fixes its thread pools at first use (the converter loads the model)
     reference = TensorFlowRunner(source, Settings())
-    judge = Judge(stacked([reference(for_runner(reference, s)) for s in samples]), options["processing"],
-                  options["task"], options["target"])
+    judge = Judge(stacked([reference(for_runner(reference, s)) for s in samples]), aim.processing, aim.task,
+                  aim.target)
     feeds = [{reference.names[name]: value.astype(reference.dtypes[name].as_numpy_dtype)
               for name, value in for_runner(reference, sample).items()} for sample in samples]
     del reference
@@ -86,8 +88,8 @@ def _accuracy_aware(source: Artifact, options: dict, workdir: Path, samples: lis
         if candidates.float_ops:  # op types whose int8 kernels cannot run the samples are float from here on
             search.agreement = candidates.agreement([])
         if ranking is not None and search.agreement < judge.target:
-            ranked = [layer["node"] for layer in ranking][: int(options.get("max_float_nodes", 32))]
-            budget = float(options.get("budget_s", 600)) - (time.perf_counter() - started)
+            ranked = [layer["node"] for layer in ranking][: options.max_float_nodes]
+            budget = options.budget_s - (time.perf_counter() - started)
             kept = keep_in_float(ranked, candidates.agreement, search, budget)
             if candidates.agreement([]) >= candidates.agreement(kept):  # layers in float that bought nothing
                 kept = []

@@ -5,25 +5,27 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from converters.samples import example, feeds_of
+from converters.samples import example
+from converters.step_inputs import SourceOptions, StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import UserError, first_line
 from runtimes.torch import callable_module, load_torch
 
 PACKAGES = ("torch",)  # its version is part of this step's cache key
+Options = SourceOptions
 
 
-def convert(source: None, options: dict, workdir: Path) -> list[Artifact]:
+def convert(source: None, options: SourceOptions, run: StepInputs, workdir: Path) -> list[Artifact]:
     import torch
 
-    path = options["model"]["path"]
+    path = options.model["path"]
     loader = "exported_program" if str(path).endswith(".pt2") else "torchscript"
     try:
         model = load_torch(path, loader)
     except Exception as error:
         first = first_line(error)
         raise UserError(f"model.path={path!r} is not a {loader} file: {first}") from error
-    feeds = feeds_of(options)
+    feeds = run.feeds
     try:
         with torch.inference_mode():
             outputs = callable_module(model)(*[torch.from_numpy(example(f)) for f in feeds])
@@ -34,7 +36,7 @@ def convert(source: None, options: dict, workdir: Path) -> list[Artifact]:
     outputs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
     target = workdir / Path(path).name
     shutil.copyfile(path, target)
-    names = list(options["model"].get("outputs") or []) + [f"output{i}" for i in range(len(outputs))]
+    names = list(options.model.get("outputs") or []) + [f"output{i}" for i in range(len(outputs))]
     return [Artifact(name="model", format="torch", path=str(target),
                      inputs=[TensorSpec(f.name, f.shape, f.layout, f.dtype) for f in feeds],
                      outputs=[TensorSpec(n, list(o.shape), dtype=str(o.numpy().dtype))

@@ -22,7 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
-from converters.samples import calibration, example, feeds_of
+from converters.samples import calibration, example
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import NotApplicable, StepFailed, first_line
 from runtimes.matching import sanitized
@@ -44,7 +45,8 @@ INSTALL = ("litert-torch is not installed in this interpreter: pip install '.[li
 
 @dataclass(frozen=True)
 class Options:
-    """graph.steps.<name> options (conf/step/torch_to_litert.yaml), checked with the config before anything runs."""
+    """graph.steps.<name> options and their defaults (conf/step/torch_to_litert.yaml overrides them); checked with the
+    config before anything runs."""
 
     precision: Literal["fp32", "fp16", "int8", "bf16"] = "fp32"  # bf16: not applicable (recorded n/a)
     # true: the batch axis stays symbolic; when litert-torch cannot lower that, the file keeps the run's batch
@@ -53,8 +55,8 @@ class Options:
     per_channel: bool = True  # int8: one weight scale per output channel (else one per tensor)
 
 
-def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
-    precision = options.get("precision", "fp32")
+def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) -> list[Artifact]:
+    precision = options.precision
     if precision == "bf16":
         raise NotApplicable("litert-torch writes no bf16 TFLite, and TFLite's CPU kernels have no bf16")
     if precision not in PRECISIONS:
@@ -67,14 +69,14 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     if source.meta.get("loader") == "torchscript":
         raise StepFailed("litert-torch converts through torch.export, which takes no TorchScript module; give the "
                          "model as an ExportedProgram (.pt2) or as Python source")
-    feeds = feeds_of(options)
+    feeds = list(run.feeds)
     names = identifiers([f.name for f in feeds] + [o.name for o in source.outputs])
     module = named(callable_module(load_torch(source.path, source.meta.get("loader", "pickle"))),
                    [names[f.name] for f in feeds], [names[o.name] for o in source.outputs])
-    dynamic, refused = bool(options.get("dynamic_batch")), ""
+    dynamic, refused = options.dynamic_batch, ""
     start = time.perf_counter()
     try:
-        content, quantization = _convert(litert_torch, module, feeds, names, precision, options, dynamic)
+        content, quantization = _convert(litert_torch, module, feeds, names, precision, options, run, dynamic)
     except Exception as error:  # litert-torch raises anything from torch.export, MLIR or jax
         if not dynamic:
             raise StepFailed(f"litert-torch {version} could not convert it: {first_line(error)}") from error
@@ -82,7 +84,7 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
         print(f"a dynamic batch axis failed ({refused}); converting at the run's batch", flush=True)
         start = time.perf_counter()
         try:
-            content, quantization = _convert(litert_torch, module, feeds, names, precision, options, dynamic)
+            content, quantization = _convert(litert_torch, module, feeds, names, precision, options, run, dynamic)
         except Exception as again:
             raise StepFailed(f"litert-torch {version} could not convert it: {first_line(again)}") from again
     seconds = time.perf_counter() - start
@@ -104,8 +106,8 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
                            "dynamic_batch": dynamic, **({"dynamic_batch_refused": refused} if refused else {})})]
 
 
-def _convert(litert_torch, module, feeds, names: dict[str, str], precision: str, options: dict,
-             dynamic: bool) -> tuple[bytes, str]:
+def _convert(litert_torch, module, feeds, names: dict[str, str], precision: str, options: Options,
+             run: StepInputs, dynamic: bool) -> tuple[bytes, str]:
     """The TFLite file's bytes, and what quantization ran."""
     import torch
 
@@ -121,7 +123,8 @@ def _convert(litert_torch, module, feeds, names: dict[str, str], precision: str,
         quant_config = quant_recipes.full_fp16_recipe()
         quantization = "float16 weights (litert-torch's full_fp16_recipe: ai-edge-quantizer float casting)"
     elif precision == "int8":
-        module, quant_config, quantization = calibrated(module, examples, shapes, names, options)
+        module, quant_config, quantization = calibrated(module, examples, shapes, names, options.per_channel,
+                                                        run.calibration)
     edge = litert_torch.convert(module, (), examples, quant_config=quant_config, dynamic_shapes=shapes)
     return bytes(edge.model_content()), quantization
 
@@ -138,7 +141,7 @@ def litert_refusal(path: Path) -> str:
     return ""
 
 
-def calibrated(module, examples: dict, shapes, names: dict[str, str], options: dict):
+def calibrated(module, examples: dict, shapes, names: dict[str, str], per_channel: bool, samples_at: str | None):
     """The module with PT2E's quantize/dequantize pairs observed on the run's calibration samples, the quant
     config that tells litert-torch to lower them to int8 kernels, and a line saying what ran."""
     import torch
@@ -146,19 +149,17 @@ def calibrated(module, examples: dict, shapes, names: dict[str, str], options: d
     from litert_torch.quantize.quant_config import QuantConfig
     from torchao.quantization.pt2e import quantize_pt2e
 
-    if not options.get("calibration"):
-        raise StepFailed("int8 needs the run's calibration samples (options['calibration']); none were given")
     quantizer = pt2e_quantizer.PT2EQuantizer().set_global(pt2e_quantizer.get_symmetric_quantization_config(
-        is_per_channel=bool(options.get("per_channel", True)), is_dynamic=False))
+        is_per_channel=per_channel, is_dynamic=False))
     graph = torch.export.export(module, (), examples, dynamic_shapes=shapes).module()
     graph = quantize_pt2e.prepare_pt2e(graph, quantizer)
     fixed = fixed_output_scales(graph)
-    samples = calibration(options)
+    samples = calibration(samples_at)
     with torch.no_grad():
         for sample in samples:
             graph(**{names[name]: torch.from_numpy(value) for name, value in sample.items() if name in names})
     graph = quantize_pt2e.convert_pt2e(graph, fold_quantize=False)
-    scheme = "per-channel" if options.get("per_channel", True) else "per-tensor"
+    scheme = "per-channel" if per_channel else "per-tensor"
     return graph, QuantConfig(pt2e_quantizer=quantizer), (
         f"static PT2E (PT2EQuantizer: int8 activations, symmetric {scheme} int8 weights), calibrated on "
         f"{len(samples)} samples" + (f"; {fixed} softmax/sigmoid outputs at LiteRT's fixed scale 1/256"

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Literal
 
 from converters.onnx_io import opset_of, tensor_specs
-from converters.samples import example, feeds_of
+from converters.samples import example
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 from core.feeds import Feed
@@ -24,7 +25,8 @@ PACKAGES = ("torch", "onnx", "onnxscript")  # their versions are part of this st
 
 @dataclass(frozen=True)
 class Options:
-    """graph.steps.<name> options (conf/step/torch_to_onnx.yaml), checked with the config before anything runs."""
+    """graph.steps.<name> options and their defaults (conf/step/torch_to_onnx.yaml overrides them); checked with the
+    config before anything runs."""
 
     opset: int = 17
     exporter: Literal["auto", "legacy", "dynamo"] = "auto"
@@ -43,25 +45,25 @@ def choose_exporter(exporter: str, opset: int) -> str:
     return exporter
 
 
-def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
+def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) -> list[Artifact]:
     import onnx
     import torch
 
-    opset = int(options["opset"])
-    exporter = choose_exporter(options.get("exporter", "auto"), opset)
+    opset = options.opset
+    exporter = choose_exporter(options.exporter, opset)
     loaded = load_torch(source.path, source.meta.get("loader", "pickle"))
     # dynamo takes an ExportedProgram as it is; the legacy (tracing) exporter needs something callable
     model = loaded if exporter == "dynamo" else callable_module(loaded)
-    feeds = feeds_of(options)
+    feeds = list(run.feeds)
     input_names = [f.name for f in feeds]
     output_names = [o.name for o in source.outputs]
-    dynamic = bool(options.get("dynamic_batch"))
+    dynamic = options.dynamic_batch
     path = workdir / "model.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation warning, once per run
         if exporter == "legacy":
             examples = tuple(torch.from_numpy(example(f)) for f in feeds)
-            axes = batch_dims(feeds, source.outputs, options.get("state")) if dynamic else None
+            axes = batch_dims(feeds, source.outputs, run.state) if dynamic else None
             torch.onnx.export(model, examples, str(path), opset_version=opset, dynamo=False,
                               input_names=input_names, output_names=output_names, dynamic_axes=axes)
         else:

@@ -1,8 +1,8 @@
 """Content-addressed cache of step outputs.
 
-key = step kind + its resolved options + the input artifact's sha256 + the versions of the packages doing
-the conversion + the step module's own source (a fixed converter must not reuse a buggy one's output) +
-hashes of files the options point at (weights, calibration images) + how artifacts are hashed
+key = step kind + its resolved options + the run's StepInputs + the input artifact's sha256 + the versions of
+the packages doing the conversion + the step module's own source (a fixed converter must not reuse a buggy one's
+output) + hashes of files those point at (weights, calibration samples) + how artifacts are hashed
 (core.artifact.HASH_SCHEME: an entry verifies its files by that hash).
 
 An entry is built in a private temp dir on the cache's filesystem and published with one rename, so a
@@ -27,10 +27,13 @@ from core.artifact import HASH_SCHEME, Artifact, hash_path
 MANIFEST = "artifacts.json"
 
 
-def step_key(kind: str, options: dict, input_sha: str, step_module, file_hashes: dict[str, str]) -> str:
+def step_key(kind: str, options: dict, inputs: dict, input_sha: str, step_module) -> str:
+    """`options`: the user's, as the config gave them; `inputs`: the run's StepInputs as data. Any change to
+    either, or to a file either points at, gives another key."""
     # the step's own code and the modules its output depends on (CODE)
     source = inspect.getsource(step_module) + module_sources(getattr(step_module, "CODE", ()))
-    payload = {"kind": kind, "options": _by_content(options, file_hashes), "input": input_sha,
+    given = {"options": options, "inputs": inputs}
+    payload = {"kind": kind, "given": _by_content(given, referenced_file_hashes(given)), "input": input_sha,
                "versions": package_versions(getattr(step_module, "PACKAGES", ())),
                "code": hashlib.sha256(source.encode()).hexdigest(), "hash_scheme": HASH_SCHEME}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]

@@ -21,6 +21,7 @@ from bench.environment import package_versions
 from core.artifact import Artifact
 from core.errors import UserError
 from core.samples import output_batch_axes, per_item
+from pipeline.artifact_graph import ArtifactGraph
 from pipeline.cache import ResultMemo, content_key, module_sources
 from pipeline.child import run_child
 from pipeline.context import RunContext, read_json
@@ -39,14 +40,13 @@ OUTPUTS_CODE = ("runtimes", "runtimes.base", "runtimes.matching", "runtimes.infe
 
 
 class ParityChecks:
-    def __init__(self, ctx: RunContext, inputs: Inputs, memo: ResultMemo | None):
+    def __init__(self, ctx: RunContext, inputs: Inputs, memo: ResultMemo | None, graph: ArtifactGraph):
         self.ctx, self.inputs, self.inputs_sha, self.memo = ctx, inputs.path, inputs.sha256, memo
+        self.graph = graph  # the run's artifacts and their parents (localisation compares with an ONNX ancestor)
         self.truth, self.placement = inputs.truth, inputs.placement
         self.reference: Artifact | None = None
         self.reference_outputs: list[np.ndarray] | None = None
         self.reference_scores: Scores | None = None
-        self.artifacts: dict[str, Artifact] = {}
-        self.parents: dict[str, str] = {}  # artifact -> the artifact it was converted from
 
     def set_reference(self, artifact: Artifact) -> None:
         self.ctx.progress.check_started(artifact.name)
@@ -55,7 +55,6 @@ class ParityChecks:
         if error:
             raise UserError(f"the reference model could not run: {error}")
         self.reference, self.reference_outputs = artifact, outputs
-        self.artifacts[artifact.name] = artifact
         if self.truth is not None:
             self.reference_scores = self._score(artifact, self.items(outputs))
             if self.reference_scores is not None:
@@ -131,9 +130,8 @@ class ParityChecks:
                          for name, part in parts.items()]
                 for output, parts in declared.items()}
 
-    def check(self, artifact: Artifact, parent: str) -> ParityEntry:
-        """Compare `artifact` (converted from `parent`) with the reference; the entry is recorded."""
-        self.artifacts[artifact.name], self.parents[artifact.name] = artifact, parent
+    def check(self, artifact: Artifact) -> ParityEntry:
+        """Compare `artifact` with the reference; the entry is recorded."""
         self.ctx.progress.check_started(artifact.name)
         reference = self.reference
         outputs, info, error = self.outputs_of(artifact)
@@ -217,7 +215,9 @@ class ParityChecks:
 
     def localize(self, artifact: Artifact, tol: dict) -> dict:
         """First node whose output diverges, against the nearest ONNX ancestor (validators.localize)."""
-        source = self.onnx_ancestor(artifact.name)
+        # the last point known to be right: the nearest ONNX ancestor that passed parity
+        source = self.graph.onnx_ancestor(artifact.name, among={p.artifact for p in self.ctx.results.parity
+                                                                 if p.passed})
         if source is None:
             return {"found": False, "reason": "no ONNX ancestor that passed parity to compare tensors with"}
         if tol.get("atol") is None:
@@ -234,16 +234,6 @@ class ParityChecks:
             log.error("[%s] first divergence vs %s: node %r (%s), max abs %.3g", artifact.name, source.name,
                       found["node"], found["op_type"], found["max_abs"])
         return found
-
-    def onnx_ancestor(self, name: str) -> Artifact | None:
-        """The nearest ONNX ancestor that passed parity: the last point known to be right."""
-        passed = {p.artifact for p in self.ctx.results.parity if p.passed}
-        parent = self.parents.get(name)
-        while parent is not None and parent in self.artifacts:
-            if self.artifacts[parent].format == "onnx" and parent in passed:
-                return self.artifacts[parent]
-            parent = self.parents.get(parent)
-        return None
 
 
 def _link(path: Path, target: Path) -> None:

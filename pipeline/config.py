@@ -14,7 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bench.settings import batch_sizes, register_resolvers
-from converters import STEP_INPUTS, step_module
+from converters import STEP_INPUTS, option_defaults, step_module
 from core.errors import UserError, first_line
 from pipeline.schema import PRECISIONS, Config, Model, options_of
 
@@ -26,7 +26,21 @@ STEP_KEYS = ("kind", "input", "timeout_s", "when_precision")  # every step has t
 PATH_KEYS = (("model", "weights"), ("model", "path"), ("input", "images"), ("input", "data"), ("input", "labels"),
              ("input", "audio"), ("calibration", "images"))
 
-register_resolvers()  # before any config resolves: convert.py and the tests import this module first
+
+def register_step_defaults() -> None:
+    """Each graph step kind's Options defaults as the Hydra config `step_defaults/<kind>`, which conf/step/<kind>.yaml
+    extends: a default is written once, in the class, and `graph.steps.NAME.OPTION=...` overrides a key Hydra knows."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for kind, accepts in STEP_INPUTS.items():
+        if accepts is not None:  # a source step is no graph step: it has no conf/step file
+            store.store(group="step_defaults", name=kind, node=option_defaults(kind))
+
+
+# before any config composes or resolves: convert.py and the tests import this module first
+register_resolvers()
+register_step_defaults()
 
 
 # ---- graph steps: each kind's own Options ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from bench.footprint import runtime_footprint
 from bench.settings import batch_sizes, mode_for, throughput_plan
 from bench.timing import is_noisy
 from core.artifact import Artifact
+from pipeline.artifact_graph import ArtifactGraph
 from pipeline.cache import ResultMemo, content_key
 from pipeline.child import run_child
 from pipeline.context import RunContext, read_json
@@ -32,33 +33,20 @@ def headline(row: Measurement) -> str:
     return f"{row.infer_ms.median:.2f} ms median inference"
 
 
-def _onnx_source(artifact: Artifact, made: dict[str, Artifact], inputs: dict[str, str]) -> str | None:
-    """The ONNX file an artifact was made from (itself when it is one), following the steps' inputs back: the
-    node names a runtime's profile is joined onto."""
-    name = artifact.name
-    for _ in range(len(inputs) + 1):
-        found = made.get(name, artifact if name == artifact.name else None)
-        if found is not None and found.format == "onnx":
-            return found.path
-        name = inputs.get(name)
-        if name is None:
-            return None
-    return None
-
-
 class Benchmarks:
     def __init__(self, ctx: RunContext, inputs: Path, inputs_sha: str, memo: ResultMemo | None,
-                 judged: list[str] | None = None):
+                 graph: ArtifactGraph, judged: list[str] | None = None):
         self.ctx, self.inputs, self.inputs_sha = ctx, inputs, inputs_sha  # the input set the data inputs come from
+        self.graph = graph  # the run's artifacts: bench.profile joins a profile onto the ONNX one came from
         self.memo = memo  # measurements shared by the jobs of one sweep
         self.judged = judged or []  # the input set's images: a larger batch is filled from them
 
-    def benchmark(self, artifact: Artifact, image_paths: list[str],
-                  made: dict[str, Artifact] | None = None) -> BenchRow:
-        """`made`: the run's artifacts by step name (bench.profile joins a profile onto the ONNX among them)."""
+    def benchmark(self, artifact: Artifact, image_paths: list[str]) -> BenchRow:
         cfg, results = self.ctx.cfg, self.ctx.results
-        onnx = _onnx_source(artifact, made or {}, {s.name: s.input for s in results.steps})
-        latency = self._measure(artifact, image_paths, self.ctx.call_batch, "latency", onnx=onnx)
+        # the node names a runtime's profile is joined onto: the ONNX file the artifact was made from
+        onnx = self.graph.onnx_source(artifact.name)
+        latency = self._measure(artifact, image_paths, self.ctx.call_batch, "latency",
+                                onnx=onnx.path if onnx else None)
         row = BenchRow(**latency.model_dump(exclude_unset=True))
         results.bench.append(row)
         runtime = runtimes.for_format(artifact.format).name

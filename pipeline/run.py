@@ -16,9 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.environment import environment
 from converters import SOURCE_STEP
-from core.artifact import Artifact
 from core.feeds import Feed
 from pipeline import config
+from pipeline.artifact_graph import ArtifactGraph
 from pipeline.bindings import bind, check_model_file, check_state, choose_channels, declared_inputs, dim_names
 from pipeline.cache import ResultMemo, StepCache
 from pipeline.checks import ParityChecks
@@ -83,17 +83,20 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
     if any(_quantizes(s, cfg.precision) for s in steps):
         calibration, results.calibration = prepare_calibration(parsed, feeds, run_dir, split, store_dir)
     runner = StepRunner(ctx, cache, calibration)
-    checks = ParityChecks(ctx, inputs, ResultMemo(Path(cfg.cache.dir) / "outputs") if cache else None)
+    graph = ArtifactGraph()  # every artifact made, by name, and what it was converted from
+    checks = ParityChecks(ctx, inputs, ResultMemo(Path(cfg.cache.dir) / "outputs") if cache else None, graph)
     bench = Benchmarks(ctx, inputs.path, inputs.sha256,
                        ResultMemo(sweep_dir / ".bench") if sweep_dir and cfg.bench.reuse_in_sweep else None,
-                       split.judged)
+                       graph, split.judged)
     started = time.perf_counter()
     ctx.progress.plan([(SOURCE, SOURCE_STEP[cfg.model.source]), *((s.name, s.kind) for s in steps)])
     try:
-        _convert_and_check(ctx, steps, runner, checks)
+        _convert_and_check(ctx, steps, runner, checks, graph)
         if cfg.bench.enabled:
-            for artifact in _artifacts_to_bench(checks.artifacts, steps):
-                bench.benchmark(artifact, inputs.bench_images, checks.artifacts)
+            superseded = graph.superseded(keep=SOURCE)  # the raw export, when a simplified ONNX was made from it
+            for artifact in graph.artifacts():
+                if artifact.name not in superseded:
+                    bench.benchmark(artifact, inputs.bench_images)
         results.status = _final_status(results, cfg)
     except KeyboardInterrupt:
         results.status = "interrupted"
@@ -108,23 +111,25 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
         for step in results.steps:
             if step.status == "running":
                 step.status = "interrupted" if results.status == "interrupted" else "failed"
-        results.artifacts = list(checks.artifacts.values())
+        results.artifacts = graph.artifacts()
         results.seconds = round(time.perf_counter() - started, 2)
         results.save(run_dir)
     return results
 
 
-def _convert_and_check(ctx: RunContext, steps: list[StepSpec], runner: StepRunner, checks: ParityChecks) -> None:
+def _convert_and_check(ctx: RunContext, steps: list[StepSpec], runner: StepRunner, checks: ParityChecks,
+                       graph: ArtifactGraph) -> None:
     cfg = ctx.cfg
     source_spec = StepSpec(SOURCE, SOURCE_STEP[cfg.model.source], "", {
         "model": OmegaConf.to_container(cfg.model, resolve=True), "seed": cfg.seed}, cfg.steps.timeout_s)
-    made = runner.run(source_spec, None)
+    made = runner.run(source_spec, None).artifacts
     if not made:
         for spec in steps:
             runner.skipped(spec, SOURCE)
         return
     check_state(ctx.state, ctx.feeds, made[0].outputs)  # model.state against the outputs the reference has
     checks.set_reference(made[0])
+    graph.add(made[0])
     inherited: dict[str, str] = {}  # step -> status it inherits ("skipped" after a failure, "n/a")
     for spec in steps:
         if spec.name in inherited:
@@ -134,25 +139,14 @@ def _convert_and_check(ctx: RunContext, steps: list[StepSpec], runner: StepRunne
             runner.not_applicable(spec, f"runs only at precision {', '.join(spec.when_precision)}")
             inherited.update(dict.fromkeys(descendants(steps, spec.name), "n/a"))
             continue
-        made = runner.run(spec, checks.artifacts[spec.input])
-        if not made:
-            status = "n/a" if ctx.results.steps[-1].status == "n/a" else "skipped"
+        outcome = runner.run(spec, graph[spec.input])
+        if not outcome.artifacts:
+            status = "n/a" if outcome.status == "n/a" else "skipped"
             inherited.update(dict.fromkeys(descendants(steps, spec.name), status))
             continue
-        for artifact in made:
-            checks.check(artifact, spec.input)
-
-
-def _artifacts_to_bench(artifacts: dict[str, Artifact], steps: list[StepSpec]) -> list[Artifact]:
-    """Every artifact except one that a child step of the same format and precision supersedes (the raw
-    export, when a simplified ONNX was made from it). A lower-precision child keeps its parent in the table."""
-    by_name = {s.name: s for s in steps}
-    superseded = set()
-    for name, artifact in artifacts.items():
-        parent = artifacts.get(by_name[name].input) if name in by_name else None
-        if parent and (parent.format, parent.precision) == (artifact.format, artifact.precision):
-            superseded.add(parent.name)
-    return [a for name, a in artifacts.items() if name not in superseded - {SOURCE}]
+        for artifact in outcome.artifacts:
+            graph.add(artifact, parent=spec.input)
+            checks.check(artifact)
 
 
 def _quantizes(spec: StepSpec, precision: str) -> bool:

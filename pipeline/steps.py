@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from bench.settings import needs_dynamic_batch
-from converters import step_module
+from converters import step_module, step_options
+from converters.step_inputs import StepInputs, TaskTarget
 from core.artifact import Artifact
 from core.errors import UserError
-from pipeline.cache import StepCache, referenced_file_hashes, step_key
+from pipeline.cache import StepCache, step_key
 from pipeline.child import run_child
 from pipeline.context import RunContext, read_json
 from pipeline.graph import StepSpec
@@ -23,6 +25,15 @@ log = logging.getLogger("convgraph")
 TASK_METRICS = ("classification", "detection", "segmentation")  # what an accuracy-aware search can judge by
 
 
+@dataclass(frozen=True)
+class StepOutcome:
+    """What one step came to: its artifacts (named after the step), or none and why (status n/a, failed, ...)."""
+
+    status: str  # ok | cached | n/a | failed
+    artifacts: list[Artifact] = field(default_factory=list)
+    reason: str = ""  # why there are none: the step's n/a reason or its error
+
+
 class StepRunner:
     def __init__(self, ctx: RunContext, cache: StepCache | None, calibration: Path | None = None):
         self.ctx, self.cache, self.calibration = ctx, cache, calibration
@@ -30,8 +41,8 @@ class StepRunner:
         # dtypes, and whether the batch axes stay dynamic (bench.batch asks for other batches than input.batch)
         self.dynamic_batch = needs_dynamic_batch(ctx.cfg.bench.batch, ctx.cfg.input.batch)
 
-    def run(self, spec: StepSpec, source: Artifact | None) -> list[Artifact] | None:
-        """The step's artifacts (named after the step), or None when it failed or does not apply (recorded)."""
+    def run(self, spec: StepSpec, source: Artifact | None) -> StepOutcome:
+        """The step's artifacts (named after the step), or none when it failed or does not apply (also recorded)."""
         record = StepRecord(name=spec.name, kind=spec.kind, input=spec.input, status="running",
                             log=str(self.ctx.log_path(spec.name)))
         self.ctx.results.steps.append(record)
@@ -41,17 +52,19 @@ class StepRunner:
         finally:
             self.ctx.progress.step_ended(record)
 
-    def _run(self, spec: StepSpec, source: Artifact | None, record: StepRecord) -> list[Artifact] | None:
-        if spec.options.get("precision") == "int8" and self.calibration:
-            spec.options["calibration"] = str(self.calibration)
-        spec.options["feeds"] = self.ctx.feed_data()
-        spec.options.setdefault("dynamic_batch", self.dynamic_batch)
-        if self.ctx.state:  # the export names a state output's batch axis after its state input's
-            spec.options["state"] = self.ctx.state
-        if spec.options.get("accuracy_aware") and spec.options.get("precision") == "int8":
-            self._judge_with_the_task(spec.name, spec.options)
-        key = step_key(spec.kind, spec.options, source.sha256 if source else "", step_module(spec.kind),
-                       referenced_file_hashes(spec.options))
+    def inputs_for(self, spec: StepSpec) -> StepInputs:
+        """What the run tells the step besides its options (which stay as the user gave them)."""
+        options = step_options(step_module(spec.kind), spec.options)
+        int8 = _option(options, "precision") == "int8"
+        # the export names a state output's batch axis after its state input's (model.state)
+        return StepInputs(feeds=tuple(self.ctx.feeds), dynamic_batch=self.dynamic_batch, state=self.ctx.state,
+                          calibration=str(self.calibration) if int8 and self.calibration else None,
+                          accuracy=self._task_target(spec.name, options) if int8 else None)
+
+    def _run(self, spec: StepSpec, source: Artifact | None, record: StepRecord) -> StepOutcome:
+        run = self.inputs_for(spec)
+        key = step_key(spec.kind, spec.options, run.to_dict(), source.sha256 if source else "",
+                       step_module(spec.kind))
         record.cache_key = key
         cached = self.cache.lookup(key) if self.cache else None
         if cached:
@@ -60,7 +73,7 @@ class StepRunner:
             return self._adopt(spec, record, cached)
         workdir = self.cache.reserve(key) if self.cache else self._private_workdir(spec.name)
         log.info("[%s] %s ...", spec.name, spec.kind)
-        request = {"kind": spec.kind, "options": spec.options, "workdir": str(workdir),
+        request = {"kind": spec.kind, "options": spec.options, "inputs": run.to_dict(), "workdir": str(workdir),
                    "input": source.to_dict() if source else None, "result": str(workdir / "result.json")}
         child = run_child("converters.run_step", request, workdir / "request.json", Path(record.log),
                           spec.timeout_s)
@@ -70,7 +83,7 @@ class StepRunner:
             shutil.rmtree(workdir, ignore_errors=True)
             record.status, record.reason = "n/a", answer["not_applicable"]
             log.info("[%s] not applicable: %s", spec.name, record.reason)
-            return None
+            return StepOutcome("n/a", reason=record.reason)
         error = child.failure or answer.get("message") or ("" if answer else "wrote no result")
         if error:
             shutil.rmtree(workdir, ignore_errors=True)  # nothing half-written survives as an artifact
@@ -80,7 +93,7 @@ class StepRunner:
             if record.error_type == "UserError":  # bad input (weights, file): the run's one-line answer
                 raise UserError(error)
             log.error("[%s] failed after %.1fs: %s (log: %s)", spec.name, child.seconds, error, record.log)
-            return None
+            return StepOutcome("failed", reason=error)
         made = [Artifact.from_dict(data) for data in answer["artifacts"]]
         if self.cache:
             made = self.cache.publish(key, workdir, made)
@@ -94,24 +107,24 @@ class StepRunner:
                  made[0].bytes / 2**20)
         return self._adopt(spec, record, made)
 
-    def _judge_with_the_task(self, step: str, options: dict) -> None:
+    def _task_target(self, step: str, options) -> TaskTarget | None:
         """What an accuracy-aware int8 step judges its candidates by: the run's pre/postprocess, validate.task and
-        the target (the step's own, else the floor at int8; none: it quantizes everything, as without it)."""
+        the target (the step's own, else the floor at int8). None: no search runs, it quantizes everything."""
+        aware = _option(options, "accuracy_aware")
+        if not aware:
+            return None
         task = OmegaConf.to_container(self.ctx.cfg.validate.task, resolve=True)
         kind = self.ctx.processing.get("task")
-        if options.get("target") is None:
-            options["target"] = floor(task, kind, "int8")
-        if options["target"] is None or kind not in TASK_METRICS:
-            options["accuracy_aware"] = False
-            return
-        if options["accuracy_aware"] == "auto":
+        target = _option(options, "target")
+        target = floor(task, kind, "int8") if target is None else target
+        if target is None or kind not in TASK_METRICS:
+            return None
+        if aware == "auto" and self.ctx.results.weights == "random":
             # a search on random weights would tune the artifact to noise, for minutes, and prove nothing
-            options["accuracy_aware"] = self.ctx.results.weights != "random"
-            if not options["accuracy_aware"]:
-                log.info("[%s] accuracy-aware int8 not run: the weights are random (accuracy_aware=auto searches "
-                         "only for trained weights; graph.steps.%s.accuracy_aware=true searches anyway)", step, step)
-                return
-        options.update(processing=self.ctx.processing, task=task)
+            log.info("[%s] accuracy-aware int8 not run: the weights are random (accuracy_aware=auto searches "
+                     "only for trained weights; graph.steps.%s.accuracy_aware=true searches anyway)", step, step)
+            return None
+        return TaskTarget(processing=self.ctx.processing, task=task, target=target)
 
     def not_applicable(self, spec: StepSpec, reason: str) -> None:
         record = StepRecord(name=spec.name, kind=spec.kind, input=spec.input, status="n/a", seconds=0.0,
@@ -132,12 +145,12 @@ class StepRunner:
         (log.warning if status == "skipped" else log.info)("[%s] %s: %s", spec.name, status, why)
 
     @staticmethod
-    def _adopt(spec: StepSpec, record: StepRecord, made: list[Artifact]) -> list[Artifact]:
+    def _adopt(spec: StepSpec, record: StepRecord, made: list[Artifact]) -> StepOutcome:
         """Name the step's artifacts after the step (extras: step.suffix) and record the primary."""
         for i, artifact in enumerate(made):
             artifact.name = spec.name if i == 0 else f"{spec.name}.{artifact.name}"
         record.artifact = made[0].name
-        return made
+        return StepOutcome(record.status, made)
 
     def _private_workdir(self, name: str) -> Path:
         workdir = self.ctx.run_dir / "steps" / f".{name}.partial"
@@ -145,3 +158,8 @@ class StepRunner:
             shutil.rmtree(stale, ignore_errors=True)
         workdir.mkdir(parents=True)
         return workdir
+
+
+def _option(options, name: str):
+    """One option of a step: its Options' field, or a user's own module's dict entry (None when it has none)."""
+    return options.get(name) if isinstance(options, dict) else getattr(options, name, None)

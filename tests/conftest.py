@@ -22,6 +22,7 @@ from filelock import FileLock
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.feeds import feed_of
 from pipeline.config import CONF_DIR  # importing pipeline.config registers the configs' resolvers
@@ -112,8 +113,12 @@ class Run:
             return [data[f"arr_{i}"] for i in range(len(data.files))]
 
     def feeds(self) -> list[dict]:
-        """The model's inputs as the run fed them: what the pipeline gives every step (options["feeds"])."""
+        """The model's inputs as the run fed them (what the pipeline gives every step in StepInputs.feeds)."""
         return [asdict(feed_of(t)) for t in self.results.inputs.tensors]
+
+    def step_inputs(self, **given) -> StepInputs:
+        """What the pipeline tells a step of this run: its inputs as fed (and whatever `given` adds)."""
+        return StepInputs(feeds=tuple(feed_of(t) for t in self.results.inputs.tensors), **given)
 
     def tolerance(self, precision: str) -> dict:
         return self.data["config"]["validate"]["tolerances"][precision]

@@ -10,6 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 from converters import onnx_simplify, onnx_to_openvino
 from converters.failure_site import ConversionFailed, converting, locate
 from converters.onnx_io import tensor_specs
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact
 
 
@@ -32,7 +33,7 @@ def test_openvino_names_the_node_whose_shapes_do_not_fit(tmp_path):
     source = artifact_of(tmp_path / "m.onnx", relu_then(helper.make_node("MatMul", ["r", "w"], ["y"], name="MatMul_0")),
                          [numpy_helper.from_array(np.ones((5, 3), np.float32), "w")])
     with pytest.raises(ConversionFailed) as failed:
-        onnx_to_openvino.convert(source, {}, tmp_path)
+        onnx_to_openvino.convert(source, onnx_to_openvino.Options(), StepInputs(), tmp_path)
     # OpenVINO calls the node by its output's name (<Node(MatMul): y>): the ONNX node it is
     assert (failed.value.node, failed.value.op_type) == ("MatMul_0", "MatMul")
     assert str(failed.value).startswith("OpenVINO failed at node 'MatMul_0' (MatMul): OpConversionFailure: "
@@ -44,7 +45,7 @@ def test_an_op_openvino_has_no_rule_for_is_said_so(tmp_path):
                                                                          domain="com.microsoft")))
     with pytest.raises(ConversionFailed, match=r"^OpenVINO has no converter for NoSuchOp \(com.microsoft\), needed "
                                                r"by node 'Weird_0'$"):
-        onnx_to_openvino.convert(source, {}, tmp_path)
+        onnx_to_openvino.convert(source, onnx_to_openvino.Options(), StepInputs(), tmp_path)
 
 
 def test_onnxsim_names_the_node_its_constant_folding_failed_on(tmp_path):
@@ -55,7 +56,7 @@ def test_onnxsim_names_the_node_its_constant_folding_failed_on(tmp_path):
                                                       numpy_helper.from_array(np.array([5], np.int64), "shape")],
                          outputs=(("y", [1, 4]), ("s", [])))
     with pytest.raises(ConversionFailed) as failed:
-        onnx_simplify.convert(source, {}, tmp_path)
+        onnx_simplify.convert(source, onnx_simplify.Options(), StepInputs(), tmp_path)
     assert (failed.value.node, failed.value.op_type) == ("Reshape_0", "Reshape")
     assert str(failed.value).startswith("onnxsim failed at node 'Reshape_0' (Reshape): Fail: [ONNXRuntimeError]")
 

@@ -2,6 +2,7 @@
 order, the descendants a failure skips, cycles refused, and where a graph starts from a file."""
 import pytest
 
+from converters import tf_to_tflite
 from core.errors import UserError
 from pipeline.graph import descendants, resolve_steps, start_from
 from tests.conftest import composed
@@ -23,9 +24,11 @@ def test_the_all_graph_in_dependency_order():
     by_name = {s.name: s for s in steps}
     assert by_name["tf"].kind == "onnx_to_tf" and by_name["tf"].input == "simplify"
     assert by_name["tflite_int8"].when_precision == ["int8"] and by_name["tflite_fp32"].when_precision is None
-    # the step's own options, not kind/input/...: its precision and the int8 search's knobs (conf/step)
+    # the step's own options, not kind/input/...: its precision (conf/graph) and the int8 search's knobs, whose
+    # defaults its Options holds (conf/step extends them)
     assert by_name["tflite_fp16"].options == {"precision": "fp16", "accuracy_aware": "auto", "target": None,
                                               "max_float_nodes": 32, "budget_s": 600}
+    assert tf_to_tflite.Options(**by_name["tflite_fp16"].options) == tf_to_tflite.Options(precision="fp16")
     assert by_name["export"].options == {"opset": 17, "exporter": "auto", "dynamic_batch": False}
     assert {s.timeout_s for s in steps} == {1800.0}
 

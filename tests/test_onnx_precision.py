@@ -6,6 +6,8 @@ import onnx
 import pytest
 
 from converters import onnx_precision, onnxruntime_int8
+from converters.onnx_precision import Options
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import NotApplicable
 from tests.conftest import infer
@@ -29,7 +31,7 @@ def test_int8_is_static_qdq_calibrated_on_the_recorded_images(all_run):
 
 def test_fp16_converts_and_passes_the_fp16_tolerance(all_run, tmp_path):
     simplify = all_run.artifact("simplify")
-    (made,) = onnx_precision.convert(simplify, {"precision": "fp16"}, tmp_path)
+    (made,) = onnx_precision.convert(simplify, Options(precision="fp16"), StepInputs(), tmp_path)
     assert made.precision == "fp16" and made.inputs == simplify.inputs and made.outputs == simplify.outputs
     graph = onnx.load(made.path).graph
     assert any(init.data_type == onnx.TensorProto.FLOAT16 for init in graph.initializer)
@@ -45,7 +47,7 @@ def test_fp16_converts_and_passes_the_fp16_tolerance(all_run, tmp_path):
                                            ("bf16", "onnxruntime's CPU provider has no bf16 kernels")])
 def test_fp32_and_bf16_are_not_applicable(all_run, tmp_path, precision, why):
     with pytest.raises(NotApplicable, match=why):
-        onnx_precision.convert(all_run.artifact("simplify"), {"precision": precision}, tmp_path)
+        onnx_precision.convert(all_run.artifact("simplify"), Options(precision=precision), StepInputs(), tmp_path)
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
@@ -75,9 +77,9 @@ def test_int8_defaults_keep_the_ops_after_the_last_conv_float(tmp_path, float_ta
     their own ranges); the defaults are QDQ, u8 activations, s8 weights, per channel, reduce_range auto."""
     source = _head(tmp_path / "head.onnx")
     np.savez(tmp_path / "calibration.npz", x=np.random.default_rng(1).random((4, 1, 3, 8, 8), dtype=np.float32))
-    options = {"precision": "int8", "calibration": str(tmp_path / "calibration.npz"), "float_tail": float_tail}
+    run = StepInputs(calibration=str(tmp_path / "calibration.npz"))
     (tmp_path / "out").mkdir()
-    (made,) = onnx_precision.convert(source, options, tmp_path / "out")
+    (made,) = onnx_precision.convert(source, Options(precision="int8", float_tail=float_tail), run, tmp_path / "out")
     graph = onnx.load(made.path).graph
     quantized = {i for n in graph.node if n.op_type == "QuantizeLinear" for i in n.input}
     assert "c" in quantized  # the conv's output always is

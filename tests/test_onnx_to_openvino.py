@@ -19,7 +19,8 @@ def _weight_types(ir_dir: str) -> set[str]:
 
 @pytest.mark.parametrize("precision,expect", [("fp32", "f32"), ("fp16", "f16")])
 def test_ir_weights_follow_precision(all_run, tmp_path, precision, expect):
-    (ir,) = onnx_to_openvino.convert(all_run.artifact("simplify"), {"precision": precision}, tmp_path)
+    (ir,) = onnx_to_openvino.convert(all_run.artifact("simplify"), onnx_to_openvino.Options(precision=precision),
+                                    all_run.step_inputs(), tmp_path)
     types = _weight_types(ir.path)
     assert expect in types and ir.meta["compressed_to_fp16"] is (precision == "fp16")
     if precision == "fp32":

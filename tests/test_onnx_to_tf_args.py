@@ -7,7 +7,9 @@ from onnx import TensorProto, helper
 
 from converters.onnx_io import tensor_specs
 from converters.onnx_to_tf import bound_inputs, shape_args
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact
+from core.feeds import Feed
 
 
 def _model(path, with_erf: bool) -> Artifact:
@@ -23,18 +25,17 @@ def _model(path, with_erf: bool) -> Artifact:
     return Artifact(name="simplify", format="onnx", path=str(path), inputs=ins, outputs=outs)
 
 
-FEEDS = [{"name": "image", "kind": "image", "shape": [1, 3, 48, 320], "dtype": "float32", "layout": "NCHW"},
-         {"name": "tokens", "kind": "data", "shape": [1, 16, 8], "dtype": "float32", "layout": ""}]
+FEEDS = (Feed("image", "image", [1, 3, 48, 320], "float32", "NCHW"), Feed("tokens", "data", [1, 16, 8], "float32", ""))
 
 
 def test_shapes_layouts_and_pseudo_ops(tmp_path):
     source = _model(tmp_path / "erf.onnx", with_erf=True)
-    options = {"feeds": FEEDS, "pseudo_ops": ["Erf", "GeLU"]}
-    fixed, inputs = bound_inputs(source, options)
+    run, pseudo_ops = StepInputs(feeds=FEEDS), ["Erf", "GeLU"]
+    fixed, inputs = bound_inputs(source, run)
     assert fixed == {"image": [1, 3, 48, 320]} and inputs[0].shape == [1, 3, 48, 320] and inputs[1] == source.inputs[1]
-    assert shape_args(source, options, fixed) == ["-ois", "image:1,3,48,320", "-k", "tokens", "-rtpo", "Erf"]
-    assert "-rtpo" not in shape_args(source, {**options, "pseudo_ops": []}, fixed)
+    assert shape_args(source, pseudo_ops, fixed) == ["-ois", "image:1,3,48,320", "-k", "tokens", "-rtpo", "Erf"]
+    assert "-rtpo" not in shape_args(source, [], fixed)
     plain = _model(tmp_path / "relu.onnx", with_erf=False)
-    assert "-rtpo" not in shape_args(plain, options, fixed)  # only ops the model has
-    keep_batch = {**options, "dynamic_batch": True}  # bench.batch keeps the batch dynamic, H and W are still bound
+    assert "-rtpo" not in shape_args(plain, pseudo_ops, fixed)  # only ops the model has
+    keep_batch = StepInputs(feeds=FEEDS, dynamic_batch=True)  # bench.batch keeps the batch dynamic, H and W bound
     assert bound_inputs(source, keep_batch)[0] == {"image": [1, 3, 48, 320]}

@@ -11,6 +11,7 @@ import pytest
 
 import runtimes
 from converters import onnx_precision
+from converters.step_inputs import StepInputs
 from pipeline.results import load_results
 from report.profiles import profile_section
 from runtimes.base import Settings
@@ -112,9 +113,8 @@ def test_openvino_profile_joins_onto_the_onnx_it_came_from(run, batch):
 def test_int8_profile_says_which_kernels_run_int8(run, batch, tmp_path):
     simplify = run.artifact("simplify")
     np.savez(tmp_path / "calibration.npz", input=np.load(run.dir / "inputs.npz")["input"])
-    options = {"precision": "int8", "calibration": str(tmp_path / "calibration.npz"),
-               **{k: v for k, v in vars(onnx_precision.Options()).items() if k != "precision"}}
-    (int8,) = onnx_precision.convert(simplify, options, tmp_path)
+    (int8,) = onnx_precision.convert(simplify, onnx_precision.Options(precision="int8"),
+                                     StepInputs(calibration=str(tmp_path / "calibration.npz")), tmp_path)
     nodes = check_profile(runtimes.get("onnxruntime").profile(int8.seal(), Settings(threads=1), batch, 3), runs=3)
     by_onnx = {o: n for n in nodes for o in n["onnx_nodes"]}
     for conv in ("/features/features.0/Conv", "/features/features.3/Conv"):  # the fp32 file's names join

@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from converters import onnx_file
+from converters.step_inputs import SourceOptions, StepInputs
 from core.errors import UserError
+from core.feeds import Feed
 from models.builtin import TinyCNN
 from pipeline.bindings import bind, check_model_file, declared_inputs
 from pipeline.schema import Model
@@ -60,14 +62,13 @@ def test_torch_file_source_step_and_its_export(tmp_path, kind):
     else:
         path, opset, exporter = tmp_path / "tiny.pt2", 18, "dynamo"
         torch.export.save(torch.export.export(TinyCNN().eval(), (example,)), path)
-    feeds = [{"name": "input", "kind": "image", "shape": [1, 3, 32, 32], "dtype": "float32", "layout": "NCHW"}]
-    options = {"model": {"path": str(path), "outputs": ["logits"]}, "feeds": feeds}
+    run = StepInputs(feeds=(Feed("input", "image", [1, 3, 32, 32], "float32", "NCHW"),))
     (tmp_path / "source").mkdir()  # the step's work dir (the pipeline makes it)
-    (source,) = torch_file.convert(None, options, tmp_path / "source")
+    (source,) = torch_file.convert(None, SourceOptions({"path": str(path), "outputs": ["logits"]}), run,
+                                   tmp_path / "source")
     assert source.meta == {"loader": kind, "origin": str(path)} and source.outputs[0].shape == [1, 10]
     assert runtimes.batch_refusal(source.seal(), 4)  # a saved file keeps the batch it was saved with
-    (export,) = torch_to_onnx.convert(source, {"opset": opset, "exporter": "auto", "dynamic_batch": False,
-                                               "feeds": feeds}, tmp_path)
+    (export,) = torch_to_onnx.convert(source, torch_to_onnx.Options(opset=opset), run, tmp_path)
     assert export.meta["exporter"] == exporter and export.meta["opset"] == opset
     batch = {"input": example.numpy()}
     reference = runtimes.load(source, Settings(threads=1))(batch)
@@ -81,7 +82,7 @@ def test_a_file_that_is_not_a_torch_file_is_one_line(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a zip")
     with pytest.raises(UserError, match=f"^model.path='{bad}' is not a torchscript file: "):
-        torch_file.convert(None, {"model": {"path": str(bad)}, "feeds": []}, tmp_path)
+        torch_file.convert(None, SourceOptions({"path": str(bad)}), StepInputs(), tmp_path)
 
 
 def _model_cfg(**model) -> Model:
@@ -94,7 +95,7 @@ def test_corrupt_or_missing_onnx_file_is_one_line(tmp_path):
     with pytest.raises(UserError, match=f"^model.path='{bad}' is not a valid ONNX file: DecodeError$"):
         declared_inputs(_model_cfg(path=str(bad)))  # before anything runs: reading the inputs
     with pytest.raises(UserError, match=f"^model.path='{bad}' is not a valid ONNX file"):
-        onnx_file.convert(None, {"model": {"path": str(bad)}}, tmp_path)  # and the source step itself
+        onnx_file.convert(None, SourceOptions({"path": str(bad)}), StepInputs(), tmp_path)  # and the source step itself
     with pytest.raises(UserError, match="^model.path='/no/such.onnx': no such file$"):
         check_model_file(_model_cfg(path="/no/such.onnx"))
     with pytest.raises(UserError, match=r"^model=onnx needs model.path=FILE"):

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from converters import tf_to_tflite
+from converters.step_inputs import StepInputs
 from core.errors import NotApplicable
 
 pytestmark = pytest.mark.xdist_group("all_run")
@@ -38,7 +39,7 @@ def test_int8_is_full_integer_and_passes_by_cosine(all_run):
 
 def test_bf16_is_not_applicable(all_run, tmp_path):
     with pytest.raises(NotApplicable, match="bf16"):
-        tf_to_tflite.convert(all_run.artifact("tf"), {"precision": "bf16"}, tmp_path)
+        tf_to_tflite.convert(all_run.artifact("tf"), tf_to_tflite.Options(precision="bf16"), StepInputs(), tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -30,8 +30,8 @@ def test_the_run_exported_at_its_opset(all_run):
 @pytest.mark.xdist_group("all_run")
 @pytest.mark.parametrize("opset", [13, 18])
 def test_export_writes_requested_opset_and_passes_parity(all_run, tmp_path, opset):
-    options = {"opset": opset, "exporter": "auto", "dynamic_batch": False, "feeds": all_run.feeds()}
-    (export,) = torch_to_onnx.convert(all_run.artifact("model"), options, tmp_path)
+    options = torch_to_onnx.Options(opset=opset, exporter="auto", dynamic_batch=False)
+    (export,) = torch_to_onnx.convert(all_run.artifact("model"), options, all_run.step_inputs(), tmp_path)
     assert opset_of(onnx.load(export.path)) == opset == export.meta["opset"]
     assert export.meta["exporter"] == ("legacy" if opset < 18 else "dynamo")
     assert export.inputs[0].shape == [1, 3, 32, 32] and [o.name for o in export.outputs] == ["logits"]

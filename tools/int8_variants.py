@@ -34,6 +34,7 @@ if str(REPO) not in sys.path:
 
 from bench.timing import OtherLoad  # noqa: E402 - after the path set-up above
 from converters import onnx_precision  # noqa: E402
+from converters.step_inputs import StepInputs  # noqa: E402
 from core.samples import call, per_item, samples_in, stacked  # noqa: E402
 from pipeline.results import load_results  # noqa: E402
 from runtimes import onnxruntime as ort_runtime  # noqa: E402
@@ -62,10 +63,11 @@ def make_variants(results, run_dir: Path, names: list[str], workdir: Path) -> di
     simplify = results.artifact("simplify")
     made = {"fp32": simplify}
     for name in names:
-        options = {**BASE, **VARIANTS[name], "precision": "int8", "calibration": str(run_dir / "calibration.npz")}
+        options = onnx_precision.Options(**{**BASE, **VARIANTS[name], "precision": "int8"})
         started = time.perf_counter()
         (workdir / name).mkdir()
-        (made[name],) = onnx_precision.convert(simplify, options, workdir / name)
+        run = StepInputs(calibration=str(run_dir / "calibration.npz"))
+        (made[name],) = onnx_precision.convert(simplify, options, run, workdir / name)
         print(f"made {name} in {time.perf_counter() - started:.1f}s", flush=True)
     return made
 

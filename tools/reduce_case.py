@@ -68,9 +68,7 @@ def _chain(results: RunResults, artifact: str):
         spec = declared.get(name)
         if spec is None:
             raise UserError(f"{name!r} is not a step of the run's graph: only conversions of an ONNX can be reduced")
-        options = {k: v for k, v in spec.items() if k not in STEP_KEYS}
-        if "accuracy_aware" in options:  # judged by the model's task, which a subgraph has not
-            options["accuracy_aware"] = False
+        options = {k: v for k, v in spec.items() if k not in STEP_KEYS}  # (its StepInputs: tools/reduce_check.py)
         chain.insert(0, Step(name, spec["kind"], options, float(spec.get("timeout_s") or timeout)))
         parent = spec.get("input", SOURCE)
         source = results.artifact(parent)

@@ -17,7 +17,9 @@ import numpy as np
 
 import runtimes
 from converters.onnx_io import opset_of, tensor_specs
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact, image_layout
+from core.feeds import Feed
 from pipeline.child import run_child
 from runtimes.base import settings_data
 from tools.subgraph import Cut, Graph
@@ -136,13 +138,11 @@ class Checks:
         """Convert `source` through the case's steps; a crash or the parity check's verdict."""
         (self.folder / "logs").mkdir(exist_ok=True)
         artifact = source
-        feeds = [{"name": s.name, "kind": "data", "shape": s.shape, "dtype": s.dtype,
-                  "layout": image_layout(s.shape, s.dtype)} for s in source.inputs]
+        feeds = tuple(Feed(s.name, "data", s.shape, s.dtype, image_layout(s.shape, s.dtype)) for s in source.inputs)
+        # no accuracy-aware search: it judges by the model's task, which a subgraph has not
+        run = StepInputs(feeds=feeds, calibration=str(calibration) if calibration is not None else None)
         for step in self.case.chain:
-            options = {**step.options, "feeds": feeds, "dynamic_batch": False}
-            if calibration is not None:
-                options["calibration"] = str(calibration)
-            answer, failure = self._convert(step, options, artifact, work)
+            answer, failure = self._convert(step, run, artifact, work)
             error = failure or answer.get("message") or ("" if answer else "wrote no result")
             if error:
                 return self._crashed(step, error, answer)
@@ -151,10 +151,11 @@ class Checks:
             return Outcome(False, f"converts ({artifact.format})")
         return self._parity(artifact, inputs, source, work)
 
-    def _convert(self, step: Step, options: dict, artifact: Artifact, work: Path) -> tuple[dict, str]:
+    def _convert(self, step: Step, run: StepInputs, artifact: Artifact, work: Path) -> tuple[dict, str]:
         out = work / step.name
         out.mkdir(parents=True, exist_ok=True)
-        request = {"kind": step.kind, "options": options, "workdir": str(out), "input": artifact.to_dict(),
+        request = {"kind": step.kind, "options": step.options, "inputs": run.to_dict(), "workdir": str(out),
+                   "input": artifact.to_dict(),
                    "result": str(out / "result.json")}
         child = run_child("converters.run_step", request, out / "request.json", work / f"{step.name}.log",
                           step.timeout_s)

@@ -3,6 +3,6 @@ import os
 from pathlib import Path
 
 
-def convert(source, options: dict, workdir: Path):
+def convert(source, options: dict, run, workdir: Path):
     (workdir / "half_written.onnx").write_bytes(b"partial")  # must never be taken for an artifact
     os.abort()

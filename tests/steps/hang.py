@@ -3,5 +3,5 @@ import time
 from pathlib import Path
 
 
-def convert(source, options: dict, workdir: Path):
+def convert(source, options: dict, run, workdir: Path):
     time.sleep(3600)

@@ -4,11 +4,12 @@ a model without that node (a reduced one, say) is converted faithfully."""
 from dataclasses import replace
 from pathlib import Path
 
-from converters import step_module
+from converters import step_module, step_options
+from converters.step_inputs import StepInputs
 from core.artifact import Artifact
 
 
-def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
+def convert(source: Artifact, options: dict, run: StepInputs, workdir: Path) -> list[Artifact]:
     import onnx
     from onnx import numpy_helper
 
@@ -20,7 +21,8 @@ def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
     path = workdir / "miscompiled.onnx"
     onnx.save(model, str(path))
     inner = {key: value for key, value in options.items() if key not in ("node", "then")}
-    made = step_module(options["then"]).convert(replace(source, path=str(path)), inner, workdir)
+    then = step_module(options["then"])
+    made = then.convert(replace(source, path=str(path)), step_options(then, inner), run, workdir)
     path.unlink()
     for artifact in made:
         artifact.meta["miscompiled_node"] = node.name if node is not None else None

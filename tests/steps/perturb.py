@@ -5,7 +5,7 @@ from pathlib import Path
 from core.artifact import Artifact
 
 
-def convert(source: Artifact, options: dict, workdir: Path) -> list[Artifact]:
+def convert(source: Artifact, options: dict, run, workdir: Path) -> list[Artifact]:
     import onnx
     from onnx import numpy_helper
 
