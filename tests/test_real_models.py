@@ -58,8 +58,8 @@ def test_int8_of_every_node_misses_the_target_and_accuracy_aware_recovers_it(con
     target = 0.97
     run = convert("+graph=openvino", "model=ppocr_det", "input.size=[320,320]", "precision=int8",
                   "bench.enabled=false", "~graph.steps.onnx_lowp", "input.count=6", "calibration.count=16",
-                  f"+graph.steps.openvino.target={target}",
-                  "+graph.steps.openvino.min_speedup=0")  # what it recovers, whatever its speed (test_worth_it.py)
+                  f"graph.steps.openvino.target={target}",
+                  "graph.steps.openvino.min_speedup=0")  # what it recovers, whatever its speed (test_worth_it.py)
     assert run.returncode == 0, run.tail()
     assert run.data["weights"] == "file"  # the file's own trained weights, not random ones
     assert run.data["samples"]["calibration"]["shared_with_judged"] == 0  # calibrated on pages it is not judged on

@@ -10,8 +10,8 @@ def test_int8_that_does_not_pay_is_not_offered_and_the_reason_says_so(convert, t
     # (it cannot be); OpenVINO is offered whatever its speed (0), and says the speed it measured.
     run = convert("+graph=openvino", "model=onnx", f"model.path={path}", "model.task=segmentation",
                   "+model.postprocess={threshold:0.5}", "precision=int8", "bench.enabled=false",
-                  "+graph.steps.onnx_lowp.target=0.999", "+graph.steps.onnx_lowp.min_speedup=1000",
-                  "+graph.steps.openvino.min_speedup=0")
+                  "graph.steps.onnx_lowp.target=0.999", "graph.steps.onnx_lowp.min_speedup=1000",
+                  "graph.steps.openvino.min_speedup=0")
     assert run.returncode == 0, run.tail()  # n/a is no failure
     lowp = run.steps()["onnx_lowp"]
     assert lowp.status == "n/a" and lowp.reason.startswith("not worth it: ONNX Runtime int8"), lowp
@@ -27,7 +27,7 @@ def test_every_candidate_of_the_search_is_timed(convert, tmp_path):
     tiny_segmenter(path)
     run = convert("+graph=openvino", "model=onnx", f"model.path={path}", "model.task=segmentation",
                   "+model.postprocess={threshold:0.5}", "precision=int8", "bench.enabled=false",
-                  "+graph.steps.onnx_lowp.target=0.999", "+graph.steps.onnx_lowp.min_speedup=0",
+                  "graph.steps.onnx_lowp.target=0.999", "graph.steps.onnx_lowp.min_speedup=0",
                   "~graph.steps.openvino")
     assert run.returncode == 0, run.tail()
     aware = run.artifact("onnx_lowp").meta["accuracy_aware"]
