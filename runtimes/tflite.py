@@ -12,7 +12,6 @@ import numpy as np
 from core.artifact import Artifact
 from runtimes.base import Runtime, Settings
 from runtimes.matching import MappedRunner, apply_plans, match_inputs, match_outputs, scalars_of, shape_of
-from runtimes.tflite_profile import op_profile
 
 
 @dataclass(frozen=True)
@@ -147,6 +146,8 @@ front, for a file with int8 input tensors: what a caller of the bare interpreter
 def profile(artifact: Artifact, settings: Settings, inputs: dict, runs: int, onnx: str | None = None) -> dict:
     """Per op, each timed alone in a one-op model cut from the file (runtimes/tflite_profile.py: LiteRT's Python
     Interpreter has no op-level timing), with the runner's threads and op resolver."""
+    from runtimes.tflite_profile import op_profile  # not at module level: a deploy bundle ships no profiler
+
     runner = TFLiteRunner(artifact, settings)
     return op_profile(runner, artifact.path, settings, inputs, runs, onnx, settings.of(RUNTIME).xnnpack)
 
