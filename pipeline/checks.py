@@ -14,7 +14,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
 import runtimes
 from bench.environment import package_versions
@@ -77,7 +76,7 @@ class ParityChecks:
             request = {"artifact": artifact.to_dict(), "settings": settings, "inputs": str(self.inputs),
                        "outputs": str(out), "info": str(info), "steps": self.steps}
             child = run_child("runtimes.infer", request, folder / f"{artifact.name}.request.json",
-                              self.ctx.log_path(f"parity.{artifact.name}"), self.ctx.cfg.bench.timeout_s)
+                              self.ctx.log_path(f"parity.{artifact.name}"), self.ctx.config.bench.timeout_s)
             if child.failure or not out.exists():
                 last = child.last_line()
                 if last.startswith("error: "):  # runtimes.infer's own line: the input, the shape fed and expected
@@ -103,7 +102,7 @@ class ParityChecks:
     @property
     def steps(self) -> int:
         """Calls per stream of a stateful model (input.steps); 1 for any other."""
-        return int(self.ctx.cfg.input.steps) if self.ctx.state else 1
+        return self.ctx.config.input.steps if self.ctx.state else 1
 
     def items(self, outputs: list[np.ndarray]) -> list[np.ndarray]:
         """Recorded outputs ([N, (steps,) *output]) as one row per batch element: what parity, task metrics and
@@ -114,17 +113,15 @@ class ParityChecks:
 
     def tolerance(self, precision: str) -> dict:
         """validate.tolerances[precision], with the model's own override (e.g. pixels) on top."""
-        tol = OmegaConf.to_container(self.ctx.cfg.validate.tolerances[precision])
-        override = OmegaConf.select(self.ctx.cfg, f"model.tolerances.{precision}")
-        tol.update(OmegaConf.to_container(override) if override else {})
-        return tol
+        override = (self.ctx.config.model.tolerances or {}).get(precision)
+        return {**_given(self.ctx.config.validate_.tolerances[precision]), **(_given(override) if override else {})}
 
     def slices(self, precision: str) -> dict[str, list[Slice]]:
         """model.slices: output -> the parts judged on their own, each with validate.tolerances[precision] and
         the slice's own tolerance for that precision on top."""
-        declared = OmegaConf.to_container(self.ctx.cfg.model.slices, resolve=True) if self.ctx.cfg.model.get(
-            "slices") else {}
-        base = OmegaConf.to_container(self.ctx.cfg.validate.tolerances[precision])
+        declared = {output: {name: _given(part) for name, part in parts.items()}
+                    for output, parts in (self.ctx.config.model.slices or {}).items()}
+        base = _given(self.ctx.config.validate_.tolerances[precision])
         return {output: [Slice(name, *part["channels"], {**base, **((part.get("tolerances") or {}).get(precision)
                                                                      or {})}, part.get("axis", 1))
                          for name, part in parts.items()]
@@ -153,7 +150,7 @@ class ParityChecks:
                 tol = {**tol, "slices": {out: {p.name: p.tolerance for p in parts} for out, parts in slices.items()}}
             # Task view (same objects / classes found?) through the deploy postprocess; can fail parity too.
             task = task_agreement(ref_items, items, self.ctx.processing,
-                                  OmegaConf.to_container(self.ctx.cfg.validate.task), judged)
+                                  self.ctx.task_check, judged)
             if task and not task["passed"]:
                 task.update(self._floor_waiver(judged))
             passed = report.passed and (task is None or task["passed"] or not task.get("enforced", True))
@@ -177,7 +174,7 @@ class ParityChecks:
             else:
                 log.error("[%s] parity FAILED: %s%s", artifact.name, report.failure_line() or "task agreement "
                           f"below {(task or {}).get('min_agreement')}", agreement)
-            if not passed or self.ctx.cfg.validate.localize:
+            if not passed or self.ctx.config.validate_.localize:
                 entry.divergence = self.localize(artifact, tol)
             if self.reference_scores is not None:
                 scores = self._score(artifact, items)
@@ -202,14 +199,14 @@ class ParityChecks:
         """The artifact's scores against the truth; None (logged) when its outputs cannot be scored."""
         try:
             return score(outputs, self.truth, self.ctx.processing, self.placement,
-                         OmegaConf.to_container(self.ctx.cfg.validate.task))
+                         self.ctx.task_check)
         except (ValueError, UserError) as error:  # e.g. a candidate whose outputs lost their shape: parity says so
             log.error("[%s] accuracy against the truth not measured: %s", artifact.name, error)
             return None
 
     def _record_accuracy(self, artifact: Artifact, scores: Scores) -> None:
         entry = Accuracy(**accuracy_entry(artifact.name, self.reference.name, self.reference_scores, scores,
-                                          seed=self.ctx.cfg.seed))
+                                          seed=self.ctx.config.seed))
         self.ctx.results.accuracy.append(entry)
         log.info("[%s] %s", artifact.name, describe_accuracy(entry))
 
@@ -227,7 +224,7 @@ class ParityChecks:
         request = {"source": source.path, "artifact": artifact.to_dict(), "inputs": str(self.inputs),
                    "atol": tol["atol"], "rtol": tol["rtol"], "result": str(result)}
         child = run_child("validators.localize", request, folder / f"{artifact.name}.localize.request.json",
-                          self.ctx.log_path(f"localize.{artifact.name}"), self.ctx.cfg.bench.timeout_s)
+                          self.ctx.log_path(f"localize.{artifact.name}"), self.ctx.config.bench.timeout_s)
         found = read_json(result) or {"found": False, "reason": f"localization {child.failure or 'wrote nothing'}"}
         found["against"] = source.name
         if found.get("found"):
@@ -239,3 +236,8 @@ class ParityChecks:
 def _link(path: Path, target: Path) -> None:
     path.unlink(missing_ok=True)
     path.symlink_to(target)
+
+
+def _given(part) -> dict:
+    """A part of the parsed config as the keys its YAML or command line gave (what a tolerance overrides)."""
+    return part.model_dump(by_alias=True, exclude_unset=True)

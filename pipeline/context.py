@@ -5,19 +5,18 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
-
 import runtimes
 from core.artifact import Artifact
 from core.feeds import Feed, call_batch
 from pipeline.progress import Progress
 from pipeline.results import RunResults
+from pipeline.schema import Config
 from runtimes.base import settings_data
 
 
 @dataclass
 class RunContext:
-    cfg: DictConfig
+    config: Config  # parsed once (pipeline.config.parse): what every part of the run reads
     run_dir: Path
     results: RunResults
     feeds: list[Feed] = field(default_factory=list)  # the model's inputs as this run feeds them
@@ -38,13 +37,18 @@ class RunContext:
         none fixed) and the state carried between calls (model.state)."""
         runtime = runtimes.for_format(artifact.format).name
         shapes = {f.name: f.shape_at(batch) for f in self.feeds} if batch else {}
-        return settings_data(OmegaConf.to_container(self.cfg.bench, resolve=True), runtime, artifact.precision,
-                             shapes, mode, self.state)
+        bench = self.config.bench.model_dump(by_alias=True, exclude_unset=True)
+        return settings_data(bench, runtime, artifact.precision, shapes, mode, self.state)
 
     @property
     def state(self) -> dict[str, str]:
         """model.state: output -> the input it feeds on the next call ({} for a model without state)."""
-        return OmegaConf.to_container(self.cfg.model.state, resolve=True) if self.cfg.model.get("state") else {}
+        return dict(self.config.model.state or {})
+
+    @property
+    def task_check(self) -> dict:
+        """validate.task as the task metrics take it."""
+        return self.config.validate_.task.model_dump()
 
     @property
     def call_batch(self) -> int:

@@ -42,7 +42,7 @@ class Benchmarks:
         self.judged = judged or []  # the input set's images: a larger batch is filled from them
 
     def benchmark(self, artifact: Artifact, image_paths: list[str]) -> BenchRow:
-        cfg, results = self.ctx.cfg, self.ctx.results
+        bench, results = self.ctx.config.bench, self.ctx.results
         # the node names a runtime's profile is joined onto: the ONNX file the artifact was made from
         onnx = self.graph.onnx_source(artifact.name)
         latency = self._measure(artifact, image_paths, self.ctx.call_batch, "latency",
@@ -57,9 +57,9 @@ class Benchmarks:
                                   runs_without_source=whole.runs_without_source)
         if not row.ok:
             return row
-        row.noisy = is_noisy(row.infer_ms.model_dump(), cfg.bench.noisy_cv)
+        row.noisy = is_noisy(row.infer_ms.model_dump(), bench.noisy_cv)
         row.throughput = []
-        for size, how in throughput_plan(batch_sizes(cfg.bench.batch), self.ctx.call_batch):
+        for size, how in throughput_plan(batch_sizes(bench.batch), self.ctx.call_batch):
             entry = ThroughputEntry(batch=size, mode=mode_for(size), status="ok")
             refusal = runtimes.batch_refusal(artifact, size, self.ctx.batch_axes)
             if how == "latency row":
@@ -74,7 +74,7 @@ class Benchmarks:
                     stats = measured.images_per_s or measured.infer_ms
                     entry.images_per_s = measured.images_per_s.median if measured.images_per_s else \
                         measured.throughput_ips
-                    entry.noisy = is_noisy(stats.model_dump(), cfg.bench.noisy_cv)
+                    entry.noisy = is_noisy(stats.model_dump(), bench.noisy_cv)
                     entry.measurement = measured
                 else:
                     entry.status, entry.error, entry.log = "failed", measured.error, measured.log
@@ -84,15 +84,15 @@ class Benchmarks:
     def _measure(self, artifact: Artifact, image_paths: list[str], batch: int, mode: str,
                  tag: str = "", onnx: str | None = None) -> Measurement:
         """One bench.worker process under the machine-wide lock -> its measurement (status ok / failed)."""
-        cfg = self.ctx.cfg
+        bench = self.ctx.config.bench
         tag = tag or artifact.name
         folder = self.ctx.folder("bench")
         result = folder / f"{tag}.json"
         request = {"artifact": artifact.to_dict(), "settings": self.ctx.runtime_settings(artifact, batch, mode),
                    "feeds": self.ctx.feed_data(), "images": image_paths, "data": str(self.inputs), "rows": batch,
-                   "processing": self.ctx.processing, "warmup": cfg.bench.warmup, "runs": cfg.bench.runs,
+                   "processing": self.ctx.processing, "warmup": bench.warmup, "runs": bench.runs,
                    "result": str(result)}
-        if cfg.bench.profile and mode == "latency":  # per-node profile, joined onto the ONNX the artifact came from
+        if bench.profile and mode == "latency":  # per-node profile, joined onto the ONNX the artifact came from
             request.update(profile=True, onnx=onnx)
         # Within one sweep the same artifact with the same settings is measured once (reused_from says so).
         key = content_key("bench", artifact.sha256, self.inputs_sha, {k: v for k, v in request.items()
@@ -111,10 +111,10 @@ class Benchmarks:
         if slot:
             request["progress"] = str(slot)
         try:
-            with FileLock(cfg.bench.lock_file):
+            with FileLock(bench.lock_file):
                 self.ctx.progress.bench_started(tag, f"{artifact.format}, {mode}", slot)
                 child = run_child("bench.worker", request, folder / f"{tag}.request.json",
-                                  self.ctx.log_path(f"bench.{tag}"), cfg.bench.timeout_s)
+                                  self.ctx.log_path(f"bench.{tag}"), bench.timeout_s)
             answer = read_json(result)
             row = Measurement(**answer, status="ok") if answer and not child.failure else None
             self.ctx.progress.bench_ended(tag, "ok" if row else "failed", headline(row) if row else

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from bench.environment import environment
 from converters import SOURCE_STEP
@@ -66,7 +66,6 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
     when everything converted, passed and was measured."""
     planned = plan(cfg)
     parsed, feeds, steps, processing = planned.config, planned.feeds, planned.steps, planned.processing
-    cfg = OmegaConf.create(parsed.record())  # the parsed config for the parts that still read a DictConfig
     cache_root = Path(parsed.cache.dir) if parsed.cache.enabled else None
     split = choose_samples(parsed, processing, (cache_root or run_dir) / "sets")  # a user's labels are read here
     for sub in ("logs", "steps"):
@@ -77,27 +76,27 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
                          precision=parsed.precision, opset=parsed.opset, weights=weights_of(parsed.model),
                          inputs=inputs.record, processing=processing, samples=split.record,
                          environment=Environment(**environment()), config=parsed.record())
-    ctx = RunContext(cfg, run_dir, results, feeds, processing, open_progress(cfg.get("progress", True)))
-    cache = StepCache(Path(cfg.cache.dir)) if cfg.cache.enabled else None
+    ctx = RunContext(parsed, run_dir, results, feeds, processing, open_progress(parsed.progress))
+    cache = StepCache(cache_root) if cache_root else None
     calibration = None
-    if any(_quantizes(s, cfg.precision) for s in steps):
+    if any(_quantizes(s, parsed.precision) for s in steps):
         calibration, results.calibration = prepare_calibration(parsed, feeds, run_dir, split, store_dir)
     runner = StepRunner(ctx, cache, calibration)
     graph = ArtifactGraph()  # every artifact made, by name, and what it was converted from
-    checks = ParityChecks(ctx, inputs, ResultMemo(Path(cfg.cache.dir) / "outputs") if cache else None, graph)
+    checks = ParityChecks(ctx, inputs, ResultMemo(cache_root / "outputs") if cache_root else None, graph)
     bench = Benchmarks(ctx, inputs.path, inputs.sha256,
-                       ResultMemo(sweep_dir / ".bench") if sweep_dir and cfg.bench.reuse_in_sweep else None,
+                       ResultMemo(sweep_dir / ".bench") if sweep_dir and parsed.bench.reuse_in_sweep else None,
                        graph, split.judged)
     started = time.perf_counter()
-    ctx.progress.plan([(SOURCE, SOURCE_STEP[cfg.model.source]), *((s.name, s.kind) for s in steps)])
+    ctx.progress.plan([(SOURCE, SOURCE_STEP[parsed.model.source]), *((s.name, s.kind) for s in steps)])
     try:
         _convert_and_check(ctx, steps, runner, checks, graph)
-        if cfg.bench.enabled:
+        if parsed.bench.enabled:
             superseded = graph.superseded(keep=SOURCE)  # the raw export, when a simplified ONNX was made from it
             for artifact in graph.artifacts():
                 if artifact.name not in superseded:
                     bench.benchmark(artifact, inputs.bench_images)
-        results.status = _final_status(results, cfg)
+        results.status = _final_status(results, parsed)
     except KeyboardInterrupt:
         results.status = "interrupted"
         running = [s.name for s in results.steps if s.status == "running"]
@@ -119,9 +118,10 @@ def run_graph(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> 
 
 def _convert_and_check(ctx: RunContext, steps: list[StepSpec], runner: StepRunner, checks: ParityChecks,
                        graph: ArtifactGraph) -> None:
-    cfg = ctx.cfg
-    source_spec = StepSpec(SOURCE, SOURCE_STEP[cfg.model.source], "", {
-        "model": OmegaConf.to_container(cfg.model, resolve=True), "seed": cfg.seed}, cfg.steps.timeout_s)
+    parsed = ctx.config
+    source_spec = StepSpec(SOURCE, SOURCE_STEP[parsed.model.source], "", {
+        "model": parsed.model.model_dump(by_alias=True, exclude_unset=True), "seed": parsed.seed},
+        parsed.steps["timeout_s"])
     made = runner.run(source_spec, None).artifacts
     if not made:
         for spec in steps:
@@ -135,7 +135,7 @@ def _convert_and_check(ctx: RunContext, steps: list[StepSpec], runner: StepRunne
         if spec.name in inherited:
             runner.skipped(spec, spec.input, inherited[spec.name])
             continue
-        if spec.when_precision and cfg.precision not in spec.when_precision:
+        if spec.when_precision and parsed.precision not in spec.when_precision:
             runner.not_applicable(spec, f"runs only at precision {', '.join(spec.when_precision)}")
             inherited.update(dict.fromkeys(descendants(steps, spec.name), "n/a"))
             continue
@@ -161,8 +161,8 @@ def weights_of(model: Model) -> str:
     return "loaded" if model.weights else "random"
 
 
-def _final_status(results: RunResults, cfg: DictConfig) -> str:
+def _final_status(results: RunResults, config: Config) -> str:
     failed = any(s.status in ("failed", "skipped") for s in results.steps)  # "n/a" is no failure
     failed |= any(not b.ok for b in results.bench)
-    failed |= cfg.validate.fail_run_on_mismatch and not all(p.passed for p in results.parity)
+    failed |= config.validate_.fail_run_on_mismatch and not all(p.passed for p in results.parity)
     return "failed" if failed else "ok"

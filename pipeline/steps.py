@@ -7,8 +7,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from bench.settings import needs_dynamic_batch
 from converters import step_module, step_options
 from converters.step_inputs import StepInputs, TaskTarget
@@ -39,7 +37,7 @@ class StepRunner:
         self.ctx, self.cache, self.calibration = ctx, cache, calibration
         # what every step is told of the model's inputs (part of its cache key): their shapes, batch axes and
         # dtypes, and whether the batch axes stay dynamic (bench.batch asks for other batches than input.batch)
-        self.dynamic_batch = needs_dynamic_batch(ctx.cfg.bench.batch, ctx.cfg.input.batch)
+        self.dynamic_batch = needs_dynamic_batch(ctx.config.bench.batch, ctx.config.input.batch)
 
     def run(self, spec: StepSpec, source: Artifact | None) -> StepOutcome:
         """The step's artifacts (named after the step), or none when it failed or does not apply (also recorded)."""
@@ -113,7 +111,7 @@ class StepRunner:
         aware = _option(options, "accuracy_aware")
         if not aware:
             return None
-        task = OmegaConf.to_container(self.ctx.cfg.validate.task, resolve=True)
+        task = self.ctx.task_check
         kind = self.ctx.processing.get("task")
         target = _option(options, "target")
         target = floor(task, kind, "int8") if target is None else target

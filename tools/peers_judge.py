@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from core.feeds import feed_of
 from core.images import load_rgb
 from core.prepost import Processing
 from core.samples import output_batch_axes, per_item
+from pipeline.config import validate
 from pipeline.inputs import stacked_calls
 from pipeline.results import RunResults
 from pipeline.splits import choose_samples
@@ -40,7 +40,7 @@ def read_npz(path: Path) -> list[np.ndarray]:
 class Judge:
     def __init__(self, results: RunResults, run_dir: Path):
         self.results, self.reference = results, results.reference_name()
-        self.cfg = OmegaConf.create(results.config)
+        self.config = validate(results.config)  # the run's config, parsed as the run parsed it
         self.task = results.config["validate"]["task"]
         self.feeds = [feed_of(t) for t in results.inputs.tensors]
         self.names = [o.name for o in results.artifact(self.reference).outputs]
@@ -56,8 +56,8 @@ class Judge:
         """The run's truth and each photo's placement, or (None, None) where the run judged on none."""
         if not self.results.accuracy:
             return None, None
-        sets = Path(self.cfg.cache.dir) if self.cfg.cache.enabled else run_dir
-        split = choose_samples(self.cfg, self.results.processing, sets / "sets")
+        sets = Path(self.config.cache.dir) if self.config.cache.enabled else run_dir
+        split = choose_samples(self.config, self.results.processing, sets / "sets")
         if split.record["judged"]["digest"] != (self.results.samples or {}).get("judged", {}).get("digest"):
             raise SystemExit(f"the judged samples made again differ from the run's ({run_dir}): cannot judge peers "
                              "on the same truth")
@@ -81,7 +81,7 @@ class Judge:
                     return Verdict(self.metric, None, None, "outputs do not compare with the reference's")
                 return Verdict(self.metric, task["agreement"], 1.0 - task["agreement"])
             scores = score(items, self.truth, self.results.processing, self.placement, self.task)
-            entry = accuracy_entry(name, self.reference, self.reference_scores, scores, seed=self.cfg.seed)
+            entry = accuracy_entry(name, self.reference, self.reference_scores, scores, seed=self.config.seed)
             return Verdict(self.metric, entry["value"], entry["drop"])
         except (ValueError, IndexError) as error:  # outputs that lost their shape: the row says why
             return Verdict(self.metric, None, None, f"{type(error).__name__}: {error}".splitlines()[0])
