@@ -50,8 +50,9 @@ class Options:
 
     precision: Literal["fp32", "fp16", "int8", "bf16"] = "fp32"  # bf16: not applicable (recorded n/a)
     # true: the batch axis stays symbolic; when litert-torch cannot lower that, the file keeps the run's batch
-    # (recorded in its meta) and the benchmark skips other batch sizes for it
-    dynamic_batch: bool = False
+    # (recorded in its meta) and the benchmark skips other batch sizes for it. None: as the run needs
+    # (StepInputs.dynamic_batch: bench.batch asks for other batches than input.batch)
+    dynamic_batch: bool | None = None
     per_channel: bool = True  # int8: one weight scale per output channel (else one per tensor)
 
 
@@ -73,7 +74,7 @@ def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) 
     names = identifiers([f.name for f in feeds] + [o.name for o in source.outputs])
     module = named(callable_module(load_torch(source.path, source.meta.get("loader", "pickle"))),
                    [names[f.name] for f in feeds], [names[o.name] for o in source.outputs])
-    dynamic, refused = options.dynamic_batch, ""
+    dynamic, refused = run.dynamic_batch if options.dynamic_batch is None else options.dynamic_batch, ""
     start = time.perf_counter()
     try:
         content, quantization = _convert(litert_torch, module, feeds, names, precision, options, run, dynamic)

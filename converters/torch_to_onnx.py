@@ -30,7 +30,7 @@ class Options:
 
     opset: int = 17
     exporter: Literal["auto", "legacy", "dynamo"] = "auto"
-    dynamic_batch: bool = False
+    dynamic_batch: bool | None = None  # None: as the run needs (StepInputs.dynamic_batch)
 
 
 DYNAMO_MIN_OPSET = 18
@@ -57,7 +57,7 @@ def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) 
     feeds = list(run.feeds)
     input_names = [f.name for f in feeds]
     output_names = [o.name for o in source.outputs]
-    dynamic = options.dynamic_batch
+    dynamic = run.dynamic_batch if options.dynamic_batch is None else options.dynamic_batch
     path = workdir / "model.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation warning, once per run
