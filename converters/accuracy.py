@@ -32,6 +32,9 @@ class AccuracyAware:
     accuracy_aware: bool | Literal["auto"] = "auto"
     target: float | None = None  # the agreement to reach; null: the task's floor at int8
     max_float_nodes: int = 32
+    # the artifact made at least this many times as fast as its runtime's fp32 on the search's side-by-side timing
+    # (SideBySide), or the step is n/a ("not worth it") and not offered; 0: offered whatever its speed
+    min_speedup: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -40,10 +40,7 @@ class Options(BudgetedSearch):
     activation_type: Literal["uint8", "int8"] = "uint8"  # int8: activations' 8-bit type
     weight_type: Literal["int8", "uint8"] = "int8"  # int8: weights' 8-bit type
     float_tail: bool = True  # int8: the ops after the last Conv/Gemm/MatMul before each output stay float
-    # int8, accuracy-aware (converters.accuracy.BudgetedSearch): keep the nodes that add the most error in float;
-    # and at least this many times as fast as the fp32 ONNX on the search's side-by-side timing, or
-    # the step is n/a ("not worth it") and not offered; 0: offered whatever its speed
-    min_speedup: float = 1.0
+    # int8, accuracy-aware (converters.accuracy.BudgetedSearch): keep the nodes that add the most error in float
 
 
 def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) -> list[Artifact]:

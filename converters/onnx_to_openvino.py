@@ -28,9 +28,6 @@ class Options(AccuracyAware):
     # int8, accuracy-aware (converters.accuracy.AccuracyAware): NNCF's accuracy control keeps the layers that cost
     # the most agreement in float
     precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
-    # accuracy-aware int8 at least this many times as fast as the float IR on the search's side-by-side timing, or the
-    # step is n/a ("not worth it") and not offered; 0: offered whatever its speed
-    min_speedup: float = 1.0
 
 
 WEIGHT_PRECISION = {"fp32": False, "bf16": False, "fp16": True, "int8": False}

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.accuracy import Judge, Search, keep_in_float
+from converters.accuracy import Judge, Search, SideBySide, keep_in_float, worth_it
 from converters.onnxruntime_int8 import relative_error
 from converters.samples import calibration
 from converters.step_inputs import StepInputs, TaskTarget
@@ -78,6 +78,11 @@ def _accuracy_aware(source: Artifact, options, aim: TaskTarget, workdir: Path,
     debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
     order.extend(_input_order(tf, debugger.quant_model))
     candidates = Candidates(tf, debugger, judge, lambda content: _outputs(content, source, workdir, samples))
+    timing = SideBySide(_call(_float_model(tf, source), source, workdir, samples[0]))
+
+    def speedup(kept: list[str]) -> float:
+        return timing.speedup(_call(candidates.make(kept), source, workdir, samples[0]))
+
     search = Search(judge.target, judge.metric_name(), len(samples))
     search.plain_agreement = search.agreement = candidates.agreement([])
     meta, kept = _meta(tf, samples, "int8 builtins; float builtins for the layers kept in float"), []
@@ -90,7 +95,7 @@ def _accuracy_aware(source: Artifact, options, aim: TaskTarget, workdir: Path,
         if ranking is not None and search.agreement < judge.target:
             ranked = [layer["node"] for layer in ranking][: options.max_float_nodes]
             budget = options.budget_s - (time.perf_counter() - started)
-            kept = keep_in_float(ranked, candidates.agreement, search, budget)
+            kept = keep_in_float(ranked, candidates.agreement, search, budget, speedup)
             if candidates.agreement([]) >= candidates.agreement(kept):  # layers in float that bought nothing
                 kept = []
             search.agreement = candidates.agreement(kept)
@@ -99,6 +104,8 @@ def _accuracy_aware(source: Artifact, options, aim: TaskTarget, workdir: Path,
             search.stopped = f"target met with every {', '.join(candidates.float_ops)} op in float"
     search.kept_in_float = kept
     search.seconds = time.perf_counter() - started
+    search.speedup = speedup(kept)
+    worth_it(search, options.min_speedup, "TensorFlow Lite")
     aware = {**search.as_meta(), "ops_kept_in_float": candidates.float_ops, "failed_to_run": candidates.failed}
     return candidates.make(kept), {**meta, "accuracy_aware": aware}
 
@@ -250,6 +257,27 @@ def _input_order(tf, model: bytes) -> list[str]:
     by_index = {detail["index"]: name for name, detail in
                 interpreter.get_signature_runner("serving_default").get_input_details().items()}
     return [by_index[detail["index"]] for detail in interpreter.get_input_details()]
+
+
+def _float_model(tf, source: Artifact) -> bytes:
+    """The SavedModel as float32 builtins (the tf_to_tflite step's fp32 file, which ai-edge-litert runs when it has
+    no Flex op): what int8 must beat."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(source.path, signature_keys=["serving_default"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter.convert()
+
+
+def _call(content: bytes, source: Artifact, workdir: Path, sample: dict):
+    """One inference of a .tflite content through the Runner the benchmark uses, on one sample (for SideBySide)."""
+    from runtimes.tflite import TFLiteRunner
+
+    path = workdir / f"timed_{time.perf_counter_ns()}.tflite"
+    path.write_bytes(content)
+    runner = TFLiteRunner(Artifact(name="timed", format="tflite", path=str(path), precision="int8",
+                                   inputs=source.inputs, outputs=source.outputs), Settings())
+    path.unlink()  # loaded: the interpreter keeps what it needs
+    feed = for_runner(runner, sample)
+    return lambda: runner(feed)
 
 
 def _outputs(content: bytes, source: Artifact, workdir: Path, samples: list[dict]) -> list[np.ndarray]:

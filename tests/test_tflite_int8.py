@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
-ONE_STEP = ["precision=int8", "bench.enabled=false", "~graph.steps.tflite_fp32", "~graph.steps.tflite_fp16"]
+# what the search recovers, whatever its speed: whether int8 beats fp32 depends on the CPU and its load
+# (tests/test_worth_it.py covers the speed rule)
+ONE_STEP = ["precision=int8", "bench.enabled=false", "~graph.steps.tflite_fp32", "~graph.steps.tflite_fp16",
+            "graph.steps.tflite_int8.min_speedup=0"]
 
 
 def tiny_segmenter(path) -> None:
@@ -50,6 +53,8 @@ def test_a_high_target_keeps_the_worst_layers_in_float(convert, tmp_path):
     # the int8 map misses pixels at the threshold: below the target, so the search ran
     assert aware["plain_agreement"] < 0.999 and aware["tried"] and aware["tried"][0]["kept"] == 1
     assert aware["stopped"] == "target met" and aware["agreement"] >= 0.999
+    # each candidate timed beside the float TFLite file, and the one made too
+    assert all(t["speedup"] > 0 for t in aware["tried"]) and aware["speedup"] > 0
     kept = aware["kept_in_float"]
     ranked = [layer["node"] for layer in artifact.meta["ranking"]]
     assert kept and kept == ranked[: len(kept)]  # the worst first, named as the debugger names them
