@@ -31,7 +31,6 @@ def main(cfg: DictConfig) -> int:
         sys.exit(USER_ERROR_EXIT)
     from pipeline.results import record_failure
     from pipeline.run import run_graph  # after the cheap checks: keeps `--help` and errors fast
-    from report.run_end import finish_run
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -64,6 +63,24 @@ def main(cfg: DictConfig) -> int:
     if code and not multirun:
         # exit once Hydra is done with the job: its end-of-job callbacks (+tracking) see a failed run too
         EXIT_CODE[0] = code
+    return code
+
+
+def finish_run(results, run_dir: Path, select: dict | None = None) -> int:
+    """After the pipeline wrote results.json: the report, with +select the decision (ship.finish decides, bundles and
+    records it in results.json) and its table and plot, report.html last. The exit code: 0 only when the run is ok
+    and, with a selection, something was picked and bundled."""
+    from report.run_end import show_page, show_run
+    from report.selection_page import publish
+    from ship.finish import decide_run
+
+    show_run(results, run_dir)
+    code = 0 if results.status == "ok" else 1
+    if select is not None:
+        decision = decide_run(results, select, run_dir)
+        publish(decision, run_dir)
+        code = max(code, 0 if decision.succeeded else 1)
+    show_page(results, run_dir)
     return code
 
 

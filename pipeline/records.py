@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+SCHEMA_VERSION = 3  # of results.json and selection.json; pipeline/results.py's docstring says what each changed
+
 
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -1,7 +1,8 @@
 """The results.json schema: what one run records, written through this module and read back through it by the
 report, the sweep summary, the selection, the deploy bundle and compare.
 
-Version 2 added `schema_version` and `processing`; version 1 files (no `schema_version`) load too. A key this
+Version 2 added `schema_version` and `processing`; version 1 files (no `schema_version`) load too. Version 3
+typed the selection (pipeline/decision.py): its `plot` is gone, selection.json carries `schema_version`. A key this
 schema does not know is an error when writing (a new field is declared here first) and ignored when reading
 an older or newer file, so that a run from another checkout can still be compared.
 """
@@ -12,13 +13,13 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_serializer
 
 from core.artifact import Artifact
-from pipeline.records import Environment, InputSet, Profile, Record, StreamParity
+from pipeline.decision import Decision, decision_of
+from pipeline.records import SCHEMA_VERSION, Environment, InputSet, Profile, Record, StreamParity
 from validators.parity import OutputParity
 
-SCHEMA_VERSION = 2
 FILE = "results.json"
 
 StepStatus = Literal["running", "ok", "cached", "failed", "skipped", "n/a", "interrupted"]
@@ -214,7 +215,7 @@ class RunResults(Record):
     config: dict[str, Any] = Field(default_factory=dict)
     seconds: float | None = None
     error: str | None = None
-    selection: dict[str, Any] | None = None  # ship.selection's decision, when +select asked for one
+    selection: Decision | None = None  # ship.finish records the decision here, when +select asked for one
 
     # ---- lookups every reader needs ----------------------------------------------------------------------
     def parity_of(self, artifact: str) -> ParityEntry | None:
@@ -262,6 +263,10 @@ class RunResults(Record):
         return any(p.task is not None for p in self.parity)
 
     # ---- files -------------------------------------------------------------------------------------------
+    @field_serializer("selection")
+    def _every_key(self, decision: Decision | None):
+        return decision and decision.model_dump(mode="json")  # nulls kept, as selection.json keeps them
+
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, exclude_none=True)
 
@@ -279,6 +284,8 @@ def load_results(path: Path) -> RunResults:
     path = path / FILE if path.is_dir() else path
     data = json.loads(path.read_text())
     data.setdefault("schema_version", 1)
+    if data.get("selection") is not None:
+        data["selection"] = decision_of(data["selection"], data["schema_version"])
     return RunResults.model_validate(data, context={"lenient": True})
 
 

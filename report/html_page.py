@@ -15,6 +15,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from pipeline.decision import Decision
 from pipeline.results import RunResults
 from report import accuracy_table, int8_search, profiles, run_report, selection_page, summary
 
@@ -41,9 +42,8 @@ def png_data(path: str | Path | None) -> str | None:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
-def _manifest(decision: dict | None) -> dict | None:
+def _manifest(bundle: str | None) -> dict | None:
     """The deploy bundle's manifest.json (the facts a reader looks for first, and the whole file)."""
-    bundle = (decision or {}).get("bundle")
     if not bundle or not (Path(bundle) / "manifest.json").is_file():
         return None
     data = json.loads((Path(bundle) / "manifest.json").read_text())
@@ -59,16 +59,17 @@ def _manifest(decision: dict | None) -> dict | None:
     return {"facts": facts, "json": json.dumps(data, indent=2, default=str)}
 
 
-def selection_context(decision: dict | None) -> dict | None:
-    """The selection as report/selection_page.py tabulates it, its plot inlined, and the bundle's manifest."""
+def selection_context(decision: Decision | None, out_dir: Path) -> dict | None:
+    """The selection as report/selection_page.py tabulates it, its plot (drawn in out_dir) inlined, and the
+    bundle's manifest."""
     if not decision:
         return None
     heads, rows = selection_page.table(decision)
-    constraints = {k: v for k, v in (decision.get("constraints") or {}).items() if v is not None}
-    return {"objective": decision["objective"], "reason": decision.get("reason"), "pick": decision.get("pick"),
-            "front": decision.get("front") or [], "headers": heads, "rows": rows,
-            "constraints": json.dumps(constraints), "plot": png_data(decision.get("plot")),
-            "bundle_error": decision.get("bundle_error"), "manifest": _manifest(decision)}
+    constraints = {k: v for k, v in decision.constraints.items() if v is not None}
+    return {"objective": decision.objective, "reason": decision.reason, "pick": decision.pick,
+            "front": decision.front, "headers": heads, "rows": rows, "constraints": json.dumps(constraints),
+            "plot": png_data(out_dir / selection_page.PLOT), "bundle_error": decision.bundle_error,
+            "manifest": _manifest(decision.bundle)}
 
 
 def _header(results: RunResults) -> dict:
@@ -101,7 +102,7 @@ def run_context(results: RunResults, run_dir: Path) -> dict:
         "accuracy": {"headers": accuracy_table.HEADERS, "rows": accuracy_table.rows(results),
                      "samples": accuracy_table.samples_lines(results)},
         "plots": [(title, data) for title, data in plots if data],
-        "selection": selection_context(results.selection),
+        "selection": selection_context(results.selection, run_dir),
         "low_precision": [{"line": int8_search.summary_line(name, search),
                            "kept": search.get("kept_in_float") or [],
                            "tried": [f"{t['kept']} -> {t['agreement']:.3f}" for t in search.get("tried") or []]}
@@ -121,7 +122,7 @@ def write_run_page(results: RunResults, run_dir: Path) -> Path:
     return path
 
 
-def write_sweep_page(sweep_dir: Path, rows: list[dict], decision: dict | None,
+def write_sweep_page(sweep_dir: Path, rows: list[dict], decision: Decision | None,
                      first: RunResults | None = None) -> Path:
     """summary.html in the sweep directory: the job table, the plots, the selection across the jobs; `first`, a
     job's results, tells the machine and the versions (the jobs of a sweep share them)."""
@@ -135,7 +136,7 @@ def write_sweep_page(sweep_dir: Path, rows: list[dict], decision: dict | None,
         # each job's own page, beside its results (a relative link: the pages travel together or not at all)
         "jobs": [(job, f"{job}/{RUN_PAGE}") for job in jobs if (sweep_dir / job / RUN_PAGE).is_file()],
         "plots": [(title, data) for name, title in summary.PLOTS.items() if (data := png_data(sweep_dir / name))],
-        "selection": selection_context(decision),
+        "selection": selection_context(decision, sweep_dir),
         "machine": _header(first) if first else None,
     }
     path = sweep_dir / SWEEP_PAGE

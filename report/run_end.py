@@ -1,6 +1,6 @@
-"""What a user gets when a job ends: the table, report.md and the timing plot; with +select, the decision
-(ship.finish), its table and plot and the deploy bundle; last, report.html showing all of it. Returns the job's
-exit code."""
+"""What a user reads when a job ends, rendered from its results: the table, report.md and the timing plot (first),
+and report.html (last, so that it shows the decision ship.finish recorded, when there is one). Renders only: the
+order of "run ended -> report -> decide -> ship -> report.html" is convert.py's (finish_run)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,22 +9,16 @@ from pipeline.results import RunResults
 from report.html_page import write_run_page
 from report.plots import plot_timing
 from report.run_report import print_table, write_report
-from report.selection_page import publish
-from ship.finish import decide_run, record_run, succeeded
 
 
-def finish_run(results: RunResults, run_dir: Path, select: dict | None = None) -> int:
-    """0 only when the run is ok and, with a selection, something was picked and bundled."""
+def show_run(results: RunResults, run_dir: Path) -> None:
+    """report.md and timing.png in run_dir, the table printed."""
     write_report(results, run_dir)
     picture = plot_timing(results, run_dir / "timing.png")
     print_table(results)
     if picture:
         print(f"pre / inference / post per runtime: {picture}")
-    code = 0 if results.status == "ok" else 1
-    if select is not None:
-        decision = decide_run(results, select, run_dir)
-        publish(decision, run_dir)
-        record_run(results, decision, run_dir)
-        code = max(code, 0 if succeeded(decision) else 1)
+
+
+def show_page(results: RunResults, run_dir: Path) -> None:
     print(f"report: {write_run_page(results, run_dir)}")
-    return code

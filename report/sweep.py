@@ -1,5 +1,6 @@
 """When a sweep ends: summary.csv / summary.md / summary.html / plots over every job, and with +select one
-decision across the jobs (ship.finish) with its deploy bundle, all in the sweep directory.
+decision across the jobs with its deploy bundle, all in the sweep directory. ship.finish decides, bundles and
+records (selection.json); this module is the sweep's end as Hydra and the command line reach it, and renders.
 
 Hydra runs SweepEnd as a callback when a multirun ends; the same can be rebuilt later from the job dirs:
 
@@ -15,7 +16,7 @@ from hydra.experimental.callback import Callback
 from report.html_page import write_sweep_page
 from report.selection_page import publish
 from report.summary import build_summary, job_dirs, load_jobs
-from ship.finish import decide_sweep, record_sweep, succeeded
+from ship.finish import decide_sweep
 
 
 def finish_sweep(sweep_dir: Path) -> int:
@@ -27,10 +28,9 @@ def finish_sweep(sweep_dir: Path) -> int:
     decision = decide_sweep(sweep_dir, {job.name: results for job, results in jobs.items() if results})
     if decision is not None:
         publish(decision, sweep_dir)
-        record_sweep(sweep_dir, decision)
     page = write_sweep_page(sweep_dir, rows, decision, next((r for r in jobs.values() if r), None))
     print(f"sweep page: {page}")
-    return 1 if bad or (decision is not None and not succeeded(decision)) else 0
+    return 1 if bad or (decision is not None and not decision.succeeded) else 0
 
 
 class SweepEnd(Callback):

@@ -83,7 +83,7 @@ def tags(results: RunResults) -> dict[str, str]:
     found = {"model": results.model, "graph": results.graph, "precision": results.precision,
              "weights": results.weights, "status": results.status, "run_dir": results.run_dir,
              "cpu": env.cpu.model if env else None, "host": env.host if env else None,
-             "pick": (results.selection or {}).get("pick")}
+             "pick": results.selection.pick if results.selection else None}
     return {k: str(v) for k, v in found.items() if v is not None}
 
 

@@ -1,17 +1,19 @@
-"""The candidates a selection ranks: one row (a plain dict) per benchmarked artifact of a run's results, with every
-measured axis; the installed size of each runtime comes from bench.footprint unless the row already carries it."""
+"""The candidates a selection ranks: one row (pipeline.decision.Candidate) per benchmarked artifact of a run's results,
+with every measured axis; the installed size of each runtime comes from bench.footprint unless the row already
+carries it."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import runtimes
+from pipeline.decision import Candidate
 from pipeline.results import RunResults
 
 TRUTH_JUDGES = "judged against the truth"  # pipeline.checks: the floor's waiver where a truth judges
 
 
 def candidate_rows(results: RunResults, job: str | None = None,
-                   footprint: Callable[[str], dict] | None = None) -> list[dict]:
+                   footprint: Callable[[str], dict] | None = None) -> list[Candidate]:
     """One row per benchmarked artifact (failed ones too: reported, never picked). Throughput is the best
     images/s of the latency row and of the batch sizes it was also measured at (bench row `throughput`);
     installed size from the row's `footprint`, else measured here (bench.footprint)."""
@@ -32,7 +34,7 @@ def candidate_rows(results: RunResults, job: str | None = None,
                "batch": bench.batch, "artifact_mb": _mb(artifact.bytes if artifact else None),
                "reused_from": bench.reused_from, "noisy": bench.noisy, "task": None, "weights": results.weights}
         if not bench.ok:
-            rows.append({**row, "status": "failed", "error": bench.error or "benchmark failed"})
+            rows.append(Candidate(**row, status="failed", error=bench.error or "benchmark failed"))
             continue
         check = results.parity_of(name)
         if check is None:  # the reference itself: it agrees with itself by definition
@@ -67,7 +69,7 @@ def candidate_rows(results: RunResults, job: str | None = None,
         else:
             row["quality"] = agreement if has_task else (None if error is None else -error)
         row["task"] = row["task"] or task_kind
-        rows.append(row)
+        rows.append(Candidate(**row))
     return rows
 
 
@@ -79,12 +81,12 @@ def _sum(a, b):
     return None if a is None or b is None else a + b
 
 
-def unique(rows: list[dict]) -> list[dict]:
+def unique(rows: list[Candidate]) -> list[Candidate]:
     """A sweep measures an identical artifact in several jobs (or reuses the measurement): keep it once."""
     seen, out = set(), []
     for row in rows:
-        key = (row.get("sha256"), row.get("runtime"), row.get("executed_precision"), row.get("batch"))
-        if row.get("sha256") and key in seen:
+        key = (row.sha256, row.runtime, row.executed_precision, row.batch)
+        if row.sha256 and key in seen:
             continue
         seen.add(key)
         out.append(row)

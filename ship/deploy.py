@@ -26,6 +26,7 @@ import numpy as np
 import runtimes
 from bench.footprint import requirement_closure
 from core.artifact import hash_path
+from pipeline.decision import Decision, Ranked
 from pipeline.results import BenchRow, RunResults
 from runtimes.base import settings_data
 
@@ -117,17 +118,17 @@ def verify_images(config: dict, used: list[str]) -> list[str]:
     return list(dict.fromkeys([*used, *pool]))
 
 
-def write_bundle(out: Path, pick: dict, results: RunResults, decision: dict) -> Path:
+def write_bundle(out: Path, pick: Ranked, results: RunResults, decision: Decision) -> Path:
     """Write `out` (replacing a previous bundle there) for the picked candidate row of `results`."""
-    if pick["format"] == "torch":
+    if pick.format == "torch":
         raise BundleError("a PyTorch eager artifact needs the model's Python source and torch: nothing to ship "
                           "without them (select.without_source=true rules it out)")
     problems = shippable_imports()
     if problems:
         raise BundleError("the shipped modules would need more than the runtime: " + "; ".join(problems))
-    artifact = results.artifact(pick["artifact"])
-    bench = next(b for b in results.ok_bench() if b.artifact == pick["artifact"])
-    pins = requirements(pick["runtime"], bench.version)
+    artifact = results.artifact(pick.artifact)
+    bench = next(b for b in results.ok_bench() if b.artifact == pick.artifact)
+    pins = requirements(pick.runtime, bench.version)
     # Built aside and moved into place whole: a failure half-way never leaves a bundle that looks complete.
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -143,8 +144,8 @@ def write_bundle(out: Path, pick: dict, results: RunResults, decision: dict) -> 
     return out
 
 
-def _fill(partial: Path, pick: dict, artifact, bench: BenchRow, pins: dict, results: RunResults,
-          decision: dict) -> None:
+def _fill(partial: Path, pick: Ranked, artifact, bench: BenchRow, pins: dict, results: RunResults,
+          decision: Decision) -> None:
     source = Path(artifact.path)
     target = partial / source.name
     (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
@@ -165,16 +166,17 @@ def _fill(partial: Path, pick: dict, artifact, bench: BenchRow, pins: dict, resu
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "model": results.model, "graph": results.graph, "weights": results.weights,
         "artifact": {**record, "path": target.name},
-        "runtime": {"name": pick["runtime"], "version": bench.version, "layout": bench.layout,
+        "runtime": {"name": pick.runtime, "version": bench.version, "layout": bench.layout,
                     "executed_precision": bench.executed_precision,
-                    "settings": runtime_settings(config, pick["runtime"], artifact, results)},
+                    "settings": runtime_settings(config, pick.runtime, artifact, results)},
         "inputs": results.inputs.tensors,
         "processing": results.processing,
         "requirements": pins,
         "files": modules,
-        "selection": {k: decision.get(k) for k in ("objective", "reason", "front", "tied_with", "best_rejected")}
-        | {"constraints": decision["constraints"], "measured": _measured(pick)},
-        "source": {"run_dir": results.run_dir, "job": pick.get("job"), "inputs": results.inputs.model_dump(),
+        "selection": {"objective": decision.objective, "reason": decision.reason, "front": decision.front,
+                      "tied_with": decision.tied_with, "best_rejected": decision.best_rejected,
+                      "constraints": decision.constraints, "measured": _measured(pick)},
+        "source": {"run_dir": results.run_dir, "job": pick.job, "inputs": results.inputs.model_dump(),
                    "environment": {k: environment.get(k) for k in ("cpu", "python", "host")}},
         "verify": _samples(partial, results),
         "config": config,
@@ -188,8 +190,8 @@ MEASURED = ("median_ms", "p90_ms", "throughput_ips", "agreement", "parity_error"
             "footprint_mb", "cold_start_s", "peak_rss_mb", "executed_precision", "batch", "on_front", "rank")
 
 
-def _measured(pick: dict) -> dict:
-    return {k: pick.get(k) for k in MEASURED}
+def _measured(pick: Ranked) -> dict:
+    return {k: getattr(pick, k) for k in MEASURED}
 
 
 def _samples(partial: Path, results: RunResults) -> dict:
@@ -204,9 +206,9 @@ def _samples(partial: Path, results: RunResults) -> dict:
     return {"images": results.inputs.images, "data": "samples.npz"}
 
 
-def requirements_text(pick: dict, pins: dict[str, str]) -> str:
-    roots = [*runtimes.get(pick["runtime"]).packages, *BASE_PACKAGES]
-    lines = [f"# {pick['runtime']} and what the bundled code reads images and arrays with, pinned to the versions",
+def requirements_text(pick: Ranked, pins: dict[str, str]) -> str:
+    roots = [*runtimes.get(pick.runtime).packages, *BASE_PACKAGES]
+    lines = [f"# {pick.runtime} and what the bundled code reads images and arrays with, pinned to the versions",
              "# installed where the artifact was measured; below them, their own dependencies as installed there.",
              *[f"{name}=={pins[name]}" for name in roots], "", "# dependencies of the above",
              *[f"{name}=={version}" for name, version in sorted(pins.items()) if name not in roots]]

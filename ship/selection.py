@@ -1,12 +1,14 @@
 """Which artifact to ship: rank the benchmarked candidates on every measured axis, mark the Pareto front,
 apply the constraints (`select.*` in config) and pick the best on the objective, with the reason in one line.
 
-Pure functions on candidate rows (plain dicts; ship.candidates builds them from a run's results). The `select`
-config was checked with the rest of the config (pipeline.config.Select).
+Pure functions on candidate rows (pipeline.decision.Candidate; ship.candidates builds them from a run's results)
+that answer a pipeline.decision.Decision. The `select` config was checked with the rest of the config
+(pipeline.config.Select). Axes are read by name (`row.get(key)`): the tables below name them.
 """
 from __future__ import annotations
 
 import runtimes
+from pipeline.decision import Candidate, Decision, Ranked
 
 OBJECTIVES = {"latency": ("median_ms", "min"), "throughput": ("throughput_ips", "max"),
               "footprint": ("footprint_mb", "min")}
@@ -37,7 +39,7 @@ def _better(a, b, direction: str) -> bool:
     return a < b if direction == "min" else a > b
 
 
-def dominates(a: dict, b: dict, axes: dict = AXES) -> bool:
+def dominates(a: Candidate, b: Candidate, axes: dict = AXES) -> bool:
     """a is no worse than b on every axis and strictly better on at least one."""
     strictly = False
     for key, (_, direction) in axes.items():
@@ -47,9 +49,9 @@ def dominates(a: dict, b: dict, axes: dict = AXES) -> bool:
     return strictly
 
 
-def pareto_front(rows: list[dict], axes: dict = AXES) -> list[str]:
+def pareto_front(rows: list[Candidate], axes: dict = AXES) -> list[str]:
     """ids of the rows no other row dominates (identical rows are all on it)."""
-    return [r["id"] for r in rows if not any(dominates(o, r, axes) for o in rows if o is not r)]
+    return [r.id for r in rows if not any(dominates(o, r, axes) for o in rows if o is not r)]
 
 
 def _sort_value(value, direction: str) -> tuple:
@@ -58,40 +60,40 @@ def _sort_value(value, direction: str) -> tuple:
     return (0, value if direction == "min" else -value)
 
 
-def rank(rows: list[dict], objective: str) -> list[dict]:
+def rank(rows: list[Candidate], objective: str) -> list[Candidate]:
     """Best first on the objective, then the tie-breakers, then id (deterministic)."""
     key, direction = OBJECTIVES[objective]
     breakers = [(k, AXES[k][1]) for k in TIE_BREAKERS[objective]]
     return sorted(rows, key=lambda r: (_sort_value(r.get(key), direction),
-                                       *(_sort_value(r.get(k), d) for k, d in breakers), r["id"]))
+                                       *(_sort_value(r.get(k), d) for k, d in breakers), r.id))
 
 
-def axis_ranks(rows: list[dict]) -> dict[str, dict[str, int]]:
+def axis_ranks(rows: list[Candidate]) -> dict[str, dict[str, int]]:
     """id -> {axis: 1-based rank among the rows} (ties share the better rank)."""
-    ranks: dict[str, dict[str, int]] = {r["id"]: {} for r in rows}
+    ranks: dict[str, dict[str, int]] = {r.id: {} for r in rows}
     for key, (_, direction) in AXES.items():
         values = sorted(_sort_value(r.get(key), direction) for r in rows)
         for r in rows:
-            ranks[r["id"]][key] = values.index(_sort_value(r.get(key), direction)) + 1
+            ranks[r.id][key] = values.index(_sort_value(r.get(key), direction)) + 1
     return ranks
 
 
 # ---- constraints -----------------------------------------------------------------------------------------
-def violations(row: dict, spec: dict) -> list[str]:
+def violations(row: Candidate, spec: dict) -> list[str]:
     """Every constraint the row breaks, each as 'key=limit (what was measured)'. [] = eligible."""
-    if row.get("status") != "ok":
-        return [f"benchmark failed ({row.get('error')})"]
+    if row.status != "ok":
+        return [f"benchmark failed ({row.error})"]
     failed = []
-    floor, agreement = row.get("floor"), row.get("agreement")
+    floor, agreement = row.floor, row.agreement
     if floor is not None and agreement is not None and agreement < floor:  # whatever the other constraints say
-        failed.append(f"agreement floor {floor:g} ({describe_value('agreement', agreement, row.get('task'))})")
-    if spec.get("runtimes") is not None and row["runtime"] not in spec["runtimes"]:
-        failed.append(f"runtimes={list(spec['runtimes'])} (runtime {row['runtime']})")
-    if spec.get("precisions") is not None and row["precision"] not in spec["precisions"]:
-        failed.append(f"precisions={list(spec['precisions'])} (made at {row['precision']})")
-    if spec.get("require_parity") and not row.get("parity_passed"):
+        failed.append(f"agreement floor {floor:g} ({describe_value('agreement', agreement, row.task)})")
+    if spec.get("runtimes") is not None and row.runtime not in spec["runtimes"]:
+        failed.append(f"runtimes={list(spec['runtimes'])} (runtime {row.runtime})")
+    if spec.get("precisions") is not None and row.precision not in spec["precisions"]:
+        failed.append(f"precisions={list(spec['precisions'])} (made at {row.precision})")
+    if spec.get("require_parity") and not row.parity_passed:
         failed.append("require_parity (its parity check failed)")
-    if spec.get("without_source") and row.get("runs_without_source") is False:
+    if spec.get("without_source") and row.runs_without_source is False:
         failed.append("without_source (needs the model's Python source)")
     for key, (field, bound) in LIMITS.items():
         limit = spec.get(key)
@@ -106,7 +108,7 @@ def violations(row: dict, spec: dict) -> list[str]:
 
 
 # ---- the decision ----------------------------------------------------------------------------------------
-def select(rows: list[dict], spec: dict) -> dict:
+def select(rows: list[Candidate], spec: dict) -> Decision:
     """The whole decision as data: ranking, front, per-candidate violations, pick and the one-line reason.
 
     status: "picked", "none" (candidates exist, none meets the constraints) or "empty" (nothing benchmarked).
@@ -114,34 +116,29 @@ def select(rows: list[dict], spec: dict) -> dict:
     objective = spec["objective"]
     key, direction = OBJECTIVES[objective]
     ordered = rank(rows, objective)
-    measured = [r for r in ordered if r.get("status") == "ok"]
+    measured = [r for r in ordered if r.status == "ok"]
     front = set(pareto_front(measured))
     ranks = axis_ranks(measured)
-    failed = {r["id"]: violations(r, spec) for r in ordered}
-    eligible = [r for r in ordered if not failed[r["id"]]]
-    candidates = [{**r, "rank": i + 1, "on_front": r["id"] in front, "failed": failed[r["id"]],
-                   "axis_ranks": ranks.get(r["id"], {})} for i, r in enumerate(ordered)]
-    decision = {"objective": objective, "constraints": dict(spec), "front": [r["id"] for r in ordered
-                                                                             if r["id"] in front],
-                "candidates": candidates, "pick": None, "best_rejected": None}
-    rejected = [c for c in candidates if c["failed"]]
+    candidates = [Ranked(**r.model_dump(), rank=i + 1, on_front=r.id in front, failed=violations(r, spec),
+                         axis_ranks=ranks.get(r.id, {})) for i, r in enumerate(ordered)]
+    decided = {"objective": objective, "constraints": dict(spec), "candidates": candidates,
+               "front": [r.id for r in ordered if r.id in front]}
+    eligible = [c for c in candidates if not c.failed]
+    rejected = [c for c in candidates if c.failed]
     if not rows:
-        return {**decision, "status": "empty", "reason": "no pick: nothing was benchmarked"}
+        return Decision(**decided, status="empty", reason="no pick: nothing was benchmarked")
     if not eligible:
-        return {**decision, "status": "none",
-                "reason": f"no pick: none of the {len(rows)} candidates meets the constraints ("
-                          + "; ".join(f"{c['id']}: {' and '.join(c['failed'])}" for c in rejected) + ")"}
+        return Decision(**decided, status="none",
+                        reason=f"no pick: none of the {len(rows)} candidates meets the constraints ("
+                               + "; ".join(f"{c.id}: {' and '.join(c.failed)}" for c in rejected) + ")")
     best_value = eligible[0].get(key)
     tie = spec.get("tie_within") or 0.0
     tied = [r for r in eligible if _within(r.get(key), best_value, tie, direction)]
     pick = rank_tied(tied, objective)[0]
-    pick_entry = next(c for c in candidates if c["id"] == pick["id"])
     best_rejected = rejected[0] if rejected else None
-    decision.update(status="picked", pick=pick["id"], pick_row=pick_entry,
-                    best_rejected=best_rejected and best_rejected["id"],
-                    tied_with=[r["id"] for r in tied if r["id"] != pick["id"]])
-    decision["reason"] = reason_line(pick_entry, objective, tied, best_rejected, tie)
-    return decision
+    return Decision(**decided, status="picked", pick=pick.id, best_rejected=best_rejected and best_rejected.id,
+                    tied_with=[r.id for r in tied if r.id != pick.id],
+                    reason=reason_line(pick, objective, tied, best_rejected, tie))
 
 
 def _within(value, best, tie: float, direction: str) -> bool:
@@ -150,12 +147,12 @@ def _within(value, best, tie: float, direction: str) -> bool:
     return value <= best * (1 + tie) if direction == "min" else value >= best * (1 - tie)
 
 
-def rank_tied(tied: list[dict], objective: str) -> list[dict]:
+def rank_tied(tied: list[Ranked], objective: str) -> list[Ranked]:
     """Candidates that tie on the objective: the tie-breakers decide first, then the objective itself."""
     key, direction = OBJECTIVES[objective]
     breakers = [(k, AXES[k][1]) for k in TIE_BREAKERS[objective]]
     return sorted(tied, key=lambda r: (*(_sort_value(r.get(k), d) for k, d in breakers),
-                                       _sort_value(r.get(key), direction), r["id"]))
+                                       _sort_value(r.get(key), direction), r.id))
 
 
 # ---- words -----------------------------------------------------------------------------------------------
@@ -173,22 +170,22 @@ def describe_value(field: str, value, task: str | None = None) -> str:
         field, f"{field} {value}")
 
 
-def describe_row(field: str, row: dict) -> str:
+def describe_row(field: str, row: Candidate) -> str:
     """describe_value, with what the row knows besides the value (a drop's metric and interval)."""
-    if field == "accuracy_drop" and row.get("accuracy_drop") is not None:
-        return (f"{row['accuracy_metric']} {row['accuracy']:.3f}, drop {row['accuracy_drop']:+.3f} "
-                f"[95% CI {row['accuracy_low']:+.3f}, {row['accuracy_high']:+.3f}] against the truth")
-    if field == "accuracy" and row.get("accuracy") is not None:
-        return f"{row['accuracy_metric']} {row['accuracy']:.3f} against the truth"
-    return describe_value(field, row.get(field), row.get("task"))
+    if field == "accuracy_drop" and row.accuracy_drop is not None:
+        return (f"{row.accuracy_metric} {row.accuracy:.3f}, drop {row.accuracy_drop:+.3f} "
+                f"[95% CI {row.accuracy_low:+.3f}, {row.accuracy_high:+.3f}] against the truth")
+    if field == "accuracy" and row.accuracy is not None:
+        return f"{row.accuracy_metric} {row.accuracy:.3f} against the truth"
+    return describe_value(field, row.get(field), row.task)
 
 
-def label(row: dict) -> str:
+def label(row: Candidate) -> str:
     """'openvino (OpenVINO int8, executes int8+fp32)'."""
-    runtime = runtimes.label(row.get("runtime"))
-    executes = row.get("executed_precision")
-    suffix = f", executes {executes}" if executes and executes != row.get("precision") else ""
-    return f"{row['id']} ({runtime} {row.get('precision')}{suffix})"
+    runtime = runtimes.label(row.runtime)
+    executes = row.executed_precision
+    suffix = f", executes {executes}" if executes and executes != row.precision else ""
+    return f"{row.id} ({runtime} {row.precision}{suffix})"
 
 
 RANDOM_WEIGHTS = ("weights random (built from the architecture with the seed): agreement measured on them is not "
@@ -196,38 +193,38 @@ RANDOM_WEIGHTS = ("weights random (built from the architecture with the seed): a
 WHAT = {"latency": "fastest", "throughput": "highest throughput", "footprint": "smallest footprint"}
 
 
-def reason_line(pick: dict, objective: str, tied: list[dict], best_rejected: dict | None, tie: float) -> str:
+def reason_line(pick: Ranked, objective: str, tied: list[Ranked], best_rejected: Ranked | None, tie: float) -> str:
     """pick: X (...): fastest that meets every constraint, 1.93 ms median [agreement 1, footprint 255 MB];
     best rejected: Y (...), 1.40 ms median, by min_agreement=0.95 (agreement 0.8)."""
     key = OBJECTIVES[objective][0]
-    quality = "agreement" if pick.get("agreement") is not None else "parity_error"
-    truth = ["accuracy_drop"] if pick.get("accuracy_drop") is not None else []
+    quality = "agreement" if pick.agreement is not None else "parity_error"
+    truth = ["accuracy_drop"] if pick.accuracy_drop is not None else []
     facts = ", ".join(describe_row(f, pick)
                       for f in (*truth, quality, "median_ms", "footprint_mb", "cold_start_s") if f != key)
-    noisy = " (noisy: measure again before trusting a small difference)" if pick.get("noisy") else ""
+    noisy = " (noisy: measure again before trusting a small difference)" if pick.noisy else ""
     line = (f"pick: {label(pick)}: {WHAT[objective]} that meets every constraint, "
             f"{describe_value(key, pick.get(key))}{noisy} [{facts}]")
-    others = [r for r in tied if r["id"] != pick["id"]]
+    others = [r for r in tied if r.id != pick.id]
     if others:
-        line += (f"; ties within {tie:.0%} with {', '.join(r['id'] for r in others)}, "
+        line += (f"; ties within {tie:.0%} with {', '.join(r.id for r in others)}, "
                  f"decided by {tie_decider(pick, others[0], objective)}")
-    if pick.get("weights") == "random":
+    if pick.weights == "random":
         line += f"; {RANDOM_WEIGHTS}"
     if best_rejected is None:
         return line + "; no candidate rejected"
-    ahead = " (it would have won)" if best_rejected["rank"] < pick["rank"] else ""
+    ahead = " (it would have won)" if best_rejected.rank < pick.rank else ""
     return (line + f"; best rejected: {label(best_rejected)}, {describe_value(key, best_rejected.get(key))}"
-            f"{ahead}, by {' and '.join(best_rejected['failed'])}")
+            f"{ahead}, by {' and '.join(best_rejected.failed)}")
 
 
-def tie_decider(pick: dict, other: dict, objective: str) -> str:
+def tie_decider(pick: Ranked, other: Ranked, objective: str) -> str:
     """The first tie-breaker on which the pick beats the runner-up, in words."""
     for key in TIE_BREAKERS[objective]:
         if _better(pick.get(key), other.get(key), AXES[key][1]):
             field = key
             if key == "quality":
-                field = "agreement" if pick.get("agreement") is not None else "parity_error"
-            ours = describe_value(field, pick.get(field), pick.get("task"))
-            theirs = describe_value(field, other.get(field), other.get("task"))
+                field = "agreement" if pick.agreement is not None else "parity_error"
+            ours = describe_value(field, pick.get(field), pick.task)
+            theirs = describe_value(field, other.get(field), other.task)
             return f"{AXES[key][0]} ({ours} vs {theirs})"
     return f"{objective}, then name (equal on every tie-breaker)"

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
+from convert import finish_run
 from pipeline.results import load_results
-from report.run_end import finish_run
 from ship.deploy import PREDICT, SHIPPED, module_level_imports, shippable_imports
 from ship.verify_bundle import compare_answer
 from tests.conftest import REPO
@@ -68,17 +68,17 @@ def test_answers_compare_within_tolerance():
 @pytest.mark.xdist_group("all_run")
 def test_the_pick_and_its_reason_are_recorded_and_printed(all_run):
     selection = all_run.results.selection
-    assert selection["status"] == "picked" and selection["pick"] == "simplify"  # the one fp32 ONNX Runtime row
-    failed = {c["id"]: c["failed"] for c in selection["candidates"]}
+    assert selection.status == "picked" and selection.pick == "simplify"  # the one fp32 ONNX Runtime row
+    failed = {c.id: c.failed for c in selection.candidates}
     assert failed["simplify"] == [] and set(failed) == {b.artifact for b in all_run.results.bench}
     assert failed["onnx_lowp"] == ["precisions=['fp32'] (made at int8)"]
     assert "runtimes=['onnxruntime'] (runtime openvino)" in failed["openvino"]
     assert "without_source (needs the model's Python source)" in failed["model"]
-    reason = selection["reason"]
+    reason = selection.reason
     assert reason.startswith("pick: simplify (ONNX Runtime fp32): fastest that meets every constraint")
-    assert f"best rejected: {selection['best_rejected']} (" in reason and reason in all_run.stdout
+    assert f"best rejected: {selection.best_rejected} (" in reason and reason in all_run.stdout
     assert (all_run.dir / "selection.png").stat().st_size > 0 and (all_run.dir / "selection.md").is_file()
-    assert selection["bundle"] == str(all_run.dir / "deploy")
+    assert selection.bundle == str(all_run.dir / "deploy")
 
 
 @pytest.mark.xdist_group("all_run")
@@ -121,7 +121,7 @@ def test_the_bundle_runs_in_a_fresh_venv_without_torch(all_run, tmp_path):
 
 @pytest.mark.xdist_group("all_run")
 def test_a_constraint_nobody_meets_fails_the_run_and_keeps_everything(all_run, tmp_path, capsys):
-    """What convert.py does after the pipeline (report.run_end.finish_run: its return value is the exit code),
+    """What convert.py does after the pipeline (finish_run: its return value is the exit code),
     on the ALL run's results with a limit no candidate meets."""
     results = load_results(all_run.dir)
     spec = {**all_run.data["config"]["select"], "runtimes": None, "precisions": None, "max_latency_ms": 0.0001}
@@ -133,8 +133,8 @@ def test_a_constraint_nobody_meets_fails_the_run_and_keeps_everything(all_run, t
     saved = load_results(tmp_path)  # results.json, written again with the decision
     assert saved.status == "ok" and len(saved.bench) == candidates == 8  # conversions and benchmarks kept
     selection = saved.selection
-    assert selection["status"] == "none" and selection["pick"] is None
-    failed = {c["id"]: c["failed"] for c in selection["candidates"]}
+    assert selection.status == "none" and selection.pick is None
+    failed = {c.id: c.failed for c in selection.candidates}
     assert all(any(f.startswith("max_latency_ms=0.0001 (") for f in why) for why in failed.values())
     assert "without_source (needs the model's Python source)" in failed["model"]
     assert (tmp_path / "selection.png").is_file() and (tmp_path / "report.md").is_file()

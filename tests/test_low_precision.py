@@ -52,13 +52,13 @@ def test_the_floor_rejects_whatever_the_switches_say():
     assert violations(low, spec) == ["agreement floor 0.9 (box F1 0.000)"]
     assert violations(row("int8", 1.0, agreement=0.95, floor=0.9), spec) == []
     decision = select([low, row("fp32", 5.0, floor=0.9)], spec)
-    assert decision["pick"] == "fp32" and "best rejected: int8" in decision["reason"]
+    assert decision.pick == "fp32" and "best rejected: int8" in decision.reason
 
 
 def test_random_weights_are_named_in_the_reason():
     decision = select([row("a", 1.0, weights="random"), row("b", 2.0, weights="random")], NO_LIMITS)
-    assert RANDOM_WEIGHTS in decision["reason"]
-    assert RANDOM_WEIGHTS not in select([row("a", 1.0, weights="file")], NO_LIMITS)["reason"]
+    assert RANDOM_WEIGHTS in decision.reason
+    assert RANDOM_WEIGHTS not in select([row("a", 1.0, weights="file")], NO_LIMITS).reason
 
 
 @pytest.mark.xdist_group("all_run")

@@ -130,10 +130,10 @@ def test_parity_per_output_and_the_task_agreement(all_run, page):
 def test_the_selection_its_reason_and_the_bundle_manifest(all_run, page):
     selection = all_run.results.selection
     html = (all_run.dir / "report.html").read_text()
-    assert f"Selection: {selection['objective']}" in page.headings
-    assert selection["reason"].split(";")[0] in html.replace("&#39;", "'")
+    assert f"Selection: {selection.objective}" in page.headings
+    assert selection.reason.split(";")[0] in html.replace("&#39;", "'")
     ranked = page.table("candidate", "verdict")
-    assert [r["candidate"] for r in ranked if r["verdict"] == "PICK"] == [selection["pick"]]
+    assert [r["candidate"] for r in ranked if r["verdict"] == "PICK"] == [selection.pick]
     manifest = json.loads((all_run.dir / "deploy" / "manifest.json").read_text())
     assert "Deploy bundle: manifest.json" in page.headings and manifest["artifact"]["sha256"] in html
 

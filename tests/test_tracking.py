@@ -135,7 +135,7 @@ def test_a_run_is_logged_with_params_metrics_and_artifacts(convert, store, exper
     logged_run = runs[0]
     assert logged_run.info.status == "FINISHED"
     assert logged_run.data.params["graph"] == "openvino" and logged_run.data.params["bench.runs"] == "3"
-    assert logged_run.data.tags["model"] == "tiny_cnn" and logged_run.data.tags["pick"] == run.results.selection["pick"]
+    assert logged_run.data.tags["model"] == "tiny_cnn" and logged_run.data.tags["pick"] == run.results.selection.pick
     metrics = logged_run.data.metrics
     for bench in run.results.ok_bench():
         assert metrics[f"{bench.artifact}/median_ms"] == pytest.approx(bench.infer_ms.median)

@@ -13,7 +13,6 @@ Prints every candidate with its speed-up over the reference row, the pick and wh
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from pipeline.child import child_env  # noqa: E402 - after the path set-up above
+from pipeline.decision import load_selection  # noqa: E402
 from pipeline.results import load_results  # noqa: E402
 
 
@@ -56,34 +56,34 @@ def sweep(name: str, case: dict, runs: int, workdir: Path) -> Path:
 
 
 def report(name: str, case: dict, out: Path) -> list[str]:
-    decision = json.loads((out / "selection.json").read_text())
+    decision = load_selection(out)
     jobs = {p.name: load_results(p) for p in sorted(out.iterdir()) if (p / "results.json").is_file()}
     reference = next((b.infer_ms.median for r in jobs.values() for b in r.ok_bench()
                       if b.artifact == "model" and b.runtime == "onnxruntime"), None)
     rows = []
-    for c in decision["candidates"]:
-        speedup = reference / c["median_ms"] if reference and c.get("median_ms") else None
-        rows.append([c["id"], c["runtime"], c["precision"], c.get("executed_precision") or "-",
-                     "-" if c.get("median_ms") is None else f"{c['median_ms']:.2f}",
+    for c in decision.candidates:
+        speedup = reference / c.median_ms if reference and c.median_ms else None
+        rows.append([c.id, c.runtime, c.precision, c.executed_precision or "-",
+                     "-" if c.median_ms is None else f"{c.median_ms:.2f}",
                      "-" if speedup is None else f"{speedup:.2f}x",
-                     "-" if c.get("agreement") is None else f"{c['agreement']:.3f}",
-                     "PICK" if c["id"] == decision.get("pick") else ("; ".join(c["failed"]) or "eligible")[:70]])
+                     "-" if c.agreement is None else f"{c.agreement:.3f}",
+                     "PICK" if c.id == decision.pick else ("; ".join(c.failed) or "eligible")[:70]])
     lines = [f"\n== {name} ({out}); reference row: ONNX Runtime on the file as given, "
              f"{reference:.2f} ms median" if reference else f"\n== {name} ({out})",
              tabulate(rows, headers=["candidate", "runtime", "precision", "executes", "median ms", "vs reference",
                                      "agreement", "verdict"], tablefmt="simple", disable_numparse=True),
-             decision["reason"]]
-    pick = next((c for c in decision["candidates"] if c["id"] == decision.get("pick")), None)
+             decision.reason]
+    pick = decision.pick_row
     floor = case["min_agreement"]
     if pick and floor is not None:
-        lines.append(f"goal agreement >= {floor}: {'met' if pick['agreement'] >= floor else 'NOT MET'} "
-                     f"({pick['agreement']:.3f})")
+        lines.append(f"goal agreement >= {floor}: {'met' if pick.agreement >= floor else 'NOT MET'} "
+                     f"({pick.agreement:.3f})")
     if pick and case["goal"] and reference:
         label, target = case["goal"]
-        speedup = reference / pick["median_ms"]
+        speedup = reference / pick.median_ms
         lines.append(f"goal {label} >= {target:g}x: {'met' if speedup >= target else 'NOT MET'} ({speedup:.2f}x)")
-    below = [c["id"] for c in decision["candidates"] if c.get("floor") is not None and c.get("agreement") is not None
-             and c["agreement"] < c["floor"] and c["id"] == decision.get("pick")]
+    below = [c.id for c in decision.candidates if c.floor is not None and c.agreement is not None
+             and c.agreement < c.floor and c.id == decision.pick]
     lines.append("a pick below its floor: " + (", ".join(below) if below else "none"))
     return lines
 

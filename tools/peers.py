@@ -28,6 +28,7 @@ if str(REPO) not in sys.path:
 
 from pipeline.child import child_env  # noqa: E402 - after the path set-up above
 from pipeline.config import available  # noqa: E402
+from pipeline.decision import load_selection  # noqa: E402
 from pipeline.results import RunResults, load_results  # noqa: E402
 from runtimes.base import settings_data  # noqa: E402
 from tools.low_precision import CASES  # noqa: E402 - the same sweeps the low-precision targets are shown by
@@ -53,10 +54,10 @@ def sweep(model: str, precisions: str | None, runs: int, out: Path, extra: list[
 
 def the_pick(swept: Path) -> tuple[RunResults, str, Path]:
     """(the pick's job results, the picked artifact's name, its run dir) from the sweep's decision."""
-    decision = json.loads((swept / "selection.json").read_text())  # ship.finish's record: no typed reader exists
-    if not decision.get("pick"):
-        sys.exit(f"the sweep picked nothing: {decision.get('reason')}")
-    job, name = decision["pick"].split("/", 1)
+    decision = load_selection(swept)
+    if not decision.pick:
+        sys.exit(f"the sweep picked nothing: {decision.reason}")
+    job, name = decision.pick.split("/", 1)
     return load_results(swept / job), name, swept / job
 
 
