@@ -2,7 +2,7 @@
 when quantizing everything falls below the target agreement, through TensorFlow Lite's own tools: the quantization
 debugger ranks the layers by the error each adds (its debug model runs every quantized layer beside a float twin
 fed the same inputs), and selective quantization (QuantizationDebugOptions(denylisted_nodes=...)) keeps the worst
-ones in float, float builtins beside the int8 ones; converters/accuracy.py's keep_in_float searches how many.
+ones in float, float builtins beside the int8 ones; converters/int8/search.py's keep_in_float searches how many.
 An op type whose int8 kernel cannot run the samples at all (a DIV whose divisor quantizes to zero) goes float
 everywhere first (denylisted_ops).
 
@@ -27,10 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.accuracy import Judge, Search, keep_in_float
-from converters.onnxruntime_int8 import relative_error
-from converters.samples import calibration
-from converters.step_inputs import StepInputs, TaskTarget
+from converters.int8.search import Judge, Search, keep_in_float, relative_error
+from converters.step_io.feed_arrays import calibration
+from converters.step_io.step_inputs import StepInputs, TaskTarget
 from core.artifact import Artifact
 from core.samples import stacked
 from runtimes.base import Settings, for_runner, to_layout

@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 
-from converters.accuracy import Judge, Search, SideBySide, onnx_outputs, worth_it
-from converters.samples import calibration
-from converters.step_inputs import StepInputs
+from converters.int8.search import Judge, Search, SideBySide, onnx_outputs, worth_it
+from converters.step_io.feed_arrays import calibration
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.samples import stacked
 
