@@ -24,7 +24,7 @@ from pipeline.artifact_graph import ArtifactGraph
 from pipeline.cache import ResultMemo, content_key, module_sources
 from pipeline.child import run_child
 from pipeline.context import RunContext, read_json
-from pipeline.inputs import Inputs
+from pipeline.inputs import PreparedInputs
 from pipeline.results import Accuracy, ParityEntry, StreamParity
 from validators.accuracy import Scores
 from validators.against_truth import accuracy_entry, describe_accuracy, score
@@ -39,7 +39,7 @@ OUTPUTS_CODE = ("runtimes", "runtimes.base", "runtimes.matching", "runtimes.infe
 
 
 class ParityChecks:
-    def __init__(self, ctx: RunContext, inputs: Inputs, memo: ResultMemo | None, graph: ArtifactGraph):
+    def __init__(self, ctx: RunContext, inputs: PreparedInputs, memo: ResultMemo | None, graph: ArtifactGraph):
         self.ctx, self.inputs, self.inputs_sha, self.memo = ctx, inputs.path, inputs.sha256, memo
         self.graph = graph  # the run's artifacts and their parents (localisation compares with an ONNX ancestor)
         self.truth, self.placement = inputs.truth, inputs.placement

@@ -37,7 +37,7 @@ from runtimes.matching import match_inputs, scalars_of, shape_of
 
 RANKED_BY = ("the error each layer adds: its quantized output against its float twin's on the same inputs, per "
              "channel relative to the channel's magnitude (tf.lite.experimental.QuantizationDebugger)")
-Feed = dict[str, np.ndarray]  # one sample by the SavedModel's own input names, in its layout and dtypes
+SignatureCall = dict[str, np.ndarray]  # one sample by the SavedModel's own input names, in its layout and dtypes
 
 
 def quantize_int8(source: Artifact, options, run: StepInputs, workdir: Path) -> tuple[bytes, dict]:
@@ -224,7 +224,7 @@ def _meta(tf, samples: list[dict], ops: str) -> dict:
             "calibration_samples": len(samples), "converter": f"tf.lite.TFLiteConverter.from_saved_model ({ops})"}
 
 
-def _converter(tf, source: Artifact, feeds: list[Feed]):
+def _converter(tf, source: Artifact, feeds: list[SignatureCall]):
     converter = tf.lite.TFLiteConverter.from_saved_model(source.path, signature_keys=["serving_default"])
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: iter(feeds)
@@ -233,7 +233,7 @@ def _converter(tf, source: Artifact, feeds: list[Feed]):
     return converter
 
 
-def _signature_feeds(tf, source: Artifact, samples: list[dict]) -> list[Feed]:
+def _signature_feeds(tf, source: Artifact, samples: list[dict]) -> list[SignatureCall]:
     """The calibration samples (the reference's names, NCHW) as the SavedModel's signature takes them."""
     signature = tf.saved_model.load(source.path).signatures["serving_default"].structured_input_signature[1]
     pairs = match_inputs(source, {name: shape_of(spec.shape) for name, spec in signature.items()})
