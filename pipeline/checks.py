@@ -33,9 +33,6 @@ from validators.streams import describe_stream, stream_parity
 from validators.task_metrics import describe, task_agreement
 
 log = logging.getLogger("convgraph")
-# what computes a runtime's outputs on given inputs: a change to it must not reuse memoised outputs
-OUTPUTS_CODE = ("runtimes", "runtimes.base", "runtimes.matching", "runtimes.infer", "runtimes.state", "runtimes.torch",
-                "runtimes.onnxruntime", "runtimes.openvino", "runtimes.tensorflow", "runtimes.tflite", "core.samples")
 
 
 class ParityChecks:
@@ -65,7 +62,7 @@ class ParityChecks:
         out, info = folder / f"{artifact.name}.npz", folder / f"{artifact.name}.json"
         settings = self.ctx.runtime_settings(artifact)
         runtime = runtimes.for_format(artifact.format)
-        code = hashlib.sha256(module_sources(OUTPUTS_CODE).encode()).hexdigest()
+        code = hashlib.sha256(module_sources(runtimes.outputs_code(runtime)).encode()).hexdigest()
         key = content_key("outputs", artifact.sha256, artifact.format, self.inputs_sha, settings, self.steps,
                           package_versions(runtime.packages), code)
         memo = self.memo.get(key) if self.memo else None

@@ -105,6 +105,11 @@ class Runtime:
     profile: Callable | None = None
     takes_any_batch: Callable[[Artifact], bool] = lambda artifact: False
 
+    @property
+    def module(self) -> str:
+        """Its module (runtimes.<name>), where its Runner is: its source decides what the runtime outputs."""
+        return self.runner.__module__
+
 
 def positive(name: str, value, minimum: int = 1) -> None:
     """For an Options dataclass's __post_init__: an int (not a bool) >= minimum."""
