@@ -6,9 +6,11 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
+import runtimes
+
 FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni", "fma")
-PACKAGES = ("torch", "onnx", "onnxruntime", "onnxsim", "openvino", "tensorflow", "onnx2tf", "ai-edge-litert",
-            "numpy", "hydra-core")
+# recorded besides the runtimes' own packages (the registry's): what converts, and what every run stands on
+TOOL_PACKAGES = ("onnx", "onnxsim", "onnx2tf", "numpy", "hydra-core")
 
 
 def cpu_info() -> dict:
@@ -25,7 +27,7 @@ def cpu_info() -> dict:
             "flags": [f for f in FLAGS if f in flags]}
 
 
-def package_versions(names=PACKAGES) -> dict:
+def package_versions(names) -> dict:
     versions = {}
     for name in names:
         try:
@@ -38,4 +40,4 @@ def package_versions(names=PACKAGES) -> dict:
 def environment() -> dict:
     return {"host": platform.node(), "os": f"{platform.system()} {platform.release()}", "cpu": cpu_info(),
             "python": platform.python_version(), "platform": platform.platform(),
-            "packages": package_versions()}
+            "packages": package_versions((*runtimes.all_packages(), *TOOL_PACKAGES))}

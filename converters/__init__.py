@@ -6,7 +6,7 @@ import importlib
 from dataclasses import MISSING, fields
 
 # step kind -> artifact formats it accepts as input (None: a source step that starts the graph)
-STEP_INPUTS: dict[str, tuple[str, ...] | None] = {
+ACCEPTED_FORMATS: dict[str, tuple[str, ...] | None] = {
     "torch_model": None,
     "onnx_file": None,
     "torch_file": None,
@@ -32,7 +32,7 @@ def step_module(kind: str):
     dataclass its options come as the dict the config gave)."""
     if "." in kind:
         return importlib.import_module(kind)
-    if kind not in STEP_INPUTS:
+    if kind not in ACCEPTED_FORMATS:
         raise KeyError(kind)
     return importlib.import_module(f"converters.{kind}")
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from converters.onnx_io import opset_of, quantization_ops, tensor_specs
-from converters.step_inputs import SourceOptions, StepInputs
+from converters.step_io.onnx_io import opset_of, quantization_ops, tensor_specs
+from converters.step_io.step_inputs import SourceOptions, StepInputs
 from core.artifact import Artifact
 from core.errors import UserError, first_line
 
 PACKAGES = ("onnx",)  # its version is part of this step's cache key
-CODE = ("converters.onnx_io",)  # so is what reads the file's tensors and quantization ops
+CODE = ("converters.step_io.onnx_io",)  # so is what reads the file's tensors and quantization ops
 Options = SourceOptions
 
 

@@ -7,7 +7,8 @@ activations x s8 weights, the pair ORT's x86 kernels (VNNI) fuse into QLinearCon
 to float or slower kernels. Per-channel weight scales and 8-bit weights (7-bit only where the CPU lacks VNNI)
 cost nothing in speed; the ops after the last Conv/Gemm/MatMul stay float so that outputs of different
 ranges concatenated into one tensor (a detector's boxes and scores) keep their own precision.
-Accuracy-aware by default: converters/onnxruntime_int8.py keeps in float the nodes that cost the most agreement.
+Accuracy-aware by default: converters/int8/quantize_onnxruntime.py keeps in float the nodes that cost the most
+agreement.
 fp32 is the input itself and onnxruntime's CPU provider has no bf16 kernels: both are "not applicable".
 """
 from __future__ import annotations
@@ -16,14 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from converters.accuracy import BudgetedSearch
-from converters.failure_site import converting
-from converters.onnxruntime_int8 import quantize_int8
-from converters.step_inputs import StepInputs
+from converters.failures.failure_site import converting
+from converters.int8.quantize_onnxruntime import quantize_int8
+from converters.int8.search import BudgetedSearch
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.errors import NotApplicable, StepFailed
 
 PACKAGES = ("onnx", "onnxruntime")  # their versions are part of this step's cache key
+# the modules the int8 file depends on besides this one: the quantizer, the search and its judge
+CODE = ("converters.int8.quantize_onnxruntime", "converters.int8.search", "converters.step_io.feed_arrays",
+        "converters.step_io.onnx_io", "validators.task_metrics")
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class Options(BudgetedSearch):
     activation_type: Literal["uint8", "int8"] = "uint8"  # int8: activations' 8-bit type
     weight_type: Literal["int8", "uint8"] = "int8"  # int8: weights' 8-bit type
     float_tail: bool = True  # int8: the ops after the last Conv/Gemm/MatMul before each output stay float
-    # int8, accuracy-aware (converters.accuracy.BudgetedSearch): keep the nodes that add the most error in float
+    # int8, accuracy-aware (converters.int8.search.BudgetedSearch): keep the nodes that add the most error in float
 
 
 def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) -> list[Artifact]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from converters.failure_site import converting
-from converters.onnx_io import opset_of, tensor_specs
-from converters.step_inputs import StepInputs
+from converters.failures.failure_site import converting
+from converters.step_io.onnx_io import opset_of, tensor_specs
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.errors import StepFailed
 

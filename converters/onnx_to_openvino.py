@@ -2,7 +2,7 @@
 
 save_model compresses weights to fp16 by default; fp32 keeps them fp32 (compress_to_fp16=False).
 bf16 keeps fp32 weights (the runtime is told to execute in bf16); int8 is NNCF post-training quantization
-calibrated on the run's calibration samples, accuracy-aware by default (converters/openvino_int8.py).
+calibrated on the run's calibration samples, accuracy-aware by default (converters/int8/quantize_openvino.py).
 """
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from converters.accuracy import AccuracyAware
-from converters.failure_site import converting
-from converters.openvino_int8 import quantize_int8
-from converters.step_inputs import StepInputs
+from converters.failures.failure_site import converting
+from converters.int8.quantize_openvino import quantize_int8
+from converters.int8.search import AccuracyAware
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
 PACKAGES = ("openvino", "nncf")  # their versions are part of this step's cache key
+# the modules the int8 file depends on besides this one: the quantizer, the search and its judge
+CODE = ("converters.int8.quantize_openvino", "converters.int8.search", "converters.step_io.feed_arrays",
+        "validators.task_metrics")
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class Options(AccuracyAware):
     """graph.steps.<name> options and their defaults (conf/step/onnx_to_openvino.yaml overrides them); checked with the
     config before anything runs."""
 
-    # int8, accuracy-aware (converters.accuracy.AccuracyAware): NNCF's accuracy control keeps the layers that cost
+    # int8, accuracy-aware (converters.int8.search.AccuracyAware): NNCF's accuracy control keeps the layers that cost
     # the most agreement in float
     precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
 

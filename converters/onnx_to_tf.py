@@ -6,9 +6,9 @@ runtime adapter maps the SavedModel's own tensors onto them. Four onnx2tf habits
 - it downloads a calibration sample unless that file is in its cwd, so we write it from local images;
 - it logs some failures and still exits 0, so the SavedModel is checked for, not assumed;
 - it says where it failed (`onnx_op_name: NAME` in its error report): the step's error names that node and op.
-With `repairs` (converters/onnx_repairs.py) the step runs onnx2tf's own simplification itself (the onnxsim CLI three
-times), applies the repairs and tells onnx2tf not to simplify again (-nuo): onnxsim unsets all-zero RNN initial
-states, which would undo `lstm_initial_state`.
+With `repairs` (converters/failures/onnx_repairs.py) the step runs onnx2tf's own simplification itself (the
+onnxsim CLI three times), applies the repairs and tells onnx2tf not to simplify again (-nuo): onnxsim unsets
+all-zero RNN initial states, which would undo `lstm_initial_state`.
 onnx2tf also writes TFLite files; they are deleted here: the tf_to_tflite step makes them from this
 SavedModel, as their own artifacts and steps.
 """
@@ -29,15 +29,15 @@ from typing import Literal
 
 import numpy as np
 
-from converters.failure_site import ConversionFailed, locate, op_domain
-from converters.onnx_repairs import apply, check_names
-from converters.step_inputs import StepInputs
+from converters.failures.failure_site import ConversionFailed, locate, op_domain
+from converters.failures.onnx_repairs import apply, check_names
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
 # their versions are part of this step's cache key (onnx2tf drives onnxsim and onnx-graphsurgeon itself)
 PACKAGES = ("onnx2tf", "tensorflow", "tf-keras", "onnx", "onnxsim", "onnx-graphsurgeon", "sng4onnx")
-CODE = ("converters.onnx_repairs",)  # the module its output depends on besides this one
+CODE = ("converters.failures.onnx_repairs",)  # the module its output depends on besides this one
 
 CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
@@ -54,9 +54,9 @@ class Options:
     # extra onnx2tf CLI arguments, verbatim: onnx2tf is the judge of them (a rejected one fails the step with
     # onnx2tf's own error line)
     args: list = field(default_factory=list)
-    # known graph-level remedies for onnx2tf bugs, applied to its private ONNX copy (converters/onnx_repairs.py);
-    # what each changed is in the artifact's meta. lstm_initial_state: an explicit zero initial state for
-    # LSTM/GRU/RNN, which onnx2tf needs
+    # known graph-level remedies for onnx2tf bugs, applied to its private ONNX copy
+    # (converters/failures/onnx_repairs.py); what each changed is in the artifact's meta. lstm_initial_state: an
+    # explicit zero initial state for LSTM/GRU/RNN, which onnx2tf needs
     repairs: list = field(default_factory=list)
 
     def __post_init__(self):
@@ -202,7 +202,7 @@ MISSING_OP = re.compile(r"No module named 'onnx2tf\.ops\.(\w+)'|(\w+) OP is not 
 
 
 def _error_line(output: list[str]) -> str:
-    """onnx2tf's reason in one line (the node it failed at is found by converters.failure_site)."""
+    """onnx2tf's reason in one line (the node it failed at is found by converters.failures.failure_site)."""
     lines = [ANSI.sub("", line).strip() for line in output]
     lines = [line for line in lines if line and not ABSL_LOG.match(line)]  # TF's own start-up chatter
     missing = next((m for m in map(MISSING_OP.search, reversed(lines)) if m), None)

@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 
 from converters import step_module, step_options
-from converters.step_inputs import StepInputs
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.errors import NotApplicable, first_line
 
@@ -32,7 +32,7 @@ def main(request_path: str) -> int:
     except Exception as error:  # every failure is reported to the pipeline, typed
         traceback.print_exc()
         answer = {"error_type": type(error).__name__, "message": first_line(error)}
-        # converters.failure_site: where the converter broke, when its own output says
+        # converters.failures.failure_site: where the converter broke, when its own output says
         answer.update({key: getattr(error, key) for key in ("node", "op_type") if getattr(error, key, None)})
     Path(request["result"]).write_text(json.dumps(answer, indent=2))
     return 0

@@ -1,6 +1,6 @@
 """TF SavedModel -> TFLite (fp32, fp16 weights, or int8 full-integer ops) with tf.lite.TFLiteConverter,
 one precision per step. int8 calibrates on the run's calibration images; input and output stay float32 so
-every runtime takes the same batch; accuracy-aware by default (converters/tflite_int8.py: when quantizing
+every runtime takes the same batch; accuracy-aware by default (converters/int8/quantize_tflite.py: when quantizing
 everything falls below the target agreement, the layers that add the most error stay float).
 
 The converter settings are onnx2tf's own (builtin ops plus select TF ops; fp16 = float16 weight storage),
@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from converters.accuracy import BudgetedSearch
-from converters.failure_site import converting
-from converters.step_inputs import StepInputs
-from converters.tflite_int8 import quantize_int8
+from converters.failures.failure_site import converting
+from converters.int8.quantize_tflite import quantize_int8
+from converters.int8.search import BudgetedSearch
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.errors import NotApplicable, StepFailed
 
 PACKAGES = ("tensorflow", "ai-edge-litert")  # their versions are part of this step's cache key
 # the modules the int8 file depends on besides this one: the search, its judge, the runtimes that run candidates
-CODE = ("converters.tflite_int8", "converters.accuracy", "converters.samples", "runtimes.tflite",
-        "runtimes.tensorflow", "runtimes.matching", "validators.task_metrics")
+CODE = ("converters.int8.quantize_tflite", "converters.int8.search", "converters.step_io.feed_arrays",
+        "runtimes.tflite", "runtimes.tensorflow", "runtimes.matching", "validators.task_metrics")
 
 PRECISIONS = ("fp32", "fp16", "int8")
 WEIGHTS = {"fp32": "float32", "fp16": "float16", "int8": "int8 (activations int8, float32 input/output)"}
@@ -36,7 +36,7 @@ class Options(BudgetedSearch):
     config before anything runs."""
 
     precision: Literal["fp32", "fp16", "int8", "bf16"] = "fp32"  # bf16: not applicable (recorded n/a)
-    # int8, accuracy-aware (converters.accuracy.BudgetedSearch): TFLite's quantization debugger ranks the layers by
+    # int8, accuracy-aware (converters.int8.search.BudgetedSearch): TFLite's quantization debugger ranks the layers by
     # the error each adds and selective quantization keeps the worst in float
 
 

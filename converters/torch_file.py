@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from converters.samples import example
-from converters.step_inputs import SourceOptions, StepInputs
+from converters.step_io.feed_arrays import example
+from converters.step_io.step_inputs import SourceOptions, StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import UserError, first_line
 from runtimes.torch import callable_module, load_torch

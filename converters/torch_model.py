@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from converters.samples import example
-from converters.step_inputs import SourceOptions, StepInputs
+from converters.step_io.feed_arrays import example
+from converters.step_io.step_inputs import SourceOptions, StepInputs
 from core.artifact import Artifact, TensorSpec
 
 PACKAGES = ("torch", "torchvision", "ultralytics", "transformers")  # their versions are part of this step's cache key

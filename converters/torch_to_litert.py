@@ -22,8 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
-from converters.samples import calibration, example
-from converters.step_inputs import StepInputs
+from converters.step_io.feed_arrays import calibration, example
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import NotApplicable, StepFailed, first_line
 from runtimes.matching import sanitized
@@ -32,7 +32,7 @@ from runtimes.torch import callable_module, load_torch
 # their versions are part of this step's cache key (litert-torch lowers through litert-converter; int8 and fp16
 # go through torchao's PT2E and ai-edge-quantizer)
 PACKAGES = ("litert-torch", "litert-converter", "torch", "torchao", "ai-edge-quantizer", "ai-edge-litert")
-CODE = ("converters.samples", "runtimes.torch")
+CODE = ("converters.step_io.feed_arrays", "runtimes.torch")
 
 PRECISIONS = ("fp32", "fp16", "int8")
 WEIGHTS = {"fp32": "float32", "fp16": "float16 (dequantized to float32 at load)",

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from converters.onnx_io import opset_of, tensor_specs
-from converters.samples import example
-from converters.step_inputs import StepInputs
+from converters.step_io.feed_arrays import example
+from converters.step_io.onnx_io import opset_of, tensor_specs
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 from core.feeds import Feed

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from converters.onnx_io import tensor_specs
+from converters.step_io.onnx_io import tensor_specs
 from core.artifact import DTYPES, TensorSpec, image_layout
 from core.errors import UserError
 from core.feeds import Feed

@@ -24,7 +24,7 @@ from pipeline.artifact_graph import ArtifactGraph
 from pipeline.cache import ResultMemo, content_key, module_sources
 from pipeline.child import run_child
 from pipeline.context import RunContext, read_json
-from pipeline.inputs import Inputs
+from pipeline.inputs import PreparedInputs
 from pipeline.results import Accuracy, ParityEntry, StreamParity
 from validators.accuracy import Scores
 from validators.against_truth import accuracy_entry, describe_accuracy, score
@@ -33,13 +33,10 @@ from validators.streams import describe_stream, stream_parity
 from validators.task_metrics import describe, task_agreement
 
 log = logging.getLogger("convgraph")
-# what computes a runtime's outputs on given inputs: a change to it must not reuse memoised outputs
-OUTPUTS_CODE = ("runtimes", "runtimes.base", "runtimes.matching", "runtimes.infer", "runtimes.state", "runtimes.torch",
-                "runtimes.onnxruntime", "runtimes.openvino", "runtimes.tensorflow", "runtimes.tflite", "core.samples")
 
 
 class ParityChecks:
-    def __init__(self, ctx: RunContext, inputs: Inputs, memo: ResultMemo | None, graph: ArtifactGraph):
+    def __init__(self, ctx: RunContext, inputs: PreparedInputs, memo: ResultMemo | None, graph: ArtifactGraph):
         self.ctx, self.inputs, self.inputs_sha, self.memo = ctx, inputs.path, inputs.sha256, memo
         self.graph = graph  # the run's artifacts and their parents (localisation compares with an ONNX ancestor)
         self.truth, self.placement = inputs.truth, inputs.placement
@@ -65,7 +62,7 @@ class ParityChecks:
         out, info = folder / f"{artifact.name}.npz", folder / f"{artifact.name}.json"
         settings = self.ctx.runtime_settings(artifact)
         runtime = runtimes.for_format(artifact.format)
-        code = hashlib.sha256(module_sources(OUTPUTS_CODE).encode()).hexdigest()
+        code = hashlib.sha256(module_sources(runtimes.outputs_code(runtime)).encode()).hexdigest()
         key = content_key("outputs", artifact.sha256, artifact.format, self.inputs_sha, settings, self.steps,
                           package_versions(runtime.packages), code)
         memo = self.memo.get(key) if self.memo else None

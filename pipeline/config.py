@@ -14,7 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bench.settings import batch_sizes, register_resolvers
-from converters import STEP_INPUTS, option_defaults, step_module
+from converters import ACCEPTED_FORMATS, option_defaults, step_module
 from core.errors import UserError, first_line
 from pipeline.schema import PRECISIONS, Config, Model, options_of
 
@@ -33,7 +33,7 @@ def register_step_defaults() -> None:
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
-    for kind, accepts in STEP_INPUTS.items():
+    for kind, accepts in ACCEPTED_FORMATS.items():
         if accepts is not None:  # a source step is no graph step: it has no conf/step file
             store.store(group="step_defaults", name=kind, node=option_defaults(kind))
 
@@ -48,10 +48,10 @@ def check_steps(steps: dict) -> None:
     for name, options in steps.items():
         where = f"graph.steps.{name}"
         if not isinstance(options, dict) or "kind" not in options:
-            raise UserError(f"{where} has no `kind`; known kinds: {', '.join(STEP_INPUTS)}")
+            raise UserError(f"{where} has no `kind`; known kinds: {', '.join(ACCEPTED_FORMATS)}")
         kind = options["kind"]
         if not isinstance(kind, str) or not kind:
-            raise UserError(f"{where}.kind={kind!r} is not allowed; give a step kind: {', '.join(STEP_INPUTS)}")
+            raise UserError(f"{where}.kind={kind!r} is not allowed; give a step kind: {', '.join(ACCEPTED_FORMATS)}")
         source = options.get("input", SOURCE)
         if not isinstance(source, str) or (source != SOURCE and source not in steps):
             raise UserError(f"{where}.input={source!r} names no step; allowed: {', '.join([SOURCE, *steps])}")
@@ -65,8 +65,8 @@ def check_steps(steps: dict) -> None:
             if importlib.util.find_spec(kind.rsplit(".", 1)[0]) is None or importlib.util.find_spec(kind) is None:
                 raise UserError(f"{where}.kind={kind!r}: no such module")
             continue
-        if STEP_INPUTS.get(kind, None) is None:
-            known = ", ".join(k for k, v in STEP_INPUTS.items() if v is not None)
+        if ACCEPTED_FORMATS.get(kind, None) is None:
+            known = ", ".join(k for k, v in ACCEPTED_FORMATS.items() if v is not None)
             raise UserError(f"{where}.kind={kind!r} is not a known step; known: {known}")
         declared = step_module(kind).Options
         own = {key: value for key, value in options.items() if key not in STEP_KEYS}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from converters import STEP_INPUTS
+from converters import ACCEPTED_FORMATS
 from core.errors import UserError
 from pipeline.config import SOURCE, STEP_KEYS
 
@@ -63,7 +63,7 @@ def start_from(steps: list[StepSpec], source_format: str) -> list[StepSpec]:
     dropped: dict[str, str] = {}
     for spec in steps:
         spec.input = dropped.get(spec.input, spec.input)
-        accepts = STEP_INPUTS.get(spec.kind)
+        accepts = ACCEPTED_FORMATS.get(spec.kind)
         if spec.input == SOURCE and accepts and source_format not in accepts:
             dropped[spec.name] = SOURCE
             continue

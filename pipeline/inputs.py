@@ -36,7 +36,7 @@ def processing_config(model: Model, feeds: list[Feed]) -> dict:
 
 
 @dataclass
-class Inputs:
+class PreparedInputs:
     """The input set on disk (inputs.npz: one array per input, [N, *shape fed]) and what it came from."""
 
     path: Path
@@ -48,7 +48,7 @@ class Inputs:
 
 
 def prepare_inputs(config: Config, feeds: list[Feed], run_dir: Path, split: SampleSplit,
-                   store_dir: Path | None = None) -> Inputs:
+                   store_dir: Path | None = None) -> PreparedInputs:
     """Every judged image (cycled up to whole calls) through the same preprocessing the benchmark times, with the
     data inputs' values for each call; the benchmark times the first call. `store_dir`: where the arrays live by
     content."""
@@ -74,7 +74,7 @@ def prepare_inputs(config: Config, feeds: list[Feed], run_dir: Path, split: Samp
                       set="labels" if config.input.labels else config.input.set,
                       tensors=[_describe(config, feed, set(audio or ())) for feed in feeds], data=config.input.data,
                       steps=config.input.steps if config.model.state else None)
-    return Inputs(path, sha, record, paths[:per_call], placement, split.truth if per_call else None)
+    return PreparedInputs(path, sha, record, paths[:per_call], placement, split.truth if per_call else None)
 
 
 def images_per_call(feeds: list[Feed]) -> int:

@@ -25,7 +25,7 @@ import runtimes
 from bench.settings import batch_sizes
 from core.errors import UserError
 from core.prepost import CHANNELS, TASKS
-from pipeline.schema_inputs import Calibration, Inputs, image_size
+from pipeline.schema_inputs import Calibration, InputConfig, image_size
 from pipeline.schema_types import AtLeast, NonNegative, Number, Positive, Strict, custom, options_of
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
@@ -191,7 +191,7 @@ class Config(Strict):
     opset: StrictInt
     precision: Precision
     seed: StrictInt
-    input: Inputs
+    input: InputConfig
     validate_: Validate = Field(alias="validate")
     bench: Bench
     steps: dict[Literal["timeout_s"], Positive]

@@ -69,7 +69,7 @@ def _data_file(value):
     return value
 
 
-class Inputs(Strict):
+class InputConfig(Strict):
     set: Literal["photos", "documents"]  # pipeline.splits: where the judged samples come from
     labels: Annotated[str | None, BeforeValidator(_labels)] = None  # ground truth a user brings (truth/labels.py)
     images: _folder("input.images")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.settings import needs_dynamic_batch
 from converters import step_module, step_options
-from converters.step_inputs import StepInputs, TaskTarget
+from converters.step_io.step_inputs import StepInputs, TaskTarget
 from core.artifact import Artifact
 from core.errors import UserError
 from pipeline.cache import StepCache, step_key

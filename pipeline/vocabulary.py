@@ -94,7 +94,7 @@ def output_classes(model: Model) -> int | None:
     if model.source == "onnx_file":
         import onnx
 
-        from converters.onnx_io import tensor_specs
+        from converters.step_io.onnx_io import tensor_specs
 
         output = tensor_specs(onnx.load(model.path, load_external_data=False))[1][0]
         if len(output.shape) != 3:

@@ -11,6 +11,8 @@ from runtimes.state import Stateful
 REGISTRY: dict[str, Runtime] = {m.RUNTIME.name: m.RUNTIME for m in (torch, onnxruntime, openvino, tensorflow, tflite)}
 _BY_FORMAT = {r.format: r for r in REGISTRY.values()}
 NAMES = tuple(REGISTRY)
+# what computes every runtime's outputs on given inputs besides its own module: runtimes.infer and what it calls
+SHARED_CODE = ("runtimes", "runtimes.base", "runtimes.matching", "runtimes.infer", "runtimes.state", "core.samples")
 
 
 def get(name: str) -> Runtime:
@@ -32,6 +34,17 @@ def label(name: str | None) -> str:
     """'OpenVINO' for 'openvino'; an unknown name as it is."""
     runtime = REGISTRY.get(name or "")
     return runtime.label if runtime else str(name)
+
+
+def outputs_code(runtime: Runtime) -> tuple[str, ...]:
+    """The modules whose source decides what `runtime` outputs on given inputs: a change to one of them must not
+    reuse outputs memoised before it (pipeline.checks)."""
+    return (*SHARED_CODE, runtime.module)
+
+
+def all_packages() -> tuple[str, ...]:
+    """Every registered runtime's packages, once each, in the registry's order."""
+    return tuple(dict.fromkeys(package for runtime in REGISTRY.values() for package in runtime.packages))
 
 
 def load(artifact: Artifact, settings: Settings) -> Runner:

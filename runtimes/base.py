@@ -54,7 +54,7 @@ def settings_data(bench: dict, runtime: str, precision: str, shapes: dict | None
             "mode": mode, "state": dict(state or {})}
 
 
-Inputs = dict[str, np.ndarray]  # input name -> its value in one call
+CallInputs = dict[str, np.ndarray]  # input name -> its value in one call
 
 
 class Runner:
@@ -69,10 +69,10 @@ class Runner:
     requests = 1  # inferences the runtime wants in flight at once (OpenVINO's throughput hint: more than 1)
     applied: dict = {}
 
-    def __call__(self, inputs: Inputs) -> list[np.ndarray]:
+    def __call__(self, inputs: CallInputs) -> list[np.ndarray]:
         raise NotImplementedError
 
-    def run_many(self, inputs: Inputs, count: int) -> None:
+    def run_many(self, inputs: CallInputs, count: int) -> None:
         """`count` inferences on the same inputs, as many in flight as the runtime wants (throughput)."""
         for _ in range(count):
             self(inputs)
@@ -105,6 +105,11 @@ class Runtime:
     profile: Callable | None = None
     takes_any_batch: Callable[[Artifact], bool] = lambda artifact: False
 
+    @property
+    def module(self) -> str:
+        """Its module (runtimes.<name>), where its Runner is: its source decides what the runtime outputs."""
+        return self.runner.__module__
+
 
 def positive(name: str, value, minimum: int = 1) -> None:
     """For an Options dataclass's __post_init__: an int (not a bool) >= minimum."""
@@ -119,7 +124,7 @@ def to_layout(batch: np.ndarray, layout: str) -> np.ndarray:
     return batch
 
 
-def for_runner(runner: Runner, inputs: Inputs) -> Inputs:
-    """Inputs in the reference's layout -> in the layouts the runner asks for (outside any timed call)."""
+def for_runner(runner: Runner, inputs: CallInputs) -> CallInputs:
+    """One call's inputs in the reference's layout -> in the layouts the runner asks for (outside any timed call)."""
     return {name: to_layout(value, runner.layout(name)) for name, value in inputs.items()}
 

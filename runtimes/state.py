@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtimes.base import Inputs, Runner
+from runtimes.base import CallInputs, Runner
 
 
 class Stateful(Runner):
@@ -28,7 +28,7 @@ class Stateful(Runner):
     def reset(self) -> None:
         self.held = {}
 
-    def __call__(self, inputs: Inputs) -> list[np.ndarray]:
+    def __call__(self, inputs: CallInputs) -> list[np.ndarray]:
         outputs = self.runner({**inputs, **self.held})
         self.held = {name: outputs[self.index[out]] for out, name in self.state.items()}
         return outputs
@@ -37,7 +37,7 @@ class Stateful(Runner):
         return {**self.runner.info(), "state": dict(self.state)}
 
 
-def run_stream(runner: Stateful, calls: list[Inputs]) -> list[list[np.ndarray]]:
+def run_stream(runner: Stateful, calls: list[CallInputs]) -> list[list[np.ndarray]]:
     """One stream: the calls in order from a fresh state (the first call's own state inputs); each call's outputs."""
     runner.reset()
     return [runner(inputs) for inputs in calls]

@@ -22,7 +22,7 @@ from filelock import FileLock
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from converters.step_inputs import StepInputs
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.feeds import feed_of
 from pipeline.config import CONF_DIR  # importing pipeline.config registers the configs' resolvers

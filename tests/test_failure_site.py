@@ -1,5 +1,6 @@
-"""A failed conversion names the node and op it broke at, read from the converter's own words (converters.failure_site):
-OpenVINO and onnxsim run here on small broken models; names are checked against the model, never guessed."""
+"""A failed conversion names the node and op it broke at, read from the converter's own words
+(converters.failures.failure_site): OpenVINO and onnxsim run here on small broken models; names are checked against
+the model, never guessed."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +9,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from converters import onnx_simplify, onnx_to_openvino
-from converters.failure_site import ConversionFailed, converting, locate
-from converters.onnx_io import tensor_specs
-from converters.step_inputs import StepInputs
+from converters.failures.failure_site import ConversionFailed, converting, locate
+from converters.step_io.onnx_io import tensor_specs
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 
 

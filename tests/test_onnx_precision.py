@@ -5,9 +5,10 @@ import numpy as np
 import onnx
 import pytest
 
-from converters import onnx_precision, onnxruntime_int8
+from converters import onnx_precision
+from converters.int8 import quantize_onnxruntime
 from converters.onnx_precision import Options
-from converters.step_inputs import StepInputs
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import NotApplicable
 from tests.conftest import infer
@@ -85,7 +86,7 @@ def test_int8_defaults_keep_the_ops_after_the_last_conv_float(tmp_path, float_ta
     assert "c" in quantized  # the conv's output always is
     assert ({"score", "box", "out"} & quantized == set()) is float_tail
     assert made.meta["float_tail"] is float_tail and made.meta["float_nodes"] == (3 if float_tail else 0)
-    assert made.meta["reduce_range"] is (not onnxruntime_int8.has_vnni())  # auto: 7-bit only without VNNI
+    assert made.meta["reduce_range"] is (not quantize_onnxruntime.has_vnni())  # auto: 7-bit only without VNNI
     assert (made.meta["activation_type"], made.meta["weight_type"], made.meta["per_channel"]) == \
         ("uint8", "int8", True)
     weights = [i for i in graph.initializer if i.name.startswith("w")]

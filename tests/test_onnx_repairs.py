@@ -1,6 +1,6 @@
-"""converters.onnx_repairs: lstm_initial_state gives RNNs explicit zero states that change nothing they compute (ONNX
-Runtime says so), at a fixed or a dynamic batch; onnxsim takes them away again (why onnx_to_tf passes -nuo); an
-unknown repair is refused in one line."""
+"""converters.failures.onnx_repairs: lstm_initial_state gives RNNs explicit zero states that change nothing they
+compute (ONNX Runtime says so), at a fixed or a dynamic batch; onnxsim takes them away again (why onnx_to_tf passes
+-nuo); an unknown repair is refused in one line."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from converters.onnx_repairs import apply
+from converters.failures.onnx_repairs import apply
 from core.errors import UserError
 from pipeline import config
 from tests.conftest import composed

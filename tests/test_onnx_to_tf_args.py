@@ -5,9 +5,9 @@ from __future__ import annotations
 import onnx
 from onnx import TensorProto, helper
 
-from converters.onnx_io import tensor_specs
 from converters.onnx_to_tf import bound_inputs, shape_args
-from converters.step_inputs import StepInputs
+from converters.step_io.onnx_io import tensor_specs
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.feeds import Feed
 

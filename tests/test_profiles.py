@@ -11,7 +11,7 @@ import pytest
 
 import runtimes
 from converters import onnx_precision
-from converters.step_inputs import StepInputs
+from converters.step_io.step_inputs import StepInputs
 from pipeline.results import load_results
 from report.profiles import profile_section
 from runtimes.base import Settings

@@ -10,8 +10,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from converters.onnx_io import quantization_ops
 from converters.onnx_to_tf import _error_line
+from converters.step_io.onnx_io import quantization_ops
 
 RNG = np.random.default_rng(0)
 

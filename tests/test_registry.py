@@ -1,6 +1,7 @@
 """The runtime registry is the one place per-runtime facts live: every runtime in it is complete (a format of
 its own, a label, installed packages, a Runner, an Options dataclass whose defaults construct), and the config
 schema and conf/config.yaml know exactly the registry's runtimes, with the same defaults."""
+import importlib.util
 from dataclasses import asdict, fields, is_dataclass
 from importlib import metadata
 
@@ -8,6 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 import runtimes
+from bench.environment import environment
 from core.artifact import FORMATS, Artifact, TensorSpec
 from pipeline.config import CONF_DIR
 from pipeline.schema import RuntimeOptions
@@ -29,6 +31,19 @@ def test_every_runtime_is_complete(runtime: Runtime):
     defaults = runtime.options()  # every option has a default
     assert Settings().of(runtime) == defaults  # no bench.runtime block given: the defaults
     assert runtime.runner.runtime == runtime.name  # what a Runner reports in info() is the registry's name
+    # its module is the one that registers it: the memo of its outputs is keyed by that module's source
+    assert importlib.import_module(runtime.module).RUNTIME is runtime
+    code = runtimes.outputs_code(runtime)
+    assert runtime.module in code and "runtimes.infer" in code
+    assert not [name for name in code if importlib.util.find_spec(name) is None]
+    assert not {r.module for r in RUNTIMES if r is not runtime} & set(code)  # nor another runtime's
+
+
+def test_the_environment_records_every_runtimes_packages():
+    recorded = environment()["packages"]
+    for runtime in RUNTIMES:
+        for package in runtime.packages:
+            assert recorded[package] == metadata.version(package), package
 
 
 def test_one_runtime_per_format_and_every_format_has_one():

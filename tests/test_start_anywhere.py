@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from converters import onnx_file
-from converters.step_inputs import SourceOptions, StepInputs
+from converters.step_io.step_inputs import SourceOptions, StepInputs
 from core.errors import UserError
 from core.feeds import Feed
 from models.builtin import TinyCNN

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from converters import tf_to_tflite
-from converters.step_inputs import StepInputs
+from converters.step_io.step_inputs import StepInputs
 from core.errors import NotApplicable
 
 pytestmark = pytest.mark.xdist_group("all_run")

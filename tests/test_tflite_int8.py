@@ -1,5 +1,5 @@
 """tf_to_tflite int8, accuracy-aware: when quantizing everything falls below the target agreement, TFLite's
-quantization debugger ranks the layers and the worst stay float (converters/tflite_int8.py). Real runs of small
+quantization debugger ranks the layers and the worst stay float (converters/int8/quantize_tflite.py). Real runs of small
 models: a segmentation file whose int8 map misses pixels (a high target forces the search), and a model whose int8
 DIV cannot run at all (the op type goes float)."""
 from __future__ import annotations

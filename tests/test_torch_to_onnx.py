@@ -4,7 +4,7 @@ import onnx
 import pytest
 
 from converters import torch_to_onnx
-from converters.onnx_io import opset_of
+from converters.step_io.onnx_io import opset_of
 from converters.torch_to_onnx import choose_exporter
 from core.errors import StepFailed
 from tests.conftest import infer

@@ -34,7 +34,7 @@ if str(REPO) not in sys.path:
 
 from bench.timing import OtherLoad  # noqa: E402 - after the path set-up above
 from converters import onnx_precision  # noqa: E402
-from converters.step_inputs import StepInputs  # noqa: E402
+from converters.step_io.step_inputs import StepInputs  # noqa: E402
 from core.samples import call, per_item, samples_in, stacked  # noqa: E402
 from pipeline.results import load_results  # noqa: E402
 from runtimes import onnxruntime as ort_runtime  # noqa: E402

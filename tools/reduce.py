@@ -92,7 +92,7 @@ def recheck(run_dir: Path, artifact: str) -> int:
     """Convert the written repro again with the case's steps: does it still fail the same way?"""
     import onnx
 
-    from converters.onnx_io import opset_of, tensor_specs
+    from converters.step_io.onnx_io import opset_of, tensor_specs
     from core.artifact import Artifact
 
     results = load_results(run_dir)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 import runtimes
-from converters.onnx_io import opset_of, tensor_specs
-from converters.step_inputs import StepInputs
+from converters.step_io.onnx_io import opset_of, tensor_specs
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact, image_layout
 from core.feeds import Feed
 from pipeline.child import run_child

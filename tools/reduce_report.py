@@ -129,7 +129,7 @@ def _tensors(path: Path) -> dict[str, dict[str, list[int]]]:
     """The written model's inputs and outputs: {name: shape}."""
     import onnx
 
-    from converters.onnx_io import tensor_specs
+    from converters.step_io.onnx_io import tensor_specs
 
     inputs, outputs = tensor_specs(onnx.load(str(path), load_external_data=False))
     return {"inputs": {t.name: t.shape for t in inputs}, "outputs": {t.name: t.shape for t in outputs}}

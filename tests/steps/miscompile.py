@@ -5,7 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from converters import step_module, step_options
-from converters.step_inputs import StepInputs
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 
 

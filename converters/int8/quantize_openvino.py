@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 
-from converters.accuracy import Judge, Search, SideBySide, onnx_outputs, worth_it
-from converters.samples import calibration
-from converters.step_inputs import StepInputs
+from converters.int8.search import Judge, Search, SideBySide, onnx_outputs, worth_it
+from converters.step_io.feed_arrays import calibration
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.samples import stacked
 
@@ -33,12 +33,12 @@ def quantize_int8(model, source: Artifact, options, run: StepInputs):
     judge = Judge(onnx_outputs(source.path, samples), aim.processing, aim.task, aim.target)
     search = Search(judge.target, judge.metric_name(), len(items))
     started = time.perf_counter()
-    search.plain_agreement = search.agreement = judge.agreement(outputs_on(quantized, items))
+    search.plain_agreement = search.agreement = judge.agreement(outputs_of(quantized, items))
     if search.plain_agreement >= judge.target:
         search.stopped = "target met with everything quantized"
     else:
         aware = _accuracy_control(model, items, judge, options.max_float_nodes)
-        search.agreement = judge.agreement(outputs_on(aware, items))
+        search.agreement = judge.agreement(outputs_of(aware, items))
         search.kept_in_float = sorted(quantized_ops(quantized) - quantized_ops(aware))
         search.stopped = "target met" if search.agreement >= judge.target else "NNCF's restorer ran out of layers"
         quantized = aware
@@ -56,7 +56,7 @@ def _call(model, item):
     return lambda: compiled(item)
 
 
-def outputs_on(model, items: list) -> list[np.ndarray]:
+def outputs_of(model, items: list) -> list[np.ndarray]:
     """An ov.Model's outputs on each item, at fp32 execution (the agreement of the int8 layers alone)."""
     import openvino as ov
 

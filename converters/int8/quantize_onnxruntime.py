@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.accuracy import Judge, Search, SideBySide, keep_in_float, onnx_outputs, worth_it
-from converters.samples import calibration
-from converters.step_inputs import StepInputs
+from converters.int8.search import Judge, Search, SideBySide, keep_in_float, onnx_outputs, relative_error, worth_it
+from converters.step_io.feed_arrays import calibration
+from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.errors import StepFailed
 
@@ -75,7 +75,7 @@ def opset_for_quantization(path: str, workdir: Path) -> tuple[str, bool]:
     invalid), upgraded with onnx's version converter when needed."""
     import onnx
 
-    from converters.onnx_io import opset_of
+    from converters.step_io.onnx_io import opset_of
 
     model = onnx.load(path)
     if opset_of(model) >= PER_CHANNEL_OPSET:
@@ -155,15 +155,3 @@ def sensitivity(float_path: str, int8_path: str, sample: dict[str, np.ndarray]) 
         before = max((error.get(name, 0.0) for name in node.input), default=0.0)
         added[node.name] = error[node.output[0]] - before
     return [name for name, value in sorted(added.items(), key=lambda item: -item[1]) if value > 0]
-
-
-def relative_error(reference: np.ndarray, candidate: np.ndarray) -> float:
-    """Mean over channels (axis 1) of mean |difference| / mean |reference| of that channel, a channel's scale
-    floored at 1% of the tensor's largest channel scale (a dead channel must not divide by nothing)."""
-    ref = reference.astype(np.float64)
-    diff = np.abs(candidate.astype(np.float64) - ref)
-    if ref.ndim < 2 or not np.issubdtype(reference.dtype, np.floating):
-        return float(diff.mean() / (np.abs(ref).mean() + 1e-12))
-    axes = tuple(a for a in range(ref.ndim) if a != 1)
-    scale = np.abs(ref).mean(axis=axes)
-    return float(np.mean(diff.mean(axis=axes) / np.maximum(scale, 0.01 * scale.max() + 1e-12)))

@@ -2,7 +2,7 @@
 when quantizing everything falls below the target agreement, through TensorFlow Lite's own tools: the quantization
 debugger ranks the layers by the error each adds (its debug model runs every quantized layer beside a float twin
 fed the same inputs), and selective quantization (QuantizationDebugOptions(denylisted_nodes=...)) keeps the worst
-ones in float, float builtins beside the int8 ones; converters/accuracy.py's keep_in_float searches how many.
+ones in float, float builtins beside the int8 ones; converters/int8/search.py's keep_in_float searches how many.
 An op type whose int8 kernel cannot run the samples at all (a DIV whose divisor quantizes to zero) goes float
 everywhere first (denylisted_ops).
 
@@ -27,10 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.accuracy import Judge, Search, SideBySide, keep_in_float, worth_it
-from converters.onnxruntime_int8 import relative_error
-from converters.samples import calibration
-from converters.step_inputs import StepInputs, TaskTarget
+from converters.int8.search import Judge, Search, SideBySide, keep_in_float, relative_error, worth_it
+from converters.step_io.feed_arrays import calibration
+from converters.step_io.step_inputs import StepInputs, TaskTarget
 from core.artifact import Artifact
 from core.samples import stacked
 from runtimes.base import Settings, for_runner, to_layout
@@ -38,7 +37,7 @@ from runtimes.matching import match_inputs, scalars_of, shape_of
 
 RANKED_BY = ("the error each layer adds: its quantized output against its float twin's on the same inputs, per "
              "channel relative to the channel's magnitude (tf.lite.experimental.QuantizationDebugger)")
-Feed = dict[str, np.ndarray]  # one sample by the SavedModel's own input names, in its layout and dtypes
+SignatureCall = dict[str, np.ndarray]  # one sample by the SavedModel's own input names, in its layout and dtypes
 
 
 def quantize_int8(source: Artifact, options, run: StepInputs, workdir: Path) -> tuple[bytes, dict]:
@@ -232,7 +231,7 @@ def _meta(tf, samples: list[dict], ops: str) -> dict:
             "calibration_samples": len(samples), "converter": f"tf.lite.TFLiteConverter.from_saved_model ({ops})"}
 
 
-def _converter(tf, source: Artifact, feeds: list[Feed]):
+def _converter(tf, source: Artifact, feeds: list[SignatureCall]):
     converter = tf.lite.TFLiteConverter.from_saved_model(source.path, signature_keys=["serving_default"])
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: iter(feeds)
@@ -241,7 +240,7 @@ def _converter(tf, source: Artifact, feeds: list[Feed]):
     return converter
 
 
-def _signature_feeds(tf, source: Artifact, samples: list[dict]) -> list[Feed]:
+def _signature_feeds(tf, source: Artifact, samples: list[dict]) -> list[SignatureCall]:
     """The calibration samples (the reference's names, NCHW) as the SavedModel's signature takes them."""
     signature = tf.saved_model.load(source.path).signatures["serving_default"].structured_input_signature[1]
     pairs = match_inputs(source, {name: shape_of(spec.shape) for name, spec in signature.items()})

@@ -27,7 +27,7 @@ class AccuracyAware:
     floor (validate.task.min_agreement.<task>.int8, or `target`), the nodes that cost the most agreement are kept in
     float, at most max_float_nodes. auto: searches for trained weights (model.weights, or a model file's own); on
     random weights it quantizes everything, since agreement there says nothing about a trained model. true: search
-    anyway. The pipeline resolves these into the step's StepInputs.accuracy (converters/step_inputs.py)."""
+    anyway. The pipeline resolves these into the step's StepInputs.accuracy (converters/step_io/step_inputs.py)."""
 
     accuracy_aware: bool | Literal["auto"] = "auto"
     target: float | None = None  # the agreement to reach; null: the task's floor at int8
@@ -181,3 +181,17 @@ def keep_in_float(ranked: list[str], attempt: Callable[[list[str]], float], sear
     search.seconds = time.perf_counter() - started
     search.speedup = speedups.get(count)
     return ranked[:count]
+
+
+def relative_error(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """How far a quantized tensor is from the float one, for ranking what to keep in float (ONNX Runtime's
+    nodes, TFLite's layers): mean over channels (axis 1) of mean |difference| / mean |reference| of that channel,
+    a channel's scale floored at 1% of the tensor's largest channel scale (a dead channel must not divide by
+    nothing)."""
+    ref = reference.astype(np.float64)
+    diff = np.abs(candidate.astype(np.float64) - ref)
+    if ref.ndim < 2 or not np.issubdtype(reference.dtype, np.floating):
+        return float(diff.mean() / (np.abs(ref).mean() + 1e-12))
+    axes = tuple(a for a in range(ref.ndim) if a != 1)
+    scale = np.abs(ref).mean(axis=axes)
+    return float(np.mean(diff.mean(axis=axes) / np.maximum(scale, 0.01 * scale.max() + 1e-12)))
