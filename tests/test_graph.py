@@ -27,7 +27,7 @@ def test_the_all_graph_in_dependency_order():
     # the step's own options, not kind/input/...: its precision (conf/graph) and the int8 search's knobs, whose
     # defaults its Options holds (conf/step extends them)
     assert by_name["tflite_fp16"].options == {"precision": "fp16", "accuracy_aware": "auto", "target": None,
-                                              "max_float_nodes": 32, "budget_s": 600}
+                                              "max_float_nodes": 32, "min_speedup": 1.0, "budget_s": 600}
     assert tf_to_tflite.Options(**by_name["tflite_fp16"].options) == tf_to_tflite.Options(precision="fp16")
     assert by_name["export"].options == {"opset": 17, "exporter": "auto", "dynamic_batch": False}
     assert {s.timeout_s for s in steps} == {1800.0}
