@@ -21,8 +21,8 @@ def peers(*args: str, cache=None, timeout: float = 1500) -> subprocess.Completed
 
 @pytest.mark.slow
 def test_every_peer_is_timed_and_judged_beside_the_pick(tmp_path, cache_dir, bench_lock):
-    proc = peers("--model", "tiny_cnn", "--runs", "5", "--precisions", "fp32", "--out", str(tmp_path), "--",
-                 "~graph.steps.litert", "bench.warmup=1", f"bench.lock_file={bench_lock}", cache=cache_dir)
+    proc = peers("--model", "tiny_cnn", "--runs", "5", "--rounds", "2", "--precisions", "fp32", "--out", str(tmp_path),
+                 "--", "~graph.steps.litert", "bench.warmup=1", f"bench.lock_file={bench_lock}", cache=cache_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     for peer in PEERS:  # a row each, with a median in ms and an accuracy
@@ -34,6 +34,10 @@ def test_every_peer_is_timed_and_judged_beside_the_pick(tmp_path, cache_dir, ben
                      proc.stdout, re.M), proc.stdout
     recorded = json.loads((tmp_path / "peers.json").read_text())
     assert [r["label"].split(":")[0] for r in recorded["rows"]] == PEERS
+    # each row timed once per round, the rows in turn; its median is the median of the rounds'
+    assert all(len(r["rounds"]) == 2 and r["median_ms"] == pytest.approx(sum(r["rounds"]) / 2)
+               for r in recorded["rows"]), recorded["rows"]
+    assert "2 rounds of 5 timed runs per row, the rows in turn" in proc.stdout
     assert recorded["rows"][1]["executed"] in ("fp32", "bf16")  # what OpenVINO says it runs in, without a hint
     assert all(r["metric"].startswith("classification agreement") for r in recorded["rows"])  # random weights
 

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from statistics import mean, median
 
 from tabulate import tabulate
 
@@ -99,8 +100,11 @@ def measure(kind: str, artifact, request: dict, workdir: Path, tag: str) -> dict
     return {**json.loads(paths["result.json"].read_text()), "outputs": read_npz(paths["outputs.npz"])}
 
 
-def measure_all(results: RunResults, pick: str, run_dir: Path, runs: int, workdir: Path) -> list[dict]:
-    """The pick, then every peer, each as {label, kind, runtime, executed, median_ms, value, drop, ...}."""
+def measure_all(results: RunResults, pick: str, run_dir: Path, runs: int, workdir: Path,
+                rounds: int = 3) -> list[dict]:
+    """The pick, then every peer, each as {label, kind, runtime, executed, median_ms, value, drop, ...}. The rows are
+    timed in `rounds` rounds, every row once per round in turn, so a burst of load elsewhere falls on all of them;
+    a row's median_ms is the median of its rounds' medians, and its outputs (judged once) are its first round's."""
     judge = Judge(results, run_dir)
     artifact = results.artifact(pick)
     shapes = {t["name"]: t["shape"] for t in results.inputs.tensors}
@@ -108,16 +112,25 @@ def measure_all(results: RunResults, pick: str, run_dir: Path, runs: int, workdi
     settings = settings_data(results.config.get("bench") or {}, row.runtime, artifact.precision, shapes)
     request = {"inputs": str(run_dir / "inputs.npz"), "runs": runs, "warmup": min(10, max(2, runs // 5)),
                "settings": settings}
+    candidates = [(f"convgraph's pick: {pick} ({artifact.precision})", "convgraph", artifact),
+                  *peers(results, workdir)]
+    answers: dict[str, list[dict]] = {}
+    for round_ in range(rounds):
+        for label, kind, made in candidates:
+            tag = kind + (f"_{label.split('(')[1].split(')')[0]}" if kind == "ultralytics" else "")
+            answers.setdefault(label, []).append(measure(kind, made, request, workdir, f"{tag}.r{round_}"))
     rows = []
-    for label, kind, made in [(f"convgraph's pick: {pick} ({artifact.precision})", "convgraph", artifact),
-                              *peers(results, workdir)]:
-        tag = kind + (f"_{label.split('(')[1].split(')')[0]}" if kind == "ultralytics" else "")
-        answer = measure(kind, made, request, workdir, tag)
-        verdict = judge(label, answer.pop("outputs")) if "outputs" in answer else None
-        rows.append({"label": label, "kind": kind, **answer, "metric": judge.metric,
-                     "median_ms": answer["infer_ms"]["median"] if "infer_ms" in answer else None,
+    for label, kind, _ in candidates:
+        first, timed = answers[label][0], [a for a in answers[label] if "infer_ms" in a]
+        verdict = judge(label, first.pop("outputs")) if "outputs" in first else None
+        for answer in answers[label][1:]:
+            answer.pop("outputs", None)
+        rows.append({"label": label, "kind": kind, **first, "metric": judge.metric,
+                     "median_ms": median(a["infer_ms"]["median"] for a in timed) if timed else None,
+                     "rounds": [a["infer_ms"]["median"] for a in timed],
+                     "other_load_cores": mean(a.get("other_load_cores") or 0.0 for a in timed) if timed else 0.0,
                      "value": verdict.value if verdict else None, "drop": verdict.drop if verdict else None,
-                     "error": answer.get("error") or (verdict.error if verdict else "")})
+                     "error": first.get("error") or (verdict.error if verdict else "")})
     return rows
 
 
@@ -143,7 +156,8 @@ def fmt(value, spec: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ppocr_det")
-    parser.add_argument("--runs", type=int, default=50, help="timed inferences per row")
+    parser.add_argument("--runs", type=int, default=50, help="timed inferences per row and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds: every row timed once per round, in turn")
     parser.add_argument("--max-drop", type=float, default=0.01, help="accuracy drop a peer may have to count")
     parser.add_argument("--precisions", help="the sweep's precisions (default: tools/low_precision.py's case)")
     parser.add_argument("--out", type=Path, help="keep the sweep, the peers' files and peers.json here")
@@ -155,6 +169,8 @@ def main() -> None:
         parser.error(f"--model {args.model}: not a model config; allowed: {', '.join(known)}")
     if args.runs < 1:
         parser.error(f"--runs {args.runs}: give at least 1")
+    if args.rounds < 1:
+        parser.error(f"--rounds {args.rounds}: give at least 1")
     if args.max_drop < 0:
         parser.error(f"--max-drop {args.max_drop}: give 0 or more")
     if args.sweep and not (args.sweep / "selection.json").is_file():
@@ -166,7 +182,7 @@ def main() -> None:
                                                               workdir / "sweep", args.overrides))
         if results.model != args.model:
             parser.error(f"--sweep {args.sweep} is a sweep of {results.model}, not of --model {args.model}")
-        rows = measure_all(results, pick, run_dir, args.runs, workdir)
+        rows = measure_all(results, pick, run_dir, args.runs, workdir, args.rounds)
     cpu = results.environment.cpu if results.environment else None
     flags = " ".join(cpu.flags) if cpu and cpu.flags else "-"
     table = [[r["label"], r.get("runtime") or "-", r.get("executed") or "-", fmt(r["median_ms"], ".2f"),
@@ -175,7 +191,8 @@ def main() -> None:
                   ".2f") + ("x" if r["median_ms"] and rows[0]["median_ms"] else ""),
               (r["error"] or "")[:70]] for r in rows]
     print(f"\n== {results.model}, weights {results.weights or '?'}; accuracy: {rows[0]['metric']}; drop vs the "
-          f"run's reference ({results.reference_name()}); {args.runs} timed runs per row, one after the other")
+          f"run's reference ({results.reference_name()}); {args.rounds} rounds of {args.runs} timed runs per "
+          "row, the rows in turn; median of the rounds' medians")
     print(tabulate(table, headers=["peer", "runtime", "executes", "median ms", "accuracy", "drop", "ms / pick's",
                                    "note"], tablefmt="github", disable_numparse=True))
     print(ratio_line(rows, args.max_drop, flags))
