@@ -10,13 +10,12 @@ holds only what was decided) and added `schema_version` to selection.json.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from pipeline.records import SCHEMA_VERSION, Record
+from pipeline.records import SCHEMA_VERSION, Record, write_atomic
 
 FILE = "selection.json"
 
@@ -108,10 +107,7 @@ class Decision(Record):
 
 def save_selection(decision: Decision, out_dir: Path) -> Path:
     """selection.json in out_dir, atomic like results.json."""
-    tmp = out_dir / f"{FILE}.tmp"
-    tmp.write_text(decision.to_json())
-    os.replace(tmp, out_dir / FILE)
-    return out_dir / FILE
+    return write_atomic(out_dir / FILE, decision.to_json())
 
 
 def load_selection(path: Path) -> Decision:

@@ -6,11 +6,21 @@ written and is ignored when read); this module only keeps that file short.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 SCHEMA_VERSION = 3  # of results.json and selection.json; pipeline/results.py's docstring says what each changed
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write through a temporary file and a rename: a reader never sees half a file."""
+    tmp = path.with_name(f"{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
 
 
 class Record(BaseModel):

@@ -9,7 +9,6 @@ an older or newer file, so that a run from another checkout can still be compare
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +16,7 @@ from pydantic import ConfigDict, Field, field_serializer
 
 from core.artifact import Artifact
 from pipeline.decision import Decision, decision_of
-from pipeline.records import SCHEMA_VERSION, Environment, InputSet, Profile, Record, StreamParity
+from pipeline.records import SCHEMA_VERSION, Environment, InputSet, Profile, Record, StreamParity, write_atomic
 from validators.parity import OutputParity
 
 FILE = "results.json"
@@ -273,10 +272,7 @@ class RunResults(Record):
     def save(self, run_dir: Path) -> Path:
         """Atomic: a reader never sees half a results.json."""
         run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = run_dir / f"{FILE}.tmp"
-        tmp.write_text(self.to_json())
-        os.replace(tmp, run_dir / FILE)
-        return run_dir / FILE
+        return write_atomic(run_dir / FILE, self.to_json())
 
 
 def load_results(path: Path) -> RunResults:

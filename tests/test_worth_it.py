@@ -3,15 +3,20 @@ int8 artifact that is not `min_speedup` times as fast as its runtime's fp32 is n
 from tests.test_tflite_int8 import tiny_segmenter
 
 
-def test_int8_that_does_not_pay_is_not_offered_and_the_reason_says_so(convert, tmp_path):
+def segmenter_at_int8(convert, tmp_path, *overrides: str):
+    """tiny_segmenter's file through the OpenVINO graph at int8: a file's weights, so accuracy_aware=auto searches."""
     path = tmp_path / "segmenter.onnx"
     tiny_segmenter(path)
-    # trained-like weights of a file: accuracy_aware=auto searches. ONNX Runtime must be 1000x as fast as its fp32
-    # (it cannot be); OpenVINO is offered whatever its speed (0), and says the speed it measured.
-    run = convert("+graph=openvino", "model=onnx", f"model.path={path}", "model.task=segmentation",
-                  "+model.postprocess={threshold:0.5}", "precision=int8", "bench.enabled=false",
-                  "graph.steps.onnx_lowp.target=0.999", "graph.steps.onnx_lowp.min_speedup=1000",
-                  "graph.steps.openvino.min_speedup=0")
+    return convert("+graph=openvino", "model=onnx", f"model.path={path}", "model.task=segmentation",
+                   "+model.postprocess={threshold:0.5}", "precision=int8", "bench.enabled=false",
+                   "graph.steps.onnx_lowp.target=0.999", *overrides)
+
+
+def test_int8_that_does_not_pay_is_not_offered_and_the_reason_says_so(convert, tmp_path):
+    # ONNX Runtime must be 1000x as fast as its fp32 (it cannot be); OpenVINO is offered whatever its speed (0), and
+    # says the speed it measured.
+    run = segmenter_at_int8(convert, tmp_path, "graph.steps.onnx_lowp.min_speedup=1000",
+                            "graph.steps.openvino.min_speedup=0")
     assert run.returncode == 0, run.tail()  # n/a is no failure
     lowp = run.steps()["onnx_lowp"]
     assert lowp.status == "n/a" and lowp.reason.startswith("not worth it: ONNX Runtime int8"), lowp
@@ -23,12 +28,7 @@ def test_int8_that_does_not_pay_is_not_offered_and_the_reason_says_so(convert, t
 
 
 def test_every_candidate_of_the_search_is_timed(convert, tmp_path):
-    path = tmp_path / "segmenter.onnx"
-    tiny_segmenter(path)
-    run = convert("+graph=openvino", "model=onnx", f"model.path={path}", "model.task=segmentation",
-                  "+model.postprocess={threshold:0.5}", "precision=int8", "bench.enabled=false",
-                  "graph.steps.onnx_lowp.target=0.999", "graph.steps.onnx_lowp.min_speedup=0",
-                  "~graph.steps.openvino")
+    run = segmenter_at_int8(convert, tmp_path, "graph.steps.onnx_lowp.min_speedup=0", "~graph.steps.openvino")
     assert run.returncode == 0, run.tail()
     aware = run.artifact("onnx_lowp").meta["accuracy_aware"]
     assert aware["plain_agreement"] < 0.999 and aware["tried"], aware  # below the target: the search ran
