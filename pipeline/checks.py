@@ -18,16 +18,20 @@ import numpy as np
 import runtimes
 from bench.environment import package_versions
 from core.artifact import Artifact
+from core.child_protocol import parse
 from core.errors import UserError
 from core.samples import output_batch_axes, per_item
 from pipeline.artifact_graph import ArtifactGraph
 from pipeline.cache import ResultMemo, content_key, module_sources
 from pipeline.child import run_child
-from pipeline.context import RunContext, read_json
+from pipeline.context import RunContext
 from pipeline.inputs import PreparedInputs
 from pipeline.results import Accuracy, ParityEntry, StreamParity
+from runtimes.base import Settings
+from runtimes.infer_protocol import InferReply, InferRequest
 from validators.accuracy import Scores
 from validators.against_truth import accuracy_entry, describe_accuracy, score
+from validators.localize_protocol import LocalizeReply, LocalizeRequest
 from validators.parity import Slice, compare
 from validators.streams import describe_stream, stream_parity
 from validators.task_metrics import describe, task_agreement
@@ -56,8 +60,8 @@ class ParityChecks:
             if self.reference_scores is not None:
                 self._record_accuracy(artifact, self.reference_scores)
 
-    def outputs_of(self, artifact: Artifact) -> tuple[list[np.ndarray] | None, dict, str]:
-        """(outputs, runtime facts, '') or (None, {}, why it could not run)."""
+    def outputs_of(self, artifact: Artifact) -> tuple[list[np.ndarray] | None, InferReply, str]:
+        """(outputs, runtime facts, '') or (None, an empty reply, why it could not run)."""
         folder = self.ctx.folder("parity")
         out, info = folder / f"{artifact.name}.npz", folder / f"{artifact.name}.json"
         settings = self.ctx.runtime_settings(artifact)
@@ -70,15 +74,16 @@ class ParityChecks:
             _link(out, memo / "outputs.npz")  # outputs can be tens of MB: one copy, in the memo
             shutil.copyfile(memo / "info.json", info)
         else:
-            request = {"artifact": artifact.to_dict(), "settings": settings, "inputs": str(self.inputs),
-                       "outputs": str(out), "info": str(info), "steps": self.steps}
-            child = run_child("runtimes.infer", request, folder / f"{artifact.name}.request.json",
+            request = InferRequest(artifact=artifact, settings=parse(Settings, settings, "runtime settings"),
+                                   inputs=str(self.inputs), outputs=str(out), info=str(info), steps=self.steps)
+            child = run_child(request, folder / f"{artifact.name}.request.json",
                               self.ctx.log_path(f"parity.{artifact.name}"), self.ctx.config.bench.timeout_s)
+            reply = InferReply.read_if_any(info)
+            if reply and reply.error:  # runtimes.infer's own line: the input, the shape fed and expected
+                return None, InferReply(), f"{reply.error} (log: {child.log})"
             if child.failure or not out.exists():
-                last = child.last_line()
-                if last.startswith("error: "):  # runtimes.infer's own line: the input, the shape fed and expected
-                    return None, {}, f"{last.removeprefix('error: ')} (log: {child.log})"
-                return None, {}, f"runtime {child.failure or 'wrote no outputs'}: {last} (log: {child.log})"
+                return None, InferReply(), (f"runtime {child.failure or 'wrote no outputs'}: {child.last_line()} "
+                                            f"(log: {child.log})")
             if self.memo:
                 named = folder / "outputs.npz", folder / "info.json"
                 shutil.copyfile(out, named[0])
@@ -89,7 +94,7 @@ class ParityChecks:
                     _link(out, self.memo.get(key) / "outputs.npz")
         with np.load(out) as data:
             outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
-        return outputs, read_json(info) or {}, ""
+        return outputs, InferReply.read(info), ""
 
     def judged_as(self, artifact: Artifact) -> str:
         """The precision whose tolerances and floor judge `artifact`: its own, or int8 when the source file was
@@ -153,7 +158,7 @@ class ParityChecks:
             passed = report.passed and (task is None or task["passed"] or not task.get("enforced", True))
             entry = ParityEntry(artifact=artifact.name, reference=reference.name, precision=artifact.precision,
                                 passed=passed, outputs=report.outputs, tolerance=tol, task=task,
-                                executed_precision=info.get("executed_precision"), note=note)
+                                executed_precision=info.executed_precision, note=note)
             same = len(outputs) == len(self.reference_outputs) and all(
                 r.shape == c.shape for r, c in zip(self.reference_outputs, outputs, strict=True))
             if self.ctx.state and same:
@@ -218,11 +223,14 @@ class ParityChecks:
             return {"found": False, "reason": f"{artifact.precision} has no per-tensor tolerance (judged by cosine)"}
         folder = self.ctx.folder("parity")
         result = folder / f"{artifact.name}.localize.json"
-        request = {"source": source.path, "artifact": artifact.to_dict(), "inputs": str(self.inputs),
-                   "atol": tol["atol"], "rtol": tol["rtol"], "result": str(result)}
-        child = run_child("validators.localize", request, folder / f"{artifact.name}.localize.request.json",
+        request = LocalizeRequest(source=source.path, artifact=artifact, inputs=str(self.inputs), atol=tol["atol"],
+                                  rtol=tol["rtol"], result=str(result))
+        child = run_child(request, folder / f"{artifact.name}.localize.request.json",
                           self.ctx.log_path(f"localize.{artifact.name}"), self.ctx.config.bench.timeout_s)
-        found = read_json(result) or {"found": False, "reason": f"localization {child.failure or 'wrote nothing'}"}
+        why = f"localization {child.failure or 'wrote nothing'}"
+        reply = LocalizeReply.read_if_any(result) or LocalizeReply(
+            found=False, reason=f"{why}: {child.last_line()}" if child.last_line() else why)
+        found = reply.given()
         found["against"] = source.name
         if found.get("found"):
             log.error("[%s] first divergence vs %s: node %r (%s), max abs %.3g", artifact.name, source.name,

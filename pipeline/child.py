@@ -1,4 +1,5 @@
-"""Start a module of ours in a child process with a JSON request; its output goes to a log file.
+"""Start a module of ours in a child process with its typed request (core/child_protocol.py), written as JSON;
+its output goes to a log file.
 
 Every step, every parity run and every benchmark goes through here: a segfault, a hang past the timeout
 or a native library that must not meet another (TF and torch) stays inside the child.
@@ -6,7 +7,6 @@ or a native library that must not meet another (TF and torch) stays inside the c
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import signal
 import subprocess
@@ -14,6 +14,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from core.child_protocol import Message
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,8 +64,12 @@ def _die_with_parent() -> None:
         pass
 
 
-def run_child(module: str, request: dict, request_path: Path, log: Path, timeout: float) -> ChildResult:
-    request_path.write_text(json.dumps(request, indent=2))
+def run_child(request: Message, request_path: Path, log: Path, timeout: float) -> ChildResult:
+    """Run `python -m {request.CHILD} request_path` (the request written there as JSON), its output into `log`."""
+    module = request.CHILD
+    if not module:
+        raise TypeError(f"{type(request).__name__} is no child's request (it names no CHILD)")
+    request.write(request_path)
     start = time.perf_counter()
     with open(log, "ab") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", module, str(request_path)], cwd=REPO_ROOT,

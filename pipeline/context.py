@@ -1,8 +1,7 @@
 """What the parts of one run share: the config, the run directory and the results being recorded."""
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import runtimes
@@ -58,13 +57,3 @@ class RunContext:
     @property
     def batch_axes(self) -> dict[str, int | None]:
         return {feed.name: feed.batch_axis for feed in self.feeds}
-
-    def feed_data(self) -> list[dict]:
-        return [asdict(feed) for feed in self.feeds]
-
-
-def read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None

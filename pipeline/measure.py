@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from filelock import FileLock
@@ -16,12 +17,15 @@ from bench import progress_slot as slots
 from bench.footprint import runtime_footprint
 from bench.settings import batch_sizes, mode_for, throughput_plan
 from bench.timing import is_noisy
+from bench.worker_protocol import BenchReply, BenchRequest
 from core.artifact import Artifact
+from core.child_protocol import parse
 from pipeline.artifact_graph import ArtifactGraph
 from pipeline.cache import ResultMemo, content_key
 from pipeline.child import run_child
-from pipeline.context import RunContext, read_json
+from pipeline.context import RunContext
 from pipeline.results import BenchRow, Footprint, Measurement, ThroughputEntry
+from runtimes.base import Settings
 
 log = logging.getLogger("convgraph")
 
@@ -88,20 +92,19 @@ class Benchmarks:
         tag = tag or artifact.name
         folder = self.ctx.folder("bench")
         result = folder / f"{tag}.json"
-        request = {"artifact": artifact.to_dict(), "settings": self.ctx.runtime_settings(artifact, batch, mode),
-                   "feeds": self.ctx.feed_data(), "images": image_paths, "data": str(self.inputs), "rows": batch,
-                   "processing": self.ctx.processing, "warmup": bench.warmup, "runs": bench.runs,
-                   "result": str(result)}
-        if bench.profile and mode == "latency":  # per-node profile, joined onto the ONNX the artifact came from
-            request.update(profile=True, onnx=onnx)
+        profiled = bool(bench.profile) and mode == "latency"  # per-node, joined onto the ONNX it came from
+        settings = parse(Settings, self.ctx.runtime_settings(artifact, batch, mode), "runtime settings")
+        request = BenchRequest(artifact=artifact, settings=settings, feeds=tuple(self.ctx.feeds),
+                               images=tuple(image_paths), data=str(self.inputs), rows=batch,
+                               processing=self.ctx.processing, warmup=bench.warmup, runs=bench.runs,
+                               result=str(result), profile=profiled, onnx=onnx if profiled else None)
         # Within one sweep the same artifact with the same settings is measured once (reused_from says so).
-        key = content_key("bench", artifact.sha256, self.inputs_sha, {k: v for k, v in request.items()
-                                                                      if k not in ("artifact", "result", "data")})
+        key = content_key("bench", artifact.sha256, self.inputs_sha, request.measured())
         reused = self.memo.get(key) if self.memo else None
         if reused:
             origin = json.loads((reused / "artifacts.json").read_text())["origin"]
-            row = Measurement(**{**json.loads((reused / "measurement.json").read_text()), "artifact": artifact.name,
-                                 "reused_from": origin, "status": "ok"})
+            measured = BenchReply.read(reused / "measurement.json").given()
+            row = Measurement(**{**measured, "artifact": artifact.name, "reused_from": origin, "status": "ok"})
             log.info("[bench] %s: %s (reused from %s)", tag, headline(row), origin)
             self.ctx.progress.bench_ended(tag, "reused", f"{headline(row)} (from {origin})")
             return row
@@ -109,14 +112,14 @@ class Benchmarks:
         # the live view's slot: after the key, which it must not change (a view is no part of a measurement)
         slot = slots.create(folder / f"{tag}.progress") if self.ctx.progress.live else None
         if slot:
-            request["progress"] = str(slot)
+            request = replace(request, progress=str(slot))
         try:
             with FileLock(bench.lock_file):
                 self.ctx.progress.bench_started(tag, f"{artifact.format}, {mode}", slot)
-                child = run_child("bench.worker", request, folder / f"{tag}.request.json",
-                                  self.ctx.log_path(f"bench.{tag}"), bench.timeout_s)
-            answer = read_json(result)
-            row = Measurement(**answer, status="ok") if answer and not child.failure else None
+                child = run_child(request, folder / f"{tag}.request.json", self.ctx.log_path(f"bench.{tag}"),
+                                  bench.timeout_s)
+            answer = BenchReply.read_if_any(result)
+            row = Measurement(**answer.given(), status="ok") if answer and not child.failure else None
             self.ctx.progress.bench_ended(tag, "ok" if row else "failed", headline(row) if row else
                                           child.failure or "wrote no result")
         finally:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from bench.settings import needs_dynamic_batch
 from converters import step_module, step_options
+from converters.run_step_protocol import StepReply, StepRequest
 from converters.step_io.step_inputs import StepInputs, TaskTarget
 from core.artifact import Artifact
 from core.errors import UserError
 from pipeline.cache import StepCache, step_key
 from pipeline.child import run_child
-from pipeline.context import RunContext, read_json
+from pipeline.context import RunContext
 from pipeline.graph import StepSpec
 from pipeline.results import StepRecord
 from validators.task_metrics import floor
@@ -71,28 +72,27 @@ class StepRunner:
             return self._adopt(spec, record, cached)
         workdir = self.cache.reserve(key) if self.cache else self._private_workdir(spec.name)
         log.info("[%s] %s ...", spec.name, spec.kind)
-        request = {"kind": spec.kind, "options": spec.options, "inputs": run.to_dict(), "workdir": str(workdir),
-                   "input": source.to_dict() if source else None, "result": str(workdir / "result.json")}
-        child = run_child("converters.run_step", request, workdir / "request.json", Path(record.log),
-                          spec.timeout_s)
+        request = StepRequest(kind=spec.kind, options=spec.options, inputs=run, workdir=str(workdir),
+                              result=str(workdir / "result.json"), input=source)
+        child = run_child(request, workdir / "request.json", Path(record.log), spec.timeout_s)
         record.seconds = round(child.seconds, 3)
-        answer = read_json(workdir / "result.json") or {}
-        if "not_applicable" in answer:
+        answer = StepReply.read_if_any(workdir / "result.json")
+        if answer and answer.not_applicable is not None:
             shutil.rmtree(workdir, ignore_errors=True)
-            record.status, record.reason = "n/a", answer["not_applicable"]
+            record.status, record.reason = "n/a", answer.not_applicable
             log.info("[%s] not applicable: %s", spec.name, record.reason)
             return StepOutcome("n/a", reason=record.reason)
-        error = child.failure or answer.get("message") or ("" if answer else "wrote no result")
+        error = child.failure or (answer.failure if answer else "wrote no result")
         if error:
             shutil.rmtree(workdir, ignore_errors=True)  # nothing half-written survives as an artifact
             record.status, record.error = "failed", error
-            record.error_type = answer.get("error_type", "ChildProcess")
-            record.node, record.op_type = answer.get("node"), answer.get("op_type")
+            record.error_type = (answer and answer.error_type) or "ChildProcess"
+            record.node, record.op_type = (answer.node, answer.op_type) if answer else (None, None)
             if record.error_type == "UserError":  # bad input (weights, file): the run's one-line answer
                 raise UserError(error)
             log.error("[%s] failed after %.1fs: %s (log: %s)", spec.name, child.seconds, error, record.log)
             return StepOutcome("failed", reason=error)
-        made = [Artifact.from_dict(data) for data in answer["artifacts"]]
+        made = list(answer.artifacts)
         if self.cache:
             made = self.cache.publish(key, workdir, made)
         else:

@@ -12,7 +12,8 @@ REGISTRY: dict[str, Runtime] = {m.RUNTIME.name: m.RUNTIME for m in (torch, onnxr
 _BY_FORMAT = {r.format: r for r in REGISTRY.values()}
 NAMES = tuple(REGISTRY)
 # what computes every runtime's outputs on given inputs besides its own module: runtimes.infer and what it calls
-SHARED_CODE = ("runtimes", "runtimes.base", "runtimes.matching", "runtimes.infer", "runtimes.state", "core.samples")
+SHARED_CODE = ("runtimes", "runtimes.base", "runtimes.matching", "runtimes.infer", "runtimes.infer_protocol",
+               "runtimes.state", "core.samples", "core.child_protocol")
 
 
 def get(name: str) -> Runtime:

@@ -3,12 +3,12 @@
 Each runtime runs in its own process (TensorFlow next to torch crashed here). Reads the named inputs (in the
 reference's layout, [N, *shape fed]: one call per sample, core/samples.py) from an .npz, writes the outputs to an
 .npz (arr_0, arr_1, ... in the reference's order, [N, *output shape]; a stateful model's [N, steps, *output
-shape]) and runtime facts to a JSON. Inputs the model cannot take end it with one line naming the input, the shape
-fed and the shape the model expects (the pipeline shows that line, not a traceback).
+shape]) and runtime facts to a JSON (request and reply: runtimes/infer_protocol.py). Inputs the model cannot take
+end it with one line naming the input, the shape fed and the shape the model expects, in the log and the reply's
+`error` (the pipeline shows that line, not a traceback).
 """
 from __future__ import annotations
 
-import json
 import re
 import sys
 import traceback
@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from core.artifact import Artifact
+from core.child_protocol import ProtocolError, parse
 from core.samples import call, samples_in, stacked
 from runtimes import load
-from runtimes.base import Runner, Settings, for_runner
+from runtimes.base import Runner, for_runner
+from runtimes.infer_protocol import InferReply, InferRequest
 from runtimes.state import Stateful, run_stream
 
 # onnxruntime: "Got invalid dimensions for input: state for the following indices\n index: 0 Got: 8 Expected: 2"
@@ -71,25 +73,34 @@ def failure_line(artifact: Artifact, inputs: dict[str, np.ndarray], error: Excep
 
 
 def main(request_path: str) -> int:
-    request = json.loads(Path(request_path).read_text())
-    artifact = Artifact.from_dict(request["artifact"])
-    with np.load(request["inputs"]) as data:
+    try:
+        request = InferRequest.read(request_path)
+    except ProtocolError as error:  # no reply: the request does not say where, for certain
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    artifact, reply = request.artifact, Path(request.info)
+    with np.load(request.inputs) as data:
         inputs = {name: data[name] for name in data.files}
     problem = misfit(artifact, inputs)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return refused(problem, reply)
     inputs = {spec.name: inputs[spec.name] for spec in artifact.inputs}
-    runner = load(artifact, Settings(**request["settings"]))
+    runner = load(artifact, request.settings)
     try:
-        outputs = run_all(runner, inputs, int(request.get("steps") or 1))
+        outputs = run_all(runner, inputs, request.steps)
     except Exception as error:  # the traceback stays in the log; the last line says it for a person
         traceback.print_exc()
-        print(f"error: {failure_line(artifact, inputs, error)}", file=sys.stderr)
-        return 2
-    np.savez(request["outputs"], *outputs)
-    Path(request["info"]).write_text(json.dumps(runner.info()))
+        return refused(failure_line(artifact, inputs, error), reply)
+    np.savez(request.outputs, *outputs)
+    parse(InferReply, runner.info(), "Runner.info()").write(reply)
     return 0
+
+
+def refused(problem: str, reply: Path) -> int:
+    """Inputs the runtime cannot take: the reply and the log's last line say which."""
+    print(f"error: {problem}", file=sys.stderr)
+    InferReply(error=problem).write(reply)
+    return 2
 
 
 if __name__ == "__main__":

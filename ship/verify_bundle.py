@@ -91,21 +91,26 @@ def expected_answers(bundle: Path, manifest: dict, files: list[str], work: Path)
     """The project's adapter on the bundled artifact, in a child process (runtimes.infer, as parity runs it),
     then the project's postprocess: {item: answer as predict.py prints it}. A stateful model's calls run as one
     stream, in order, as predict.py runs them."""
+    from core.artifact import Artifact
+    from core.child_protocol import parse
     from core.feeds import feed_of
     from core.prepost import Processing
     from pipeline.child import run_child
+    from runtimes.base import Settings
+    from runtimes.infer_protocol import InferRequest
     from ship.predict import make_calls
 
     feeds, proc = [feed_of(t) for t in manifest["inputs"]], Processing.from_config(manifest["processing"])
     names, calls = make_calls(feeds, proc, files)
     np.savez(work / "inputs.npz", **{feed.name: np.stack([inputs[feed.name] for inputs, _ in calls])
                                       for feed in feeds})
-    artifact = {**manifest["artifact"], "path": str(bundle / manifest["artifact"]["path"])}
-    stateful = bool(manifest["runtime"]["settings"].get("state"))
-    request = {"artifact": artifact, "settings": manifest["runtime"]["settings"], "inputs": str(work / "inputs.npz"),
-               "outputs": str(work / "outputs.npz"), "info": str(work / "info.json"),
-               "steps": len(calls) if stateful else 1}
-    child = run_child("runtimes.infer", request, work / "request.json", work / "infer.log", 900)
+    artifact = Artifact.from_dict({**manifest["artifact"], "path": str(bundle / manifest["artifact"]["path"])})
+    settings = parse(Settings, manifest["runtime"]["settings"], "manifest.json runtime.settings")
+    stateful = bool(settings.state)
+    request = InferRequest(artifact=artifact, settings=settings,
+                           inputs=str(work / "inputs.npz"), outputs=str(work / "outputs.npz"),
+                           info=str(work / "info.json"), steps=len(calls) if stateful else 1)
+    child = run_child(request, work / "request.json", work / "infer.log", 900)
     if child.failure:
         raise RuntimeError(f"the project's adapter failed on the bundled artifact: {child.last_line()}")
     with np.load(work / "outputs.npz") as data:

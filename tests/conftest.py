@@ -27,6 +27,8 @@ from core.artifact import Artifact
 from core.feeds import feed_of
 from pipeline.config import CONF_DIR  # importing pipeline.config registers the configs' resolvers
 from pipeline.results import RunResults, load_results
+from runtimes.base import Settings
+from runtimes.infer_protocol import InferReply, InferRequest
 from validators.parity import ParityReport, compare
 
 REPO = Path(__file__).resolve().parent.parent
@@ -130,25 +132,26 @@ class Run:
                        [o.name for o in reference.outputs], self.tolerance(artifact.precision))
 
 
-def infer(artifact: Artifact, inputs: Path, work: Path, child: bool = False, **settings) -> tuple[list, dict]:
+def infer(artifact: Artifact, inputs: Path, work: Path, child: bool = False, **settings) -> tuple[list, InferReply]:
     """(outputs, runtime facts) of an artifact on an inputs.npz: runtimes.infer, what the parity check runs in a
     child process, here in this process (child=False) or, for TensorFlow (never next to torch), in a child."""
     from runtimes import infer as infer_module
 
     work.mkdir(parents=True, exist_ok=True)
-    request = {"artifact": artifact.to_dict(), "settings": {"threads": 1, "precision": artifact.precision, **settings},
-               "inputs": str(inputs), "outputs": str(work / "out.npz"), "info": str(work / "info.json")}
+    request = InferRequest(artifact=artifact, settings=Settings(**{"threads": 1, "precision": artifact.precision,
+                                                                   **settings}),
+                           inputs=str(inputs), outputs=str(work / "out.npz"), info=str(work / "info.json"))
     if child:
         from pipeline.child import run_child
 
-        done = run_child("runtimes.infer", request, work / "request.json", work / "infer.log", 600)
+        done = run_child(request, work / "request.json", work / "infer.log", 600)
         assert not done.failure, (work / "infer.log").read_text()[-3000:]
     else:
-        (work / "request.json").write_text(json.dumps(request))
+        request.write(work / "request.json")
         assert infer_module.main(str(work / "request.json")) == 0
     with np.load(work / "out.npz") as data:
         outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
-    return outputs, json.loads((work / "info.json").read_text())
+    return outputs, InferReply.read(work / "info.json")
 
 
 def composed(*overrides: str, graph: str = "openvino", model: str = "tiny_cnn") -> dict:

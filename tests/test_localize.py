@@ -10,6 +10,7 @@ from onnx import numpy_helper
 import runtimes
 from core.artifact import Artifact
 from validators.localize import first_divergence, localize
+from validators.localize_protocol import LocalizeReply
 
 pytestmark = pytest.mark.xdist_group("all_run")
 
@@ -43,14 +44,14 @@ def test_broken_onnx_and_ir_localized_to_the_altered_node(simplified, tmp_path):
     batch = _batch(simplified)
 
     found = localize(simplified.path, Artifact(name="b", format="onnx", path=str(broken)), batch, 1e-4, 1e-3)
-    assert found["found"] and found["node"] == node and found["op_type"] == "Conv", found
-    assert found["max_abs"] > 1e-3 and found["source"] == simplified.path
+    assert found.found and found.node == node and found.op_type == "Conv", found
+    assert found.max_abs > 1e-3 and found.source == simplified.path
 
     ir_dir = tmp_path / "ir"
     ir_dir.mkdir()
     ov.save_model(ov.convert_model(str(broken)), str(ir_dir / "model.xml"), compress_to_fp16=False)
     found = localize(simplified.path, Artifact(name="b", format="openvino", path=str(ir_dir)), batch, 1e-4, 1e-3)
-    assert found["found"] and found["node"] == node, found
+    assert found.found and found.node == node, found
 
 
 def test_an_unbroken_model_compared_with_itself_finds_nothing(simplified):
@@ -59,7 +60,7 @@ def test_an_unbroken_model_compared_with_itself_finds_nothing(simplified):
     assert len(tensors) > 3  # every node output, not only the graph's outputs
     same = first_divergence(simplified.path, tensors, runtimes.get("onnxruntime").tensors(simplified, None, batch),
                             1e-4, 1e-3)
-    assert not same["found"] and same["compared_tensors"] == len(tensors)
+    assert not same.found and same.compared_tensors == len(tensors)
 
 
 def test_the_ir_exposes_the_onnx_tensor_names(all_run, simplified):
@@ -71,9 +72,9 @@ def test_the_ir_exposes_the_onnx_tensor_names(all_run, simplified):
     exposed = runtimes.get("openvino").tensors(ir, list(reference), batch, "fp32")
     assert exposed and set(exposed) <= set(reference)
     found = localize(simplified.path, ir, batch, 1e-4, 1e-3)
-    assert found["found"] and found["node"] in {n.name for n in onnx.load(simplified.path).graph.node}
+    assert found.found and found.node in {n.name for n in onnx.load(simplified.path).graph.node}
 
 
 def test_a_format_without_a_tensors_hook_is_reported_not_guessed(all_run, simplified):
     found = localize(simplified.path, all_run.artifact("tflite_fp32"), _batch(simplified), 1e-4, 1e-3)
-    assert found == {"found": False, "reason": "no intermediate-tensor access for format 'tflite' yet"}
+    assert found == LocalizeReply(found=False, reason="no intermediate-tensor access for format 'tflite' yet")

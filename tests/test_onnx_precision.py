@@ -38,7 +38,7 @@ def test_fp16_converts_and_passes_the_fp16_tolerance(all_run, tmp_path):
     assert any(init.data_type == onnx.TensorProto.FLOAT16 for init in graph.initializer)
     assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # the batch stays float32
     outputs, info = infer(made.seal(), all_run.dir / "inputs.npz", tmp_path / "infer")
-    assert info["runtime"] == "onnxruntime" and info["executed_precision"] == "fp16"
+    assert info.runtime == "onnxruntime" and info.executed_precision == "fp16"
     report = all_run.check(made, outputs)
     assert report.passed, report.failure_line()
     assert report.outputs[0].max_abs > 0  # fp16 weights: not the fp32 numbers

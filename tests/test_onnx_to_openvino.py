@@ -26,8 +26,8 @@ def test_ir_weights_follow_precision(all_run, tmp_path, precision, expect):
     if precision == "fp32":
         assert "f16" not in types  # save_model's default fp16 compression must be off for fp32
     outputs, info = infer(ir.seal(), all_run.dir / "inputs.npz", tmp_path / "infer")
-    assert info["executed_precision"] == "fp32"  # told f32 explicitly (this CPU has no fp16 compute)
-    assert info["settings"]["INFERENCE_PRECISION_HINT"] == "f32"
+    assert info.executed_precision == "fp32"  # told f32 explicitly (this CPU has no fp16 compute)
+    assert info.settings["INFERENCE_PRECISION_HINT"] == "f32"
     report = all_run.check(ir, outputs)
     assert report.passed, report.failure_line()
 

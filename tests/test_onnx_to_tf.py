@@ -84,7 +84,7 @@ def test_savedmodel_runner_maps_the_head_outputs(head_run, tmp_path):
     the ones the run recorded, mapped back onto [tokens, fmap] with the 4-D map transposed back to NCHW."""
     tf = head_run.artifact("tf")
     outputs, info = infer(tf, head_run.dir / "inputs.npz", tmp_path, child=True)
-    assert info["runtime"] == "tensorflow" and info["layout"] == "NHWC"
-    assert info["outputs"]["fmap"].endswith("transposed [0, 3, 1, 2]") and "transposed" not in info["outputs"]["tokens"]
+    assert info.runtime == "tensorflow" and info.layout == "NHWC"
+    assert info.outputs["fmap"].endswith("transposed [0, 3, 1, 2]") and "transposed" not in info.outputs["tokens"]
     for mine, recorded in zip(outputs, head_run.recorded_outputs("tf"), strict=True):
         np.testing.assert_allclose(mine, recorded, rtol=1e-5, atol=1e-6)

@@ -91,6 +91,6 @@ def test_tflite_runner_resizes_for_another_batch(all_run, inputs):
 
 def test_tensorflow_runner_in_a_child_process(all_run, tmp_path):
     outputs, info = infer(all_run.artifact("tf"), all_run.dir / "inputs.npz", tmp_path, child=True)
-    assert info["runtime"] == "tensorflow" and info["layout"] == "NHWC" and info["executed_precision"] == "fp32"
-    assert info["version"] == metadata.version("tensorflow") and info["settings"]["intra_op_threads"] == 1
+    assert info.runtime == "tensorflow" and info.layout == "NHWC" and info.executed_precision == "fp32"
+    assert info.version == metadata.version("tensorflow") and info.settings["intra_op_threads"] == 1
     np.testing.assert_allclose(outputs[0], all_run.recorded_outputs("tf")[0], rtol=1e-4, atol=1e-5)

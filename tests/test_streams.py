@@ -7,7 +7,6 @@ along the stream. In-process checks first, then whole runs of convert.py.
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -21,6 +20,8 @@ from core.errors import UserError
 from core.samples import call, output_batch_axes, per_item, rebatched
 from pipeline.bindings import bind, check_state, declared_inputs, dim_names
 from runtimes import infer as infer_module
+from runtimes.base import Settings
+from runtimes.infer_protocol import InferReply, InferRequest
 from tests.conftest import REPO, parsed
 
 FAST = ["bench.warmup=1", "bench.runs=3"]
@@ -144,12 +145,12 @@ def test_inputs_a_model_cannot_take_are_named_with_the_shape_fed_and_expected(tm
     # the layout before issue 23: samples stacked on axis 0 of every input (8 states of [2, 1, 128] -> [8, 1, 128])
     np.savez(tmp_path / "stacked.npz", input=np.zeros((1, 8, 512), np.float32),
              state=np.zeros((1, 8, 1, 128), np.float32), sr=np.full((1,), 16000))
-    request = {"artifact": artifact.to_dict(), "settings": {"threads": 1}, "inputs": str(tmp_path / "stacked.npz"),
-               "outputs": str(tmp_path / "out.npz"), "info": str(tmp_path / "info.json")}
-    (tmp_path / "request.json").write_text(json.dumps(request))
+    InferRequest(artifact=artifact, settings=Settings(threads=1), inputs=str(tmp_path / "stacked.npz"),
+                 outputs=str(tmp_path / "out.npz"), info=str(tmp_path / "info.json")).write(tmp_path / "request.json")
     assert infer_module.main(str(tmp_path / "request.json")) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "error: input 'state' is fed [8, 1, 128]; model expects [2, ?, 128]")
+    said = "input 'state' is fed [8, 1, 128]; model expects [2, ?, 128]"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {said}"
+    assert InferReply.read(tmp_path / "info.json").error == said  # the parity check reads it from the reply
     # what ONNX Runtime itself says, made one line
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     fed = {"input": np.zeros((1, 8, 512), np.float32), "state": np.zeros((1, 8, 1, 128), np.float32),

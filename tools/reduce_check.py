@@ -7,7 +7,6 @@ named one); the kind is the exception named in the message, else the message wit
 """
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -16,12 +15,14 @@ from pathlib import Path
 import numpy as np
 
 import runtimes
+from converters.run_step_protocol import StepReply, StepRequest
 from converters.step_io.onnx_io import opset_of, tensor_specs
 from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact, image_layout
 from core.feeds import Feed
 from pipeline.child import run_child
-from runtimes.base import settings_data
+from runtimes.base import Settings, settings_data
+from runtimes.infer_protocol import InferRequest
 from tools.subgraph import Cut, Graph
 from validators.parity import compare
 
@@ -143,32 +144,27 @@ class Checks:
         run = StepInputs(feeds=feeds, calibration=str(calibration) if calibration is not None else None)
         for step in self.case.chain:
             answer, failure = self._convert(step, run, artifact, work)
-            error = failure or answer.get("message") or ("" if answer else "wrote no result")
+            error = failure or (answer.failure if answer else "wrote no result")
             if error:
                 return self._crashed(step, error, answer)
-            artifact = Artifact.from_dict(answer["artifacts"][0])
+            artifact = answer.artifacts[0]
         if self.case.crash:
             return Outcome(False, f"converts ({artifact.format})")
         return self._parity(artifact, inputs, source, work)
 
-    def _convert(self, step: Step, run: StepInputs, artifact: Artifact, work: Path) -> tuple[dict, str]:
+    def _convert(self, step: Step, run: StepInputs, artifact: Artifact, work: Path) -> tuple[StepReply | None, str]:
         out = work / step.name
         out.mkdir(parents=True, exist_ok=True)
-        request = {"kind": step.kind, "options": step.options, "inputs": run.to_dict(), "workdir": str(out),
-                   "input": artifact.to_dict(),
-                   "result": str(out / "result.json")}
-        child = run_child("converters.run_step", request, out / "request.json", work / f"{step.name}.log",
-                          step.timeout_s)
-        try:
-            answer = json.loads((out / "result.json").read_text())
-        except (FileNotFoundError, ValueError):
-            answer = {}
-        if "not_applicable" in answer:
-            return {}, f"not applicable: {answer['not_applicable']}"
+        request = StepRequest(kind=step.kind, options=step.options, inputs=run, workdir=str(out),
+                              result=str(out / "result.json"), input=artifact)
+        child = run_child(request, out / "request.json", work / f"{step.name}.log", step.timeout_s)
+        answer = StepReply.read_if_any(out / "result.json")
+        if answer and answer.not_applicable is not None:
+            return None, f"not applicable: {answer.not_applicable}"
         return answer, child.failure
 
-    def _crashed(self, step: Step, error: str, answer: dict) -> Outcome:
-        node, op = answer.get("node"), answer.get("op_type")
+    def _crashed(self, step: Step, error: str, answer: StepReply | None) -> Outcome:
+        node, op = (answer.node, answer.op_type) if answer else (None, None)
         case = self.case
         same = (case.crash and step is case.chain[-1] and case.kind_of(error) == case.kind_of(case.error)
                 and (case.op_type is None or op == case.op_type))
@@ -176,10 +172,10 @@ class Checks:
 
     def _parity(self, artifact: Artifact, inputs: Path, source: Artifact, work: Path) -> Outcome:
         runtime = runtimes.for_format(artifact.format)
-        request = {"artifact": artifact.to_dict(),
-                   "settings": settings_data(self.case.bench, runtime.name, artifact.precision, {}, "latency"),
-                   "inputs": str(inputs), "outputs": str(work / "outputs.npz"), "info": str(work / "info.json")}
-        child = run_child("runtimes.infer", request, work / "infer.json", work / "infer.log", 600)
+        settings = settings_data(self.case.bench, runtime.name, artifact.precision, {}, "latency")
+        request = InferRequest(artifact=artifact, settings=Settings(**settings), inputs=str(inputs),
+                               outputs=str(work / "outputs.npz"), info=str(work / "info.json"))
+        child = run_child(request, work / "infer.json", work / "infer.log", 600)
         if child.failure or not (work / "outputs.npz").exists():
             return Outcome(False, f"{runtime.name} could not run it: {child.failure or child.last_line()}")
         with np.load(work / "outputs.npz") as data:  # [1, *output]: the one call

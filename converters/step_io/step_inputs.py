@@ -1,10 +1,11 @@
 """What the run tells every step besides the user's own options: `StepInputs`, typed and frozen. It crosses into
-the step's child process as JSON (converters.run_step's request), beside the options, which nobody writes to."""
+the step's child process as JSON inside converters.run_step's StepRequest (converters/run_step_protocol.py, read
+back field by field), beside the options, which nobody writes to."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from core.feeds import Feed, feed_of
+from core.feeds import Feed
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,6 @@ class StepInputs:
         data = asdict(self)
         data["feeds"] = [asdict(feed) for feed in self.feeds]
         return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> StepInputs:
-        accuracy = data.get("accuracy")
-        return cls(feeds=tuple(feed_of(feed) for feed in data.get("feeds") or ()),
-                   dynamic_batch=bool(data.get("dynamic_batch")), state=dict(data.get("state") or {}),
-                   calibration=data.get("calibration"), accuracy=TaskTarget(**accuracy) if accuracy else None)
 
 
 @dataclass(frozen=True)
