@@ -10,7 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.int8.search import Judge, Search, SideBySide, keep_in_float, onnx_outputs, relative_error, worth_it
+from converters.int8.search import (
+    Judge,
+    Search,
+    SideBySide,
+    keep_in_float,
+    onnx_outputs,
+    ort_session,
+    relative_error,
+    worth_it,
+)
 from converters.step_io.feed_arrays import calibration
 from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
@@ -62,11 +71,7 @@ def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dic
 
 def _call(path: str, sample: dict[str, np.ndarray]):
     """One inference of an ONNX file on ONNX Runtime's defaults (all cores), for SideBySide."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    session = ort_session(path)
     return lambda: session.run(None, sample)
 
 

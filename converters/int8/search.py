@@ -66,13 +66,18 @@ class Judge:
                 "segmentation": "mean IoU"}.get(self.processing.get("task"), "agreement")
 
 
-def onnx_outputs(path: str, samples: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
-    """An ONNX file's outputs on each sample (ONNX Runtime, one sample at a time), stacked."""
+def ort_session(path: str):
+    """An ONNX Runtime CPU session on its defaults (all cores), quiet: what the searches judge and time with."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def onnx_outputs(path: str, samples: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    """An ONNX file's outputs on each sample (ONNX Runtime, one sample at a time), stacked."""
+    session = ort_session(path)
     return stacked([session.run(None, sample) for sample in samples])
 
 
