@@ -36,6 +36,11 @@ class AccuracyAware:
     # (SideBySide), or the step is n/a ("not worth it") and not offered; 0: offered whatever its speed
     min_speedup: float = 1.0
 
+    def __post_init__(self):
+        if self.min_speedup < 0:
+            raise ValueError(f"min_speedup={self.min_speedup:g} is not allowed; give a number >= 0 (0: offered at "
+                             "any speed)")
+
 
 @dataclass(frozen=True)
 class BudgetedSearch(AccuracyAware):
