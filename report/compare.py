@@ -10,17 +10,27 @@ run) is labelled as published, not measured here.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from tabulate import tabulate
 
 import runtimes
 from pipeline.results import RunResults, load_results
 
 REFERENCES = Path(__file__).resolve().parent / "references"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One runtime x precision on one machine: median milliseconds, and the speed-up against PyTorch there."""
+
+    pre: float
+    infer: float
+    post: float
+    speedup: float | None
 
 
 @dataclass
@@ -31,7 +41,38 @@ class Machine:
     model: str | None
     size: int | None
     batch: int
-    cells: dict[tuple[str, str], dict] = field(default_factory=dict)  # (runtime, precision) -> pre/infer/post/speedup
+    cells: dict[tuple[str, str], Cell] = field(default_factory=dict)  # key: (runtime, precision)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PublishedMedian(_Strict):
+    median: float
+
+
+class PublishedRow(_Strict):
+    runtime: str
+    precision: str = "fp32"
+    status: str
+    pre_ms: float
+    infer_ms: PublishedMedian
+    post_ms: float
+
+
+class PublishedInputs(_Strict):
+    size: int
+    batch: int = 1
+
+
+class Published(_Strict):
+    """report/references/NAME.json: a published comparison's median figures (not a results.json: no run made it)."""
+
+    label: str
+    model: str | None = None
+    inputs: PublishedInputs
+    bench: list[PublishedRow]
 
 
 def from_results(results: RunResults, folder: Path) -> Machine:
@@ -41,9 +82,8 @@ def from_results(results: RunResults, folder: Path) -> Machine:
              f"cores) {folder.name}")
     machine = Machine(label, results.model, results.inputs.size, results.inputs.batch)
     for bench in results.ok_bench():
-        machine.cells[(bench.runtime, bench.precision or "fp32")] = {
-            "pre": bench.pre_ms, "infer": bench.infer_ms.median, "post": bench.post_ms,
-            "speedup": results.speedup(bench)}
+        machine.cells[(bench.runtime, bench.precision or "fp32")] = Cell(
+            bench.pre_ms, bench.infer_ms.median, bench.post_ms, results.speedup(bench))
     return machine
 
 
@@ -67,16 +107,19 @@ def reference_run(name: str) -> Machine:
     if not path.is_file():
         known = ", ".join(p.stem for p in REFERENCES.glob("*.json"))
         raise SystemExit(f"error: --reference {name!r} is not known; available: {known}")
-    data = json.loads(path.read_text())
-    rows = [b for b in data["bench"] if b.get("status") == "ok"]
-    torch_ms = next((b["infer_ms"]["median"] for b in rows if b["runtime"] == "torch"), None)
-    machine = Machine(f"{data['label']} (published, not measured here)", data.get("model"), data["inputs"]["size"],
-                      data["inputs"].get("batch", 1))
+    try:
+        data = Published.model_validate_json(path.read_text())
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise SystemExit(f"error: {path}: {where}: {first['msg']}") from None
+    rows = [b for b in data.bench if b.status == "ok"]
+    torch_ms = next((b.infer_ms.median for b in rows if b.runtime == "torch"), None)
+    machine = Machine(f"{data.label} (published, not measured here)", data.model, data.inputs.size, data.inputs.batch)
     for b in rows:
-        median = b["infer_ms"]["median"]
-        machine.cells[(b["runtime"], b.get("precision", "fp32"))] = {
-            "pre": b["pre_ms"], "infer": median, "post": b["post_ms"],
-            "speedup": torch_ms / median if torch_ms else None}
+        median = b.infer_ms.median
+        machine.cells[(b.runtime, b.precision)] = Cell(b.pre_ms, median, b.post_ms,
+                                                      torch_ms / median if torch_ms else None)
     return machine
 
 
@@ -91,7 +134,7 @@ def check_comparable(runs: list[Machine]) -> None:
 
 
 def table(runs: list[Machine]) -> tuple[list[tuple[str, str]], dict]:
-    """Rows (runtime, precision) and cells[(row, label)] = {pre, infer, post, speedup}."""
+    """Rows (runtime, precision) and cells[(row, label)]: each machine's Cell of that row."""
     rows = list(dict.fromkeys(key for run in runs for key in run.cells))
     cells = {(key, run.label): cell for run in runs for key, cell in run.cells.items()}
     order = list(runtimes.NAMES)
@@ -109,8 +152,8 @@ def render(runs: list[Machine], rows, cells) -> str:
         for run in runs:
             cell = cells.get((row, run.label))
             if cell:
-                speed = f"{cell['speedup']:.2f}x" if cell["speedup"] else "-"
-                out += [f"{cell['pre']:.1f} / {cell['infer']:.1f} / {cell['post']:.1f}", speed]
+                speed = f"{cell.speedup:.2f}x" if cell.speedup else "-"
+                out += [f"{cell.pre:.1f} / {cell.infer:.1f} / {cell.post:.1f}", speed]
             else:
                 out += ["-", "-"]
         body.append(out)
@@ -127,7 +170,7 @@ def plot(runs: list[Machine], rows, cells, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(rows)), 4.5))
     width = 0.8 / len(runs)
     for i, run in enumerate(runs):
-        values = [(cells.get((row, run.label)) or {}).get("speedup") or 0 for row in rows]
+        values = [getattr(cells.get((row, run.label)), "speedup", None) or 0 for row in rows]
         bars = ax.bar(np.arange(len(rows)) + i * width, values, width, label=run.label)
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(np.arange(len(rows)) + width * (len(runs) - 1) / 2,

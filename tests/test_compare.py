@@ -38,3 +38,24 @@ def test_two_machines_side_by_side_and_refusal(all_run, tmp_path):
     assert refused.returncode != 0
     assert "cannot compare: model differs" in refused.stderr and "tiny_cnn" in refused.stderr
     assert not (tmp_path / "cmp2" / "compare.md").exists()
+
+
+def test_the_published_reference_is_read_as_its_record():
+    from report.compare import reference_run
+
+    seed = reference_run("seed-i7-8550u")
+    assert seed.model == "yolov8n" and seed.size == 640 and "published, not measured here" in seed.label
+    assert seed.cells[("torch", "fp32")].speedup == 1.0
+    assert seed.cells[("openvino", "fp32")].speedup == pytest.approx(242.1 / 60.5)
+
+
+def test_a_published_reference_missing_a_figure_is_one_line(tmp_path, monkeypatch):
+    import report.compare as compare
+
+    published = json.loads((compare.REFERENCES / "seed-i7-8550u.json").read_text())
+    del published["bench"][1]["infer_ms"]["median"]
+    (tmp_path / "broken.json").write_text(json.dumps(published))
+    monkeypatch.setattr(compare, "REFERENCES", tmp_path)
+    with pytest.raises(SystemExit) as refused:
+        compare.reference_run("broken")
+    assert str(refused.value) == f"error: {tmp_path / 'broken.json'}: bench.1.infer_ms.median: Field required"
