@@ -41,9 +41,7 @@ def needs_dynamic_batch(batch, input_batch) -> bool:
 
 
 def register_resolvers() -> None:
-    """conf/step/torch_to_onnx.yaml: `dynamic_batch: ${needs_dynamic_batch:${bench.batch},${input.batch}}`;
-    conf/model/bert.yaml: `${last_index:${model.config.vocab_size}}` (the highest token id)."""
-    OmegaConf.register_new_resolver("needs_dynamic_batch", needs_dynamic_batch, replace=True)
+    """conf/model/bert.yaml: `${last_index:${model.config.vocab_size}}` (the highest token id)."""
     OmegaConf.register_new_resolver("last_index", lambda size: int(size) - 1, replace=True)
 
 

@@ -84,7 +84,7 @@ def check_steps(steps: dict) -> None:
 # ---- the composed config, parsed once -------------------------------------------------------------------------
 def parse(cfg: DictConfig) -> Config:
     """Hydra's composed config -> the checked Config every part of a run reads, or a UserError of one line."""
-    # bench.batch before resolving: a resolver reads it (the export's dynamic_batch) and would bury its one line
+    # bench.batch first: its one line names the value and what is allowed (a batch size >= 1 or a list of them)
     batch_sizes(cfg.bench.batch)
     try:
         resolved = OmegaConf.to_container(cfg, resolve=True)

@@ -18,6 +18,7 @@ from pipeline.child import run_child
 from pipeline.context import RunContext
 from pipeline.graph import StepSpec
 from pipeline.results import StepRecord
+from pipeline.schema import Config
 from validators.task_metrics import floor
 
 log = logging.getLogger("convgraph")
@@ -33,12 +34,17 @@ class StepOutcome:
     reason: str = ""  # why there are none: the step's n/a reason or its error
 
 
+def run_needs_dynamic_batch(config: Config) -> bool:
+    """The one place the run decides it: a step's own dynamic_batch option, when set, overrides it for that step."""
+    return needs_dynamic_batch(config.bench.batch, config.input.batch)
+
+
 class StepRunner:
     def __init__(self, ctx: RunContext, cache: StepCache | None, calibration: Path | None = None):
         self.ctx, self.cache, self.calibration = ctx, cache, calibration
         # what every step is told of the model's inputs (part of its cache key): their shapes, batch axes and
         # dtypes, and whether the batch axes stay dynamic (bench.batch asks for other batches than input.batch)
-        self.dynamic_batch = needs_dynamic_batch(ctx.config.bench.batch, ctx.config.input.batch)
+        self.dynamic_batch = run_needs_dynamic_batch(ctx.config)
 
     def run(self, spec: StepSpec, source: Artifact | None) -> StepOutcome:
         """The step's artifacts (named after the step), or none when it failed or does not apply (also recorded)."""

@@ -21,7 +21,7 @@ CASES = {
     "hydra.run.dir=/proc/nope": "error: hydra.run.dir='/proc/nope' is not writable: No such file or directory",
     # a value check of the config (pipeline.config.validate) reaches the user the same way
     "opset=99": "error: opset=99 is out of range; allowed: 13..21",
-    # bench.batch is read by a resolver (the export's dynamic_batch) before the config is checked
+    # bench.batch, checked before the rest of the config
     "bench.batch=[1,0]": "error: bench.batch=[1,0] is not allowed; give a batch size >= 1 or a list of them, "
                          "e.g. bench.batch=[1,4]",
 }

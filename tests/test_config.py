@@ -14,7 +14,7 @@ from core.errors import UserError
 from pipeline.config import CONF_DIR, available, validate
 from pipeline.schema import Config, Select
 from ship.selection import LIMITS
-from tests.conftest import composed
+from tests.conftest import composed, parsed
 
 
 def error_of(config: dict) -> str:
@@ -190,13 +190,19 @@ def test_select_group_composes_and_matches_the_code(objective):
 
 
 def test_dynamic_export_exactly_when_another_batch_is_asked_for():
-    def dynamic(*overrides):
-        return composed(*overrides)["graph"]["steps"]["export"]["dynamic_batch"]
+    """One place decides the run's dynamic batch (StepInputs.dynamic_batch, from bench.batch and input.batch);
+    the export's option is unset unless the user sets it, and then it wins."""
+    from pipeline.steps import run_needs_dynamic_batch
 
-    assert dynamic() is False
-    assert dynamic("bench.batch=[1,4]") is True
-    assert dynamic("bench.batch=4", "input.batch=4") is False
-    assert dynamic("bench.batch=[1,4]", "graph.steps.export.dynamic_batch=false") is False  # the user decides
+    def dynamic(*overrides):
+        config = parsed(*overrides)
+        option = config.graph.steps["export"]["dynamic_batch"]
+        return option, run_needs_dynamic_batch(config)
+
+    assert dynamic() == (None, False)
+    assert dynamic("bench.batch=[1,4]") == (None, True)
+    assert dynamic("bench.batch=4", "input.batch=4") == (None, False)
+    assert dynamic("bench.batch=[1,4]", "graph.steps.export.dynamic_batch=false") == (False, True)  # the user's
 
 
 def test_conf_dir_is_the_repository_conf():

@@ -29,7 +29,7 @@ def test_the_all_graph_in_dependency_order():
     assert by_name["tflite_fp16"].options == {"precision": "fp16", "accuracy_aware": "auto", "target": None,
                                               "max_float_nodes": 32, "min_speedup": 1.0, "budget_s": 600}
     assert tf_to_tflite.Options(**by_name["tflite_fp16"].options) == tf_to_tflite.Options(precision="fp16")
-    assert by_name["export"].options == {"opset": 17, "exporter": "auto", "dynamic_batch": False}
+    assert by_name["export"].options == {"opset": 17, "exporter": "auto", "dynamic_batch": None}
     assert {s.timeout_s for s in steps} == {1800.0}
 
 
