@@ -44,6 +44,9 @@ class Options(BudgetedSearch):
     activation_type: Literal["uint8", "int8"] = "uint8"  # int8: activations' 8-bit type
     weight_type: Literal["int8", "uint8"] = "int8"  # int8: weights' 8-bit type
     float_tail: bool = True  # int8: the ops after the last Conv/Gemm/MatMul before each output stay float
+    # int8: how activation ranges are read from the calibration samples. auto: min-max, or, when the accuracy-aware
+    # search judges, whichever of minmax, percentile, entropy agrees best (converters.int8.quantize_onnxruntime)
+    calibration: Literal["auto", "minmax", "percentile", "entropy"] = "auto"
     # int8, accuracy-aware (converters.int8.search.BudgetedSearch): keep the nodes that add the most error in float
 
 

@@ -42,6 +42,9 @@ def markdown(results: RunResults) -> list[str]:
              "model; parity above then judges the artifact on the whole input set.", ""]
     for name, search in found:
         lines.append(f"- {summary_line(name, search)}")
+        if search.get("recipe"):
+            tried = ", ".join(f"{recipe} {value:.3f}" for recipe, value in search["recipes"].items())
+            lines.append(f"  - recipe: {search['recipe']} (every node int8, by recipe: {tried})")
         if search.get("kept_in_float"):
             lines.append(f"  - kept in float: {', '.join(f'`{node}`' for node in search['kept_in_float'])}")
         if search.get("tried"):

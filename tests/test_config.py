@@ -96,6 +96,8 @@ CASES = {
     "+graph.steps.x.kind=mypkg.nothing": "graph.steps.x.kind='mypkg.nothing': no such module",
     "+graph.steps.openvino.when_precision=[int3]":
         "graph.steps.openvino.when_precision=['int3'] is not allowed; give a list of: fp32, fp16, bf16, int8",
+    "graph.steps.onnx_lowp.calibration=kl":
+        "graph.steps.onnx_lowp.calibration='kl' is not allowed; allowed: auto, minmax, percentile, entropy",
     "graph.steps.onnx_lowp.min_speedup=-1":
         "graph.steps.onnx_lowp.min_speedup=-1 is not allowed; give a number >= 0 (0: offered at any speed)",
     # a union (bool | Literal["auto"]): every member named, on the key itself

@@ -14,6 +14,7 @@ from converters.int8.search import (
     Judge,
     Search,
     SideBySide,
+    choose_recipe,
     keep_in_float,
     onnx_outputs,
     ort_session,
@@ -26,6 +27,10 @@ from core.artifact import Artifact
 from core.errors import StepFailed
 
 PER_CHANNEL_OPSET = 13  # DequantizeLinear's `axis` (per-channel weights) exists from opset 13
+# calibration="auto" tries these in turn when an accuracy-aware search judges (the first wins a tie): min-max takes
+# each activation's whole range, an outlier included; percentile clips the top 0.001%; entropy picks the range that
+# keeps the histogram's information (KL divergence)
+CALIBRATIONS = ("minmax", "percentile", "entropy")
 
 
 def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dict:
@@ -37,21 +42,36 @@ def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dic
     given = replace(options, reduce_range=not has_vnni()) if options.reduce_range == "auto" else options
     tail = tail_nodes(onnx.load(model_path, load_external_data=False).graph) if given.float_tail else []
 
+    aim = run.accuracy  # what the pipeline judges by; None: no search
+    method = "minmax" if given.calibration == "auto" else given.calibration
+
     def make(kept: list[str]) -> Path:
-        _quantize(model_path, path, samples, given, [*tail, *kept])
+        _quantize(model_path, path, samples, replace(given, calibration=method), [*tail, *kept])
         return path
 
-    make([])
-    meta = {"quantization": f"onnxruntime static {given.quant_format}", "calibration_samples": len(samples),
-            **{k: getattr(given, k) for k in ("per_channel", "reduce_range", "activation_type", "weight_type",
-                                               "float_tail")},
-            "float_nodes": len(tail), **({"opset_upgraded_to": PER_CHANNEL_OPSET} if upgraded else {})}
-    aim = run.accuracy  # what the pipeline judges by; None: no search
+    def meta() -> dict:
+        return {"quantization": f"onnxruntime static {given.quant_format}", "calibration_samples": len(samples),
+                "calibration": method,
+                **{k: getattr(given, k) for k in ("per_channel", "reduce_range", "activation_type", "weight_type",
+                                                   "float_tail")},
+                "float_nodes": len(tail), **({"opset_upgraded_to": PER_CHANNEL_OPSET} if upgraded else {})}
+
     if aim is None:
-        return meta
+        make([])
+        return meta()
     judge = Judge(onnx_outputs(source.path, samples), aim.processing, aim.task, aim.target)
     search = Search(judge.target, judge.metric_name(), len(samples))
-    search.plain_agreement = search.agreement = judge.agreement(onnx_outputs(str(path), samples))
+
+    def judged(recipe: str) -> float:
+        nonlocal method
+        method = recipe
+        return judge.agreement(onnx_outputs(str(make([])), samples))
+
+    recipes = list(CALIBRATIONS) if given.calibration == "auto" else [given.calibration]
+    method = choose_recipe(recipes, judged, search, options.budget_s)
+    if recipes[len(search.recipes) - 1] != method:
+        make([])  # the chosen recipe's file: the last one made was the last tried
+    search.agreement = search.plain_agreement
     timing = SideBySide(_call(model_path, samples[0]))
     search.speedup = plain_speedup = timing.speedup(_call(str(path), samples[0]))
     if search.plain_agreement >= judge.target:
@@ -61,12 +81,12 @@ def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dic
         ranked = ranked[: options.max_float_nodes]
         kept = keep_in_float(ranked, lambda kept: judge.agreement(onnx_outputs(str(make(kept)), samples)), search,
                              options.budget_s, lambda _: timing.speedup(_call(str(path), samples[0])))
-        if kept and search.plain_agreement >= max(t["agreement"] for t in search.tried):  # float bought nothing
+        if kept and round(search.plain_agreement, 4) >= max(t["agreement"] for t in search.tried):  # bought nothing
             kept, search.speedup = [], plain_speedup
         search.agreement = judge.agreement(onnx_outputs(str(make(kept)), samples))
         search.kept_in_float = kept
     worth_it(search, options.min_speedup, "ONNX Runtime")
-    return {**meta, "accuracy_aware": search.as_meta()}
+    return {**meta(), "accuracy_aware": search.as_meta()}
 
 
 def _call(path: str, sample: dict[str, np.ndarray]):
@@ -95,7 +115,13 @@ def opset_for_quantization(path: str, workdir: Path) -> tuple[str, bool]:
 
 
 def _quantize(model_path: str, out: Path, samples: list[dict], given, excluded: list[str]) -> None:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -108,7 +134,11 @@ def _quantize(model_path: str, out: Path, samples: list[dict], given, excluded: 
     quantize_static(model_path, str(out), Reader(), quant_format=getattr(QuantFormat, given.quant_format),
                     per_channel=bool(given.per_channel), reduce_range=bool(given.reduce_range),
                     activation_type=types[given.activation_type], weight_type=types[given.weight_type],
-                    nodes_to_exclude=list(excluded))
+                    nodes_to_exclude=list(excluded),
+                    calibrate_method=getattr(CalibrationMethod, METHODS[given.calibration]))
+
+
+METHODS = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}  # onnxruntime's names
 
 
 COMPUTE = {"Conv", "ConvTranspose", "Gemm", "MatMul"}

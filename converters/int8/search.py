@@ -100,12 +100,31 @@ class Search:
     seconds: float = 0.0
     stopped: str = ""  # why it stopped: "target met", "budget", "every candidate tried"
     speedup: float | None = None  # the artifact made against the float model, side by side (SideBySide)
+    recipe: str | None = None  # the quantization recipe the artifact was made with (choose_recipe)
+    recipes: dict[str, float] = field(default_factory=dict)  # each recipe tried -> its agreement, every node int8
 
     def as_meta(self) -> dict:
         return {"target": self.target, "metric": self.metric, "validation_samples": self.samples,
                 "plain_agreement": self.plain_agreement, "agreement": self.agreement,
                 "kept_in_float": self.kept_in_float, "tried": self.tried, "seconds": round(self.seconds, 1),
-                "stopped": self.stopped, "speedup": self.speedup}
+                "stopped": self.stopped, "speedup": self.speedup,
+                **({"recipe": self.recipe, "recipes": {r: round(a, 4) for r, a in self.recipes.items()}}
+                   if self.recipe else {})}
+
+
+def choose_recipe(recipes: list[str], judged: Callable[[str], float], search: Search, budget_s: float) -> str:
+    """The recipe (a calibration method, a preset) whose every-node-int8 model agrees best with the float model
+    on the validation samples (the calibration split, never the judged samples); the first on a tie, and the
+    ones after a spent budget are not tried. judged(recipe) makes that model and returns its agreement. Sets
+    search.recipe, search.recipes and search.plain_agreement (the chosen recipe's)."""
+    started = time.perf_counter()
+    for recipe in recipes:
+        if search.recipes and time.perf_counter() - started > budget_s:
+            break
+        search.recipes[recipe] = judged(recipe)
+    search.recipe = max(search.recipes, key=lambda r: (search.recipes[r], -recipes.index(r)))
+    search.plain_agreement = search.recipes[search.recipe]
+    return search.recipe
 
 
 @dataclass

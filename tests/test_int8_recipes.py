@@ -1,0 +1,69 @@
+"""Quantization recipes: the accuracy-aware ONNX Runtime int8 step tries each calibration method (min-max,
+percentile, entropy) with every node int8, judged on the calibration samples, and keeps the one that agrees best.
+In-process, on a four-node classifier whose calibration set holds one outlier pixel: min-max stretches the first
+activation's 8-bit range over it, percentile clips it."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from converters import onnx_precision
+from converters.step_io.step_inputs import StepInputs, TaskTarget
+from core.artifact import Artifact, TensorSpec
+
+SIZE = 64  # 32 samples x 3 x 64 x 64 values: one outlier is under percentile's clipped 0.001%
+
+
+def _classifier(tmp_path) -> Artifact:
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.normal(size=(8, 3, 3, 3)).astype(np.float32), "w"),
+               numpy_helper.from_array((rng.normal(size=(8 * SIZE * SIZE, 10)) * 0.1).astype(np.float32), "g")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("Flatten", ["r"], ["f"], name="flat"),
+             helper.make_node("MatMul", ["f", "g"], ["logits"], name="fc")]
+    shape = [1, 3, SIZE, SIZE]
+    graph = helper.make_graph(nodes, "classifier", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])], weights)
+    path = tmp_path / "classifier.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    samples = np.random.default_rng(1).normal(size=(32, *shape)).astype(np.float32)
+    samples[0, 0, 0, 4, 4] = 100.0  # one pixel of one sample
+    np.savez(tmp_path / "calibration.npz", x=samples)
+    return Artifact(name="classifier", format="onnx", path=str(path), precision="fp32",
+                    inputs=[TensorSpec("x", shape, "NCHW")], outputs=[TensorSpec("logits", [1, 10])]).seal()
+
+
+def _int8(tmp_path, source, judged: bool, **options) -> Artifact:
+    aim = TaskTarget({"task": "classification"}, {}, 0.99) if judged else None
+    run = StepInputs(calibration=str(tmp_path / "calibration.npz"), accuracy=aim)
+    out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"
+    out.mkdir()
+    options = onnx_precision.Options(precision="int8", float_tail=False, min_speedup=0, max_float_nodes=2, **options)
+    (made,) = onnx_precision.convert(source, options, run, out)
+    return made
+
+
+def test_the_recipe_that_agrees_best_is_kept_and_recorded(tmp_path):
+    made = _int8(tmp_path, _classifier(tmp_path), judged=True)
+    search = made.meta["accuracy_aware"]
+    recipes = search["recipes"]
+    assert list(recipes) == ["minmax", "percentile", "entropy"]  # each tried, in this order
+    assert recipes["percentile"] > recipes["minmax"]  # the outlier costs min-max agreement
+    assert search["recipe"] == made.meta["calibration"] == max(recipes, key=recipes.get) == "percentile"
+    assert search["plain_agreement"] == pytest.approx(recipes["percentile"], abs=1e-4)
+    # the file is the chosen recipe's: the first activation's scale is percentile's, not min-max's (larger)
+    scales = {i.name: float(numpy_helper.to_array(i)) for i in onnx.load(made.path).graph.initializer
+              if i.name == "x_scale"}
+    minmax = _int8(tmp_path, _classifier(tmp_path), judged=True, calibration="minmax")
+    minmax_scale = next(float(numpy_helper.to_array(i)) for i in onnx.load(minmax.path).graph.initializer
+                        if i.name == "x_scale")
+    assert scales["x_scale"] < minmax_scale
+    assert list(minmax.meta["accuracy_aware"]["recipes"]) == ["minmax"]  # a recipe given is the only one tried
+
+
+def test_without_a_judge_min_max_is_used_and_nothing_is_tried(tmp_path):
+    made = _int8(tmp_path, _classifier(tmp_path), judged=False)
+    assert made.meta["calibration"] == "minmax" and "accuracy_aware" not in made.meta
