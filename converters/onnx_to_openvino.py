@@ -31,6 +31,9 @@ class Options(AccuracyAware):
     # int8, accuracy-aware (converters.int8.search.AccuracyAware): NNCF's accuracy control keeps the layers that cost
     # the most agreement in float
     precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
+    # int8: NNCF's preset, how activations are quantized. auto: NNCF's own choice (performance, symmetric, for a
+    # CNN), or, when the accuracy-aware search judges, whichever of performance, mixed (asymmetric) agrees best
+    preset: Literal["auto", "performance", "mixed"] = "auto"
 
 
 WEIGHT_PRECISION = {"fp32": False, "bf16": False, "fp16": True, "int8": False}

@@ -67,3 +67,62 @@ def test_the_recipe_that_agrees_best_is_kept_and_recorded(tmp_path):
 def test_without_a_judge_min_max_is_used_and_nothing_is_tried(tmp_path):
     made = _int8(tmp_path, _classifier(tmp_path), judged=False)
     assert made.meta["calibration"] == "minmax" and "accuracy_aware" not in made.meta
+
+
+def _shifted_conv(tmp_path) -> Artifact:
+    """x -> Conv (outputs mostly positive, a negative tail from its bias) -> Flatten -> MatMul: the conv's output
+    is a signed activation whose range is far from symmetric."""
+    rng = np.random.default_rng(0)
+    size = 16
+    mixed = rng.normal(size=(8 * size * size, 10))
+    weights = [numpy_helper.from_array(np.abs(rng.normal(size=(8, 3, 3, 3))).astype(np.float32) / 10, "w"),
+               numpy_helper.from_array(np.full(8, -0.5, np.float32), "b"),
+               numpy_helper.from_array(((mixed - mixed.mean(axis=0)) * 0.1).astype(np.float32), "g")]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Flatten", ["c"], ["f"], name="flat"),
+             helper.make_node("MatMul", ["f", "g"], ["logits"], name="fc")]
+    shape = [1, 3, size, size]
+    graph = helper.make_graph(nodes, "shifted", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])], weights)
+    path = tmp_path / "shifted.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    np.savez(tmp_path / "calibration.npz", x=rng.random(size=(16, *shape)).astype(np.float32))
+    return Artifact(name="shifted", format="onnx", path=str(path), precision="fp32",
+                    inputs=[TensorSpec("x", shape, "NCHW")], outputs=[TensorSpec("logits", [1, 10])]).seal()
+
+
+def _conv_output_range(ir: str) -> tuple[float, float]:
+    """The FakeQuantize range NNCF put on the conv's output (the MatMul's input) in the IR written."""
+    from pathlib import Path
+
+    import openvino as ov
+
+    model = ov.Core().read_model(str(next(Path(ir).glob("*.xml"))))
+    fq = next(op for op in model.get_ordered_ops() if op.get_type_name() == "FakeQuantize"
+              and op.input_value(0).get_node().get_type_name() != "Parameter"
+              and op.output(0).get_target_inputs().pop().get_node().get_type_name() != "Convolution")
+    low, high = (float(fq.input_value(i).get_node().get_data().ravel()[0]) for i in (1, 2))
+    return low, high
+
+
+def test_openvino_tries_each_preset_and_the_one_given_reaches_nncf(tmp_path):
+    from converters import onnx_to_openvino
+
+    source = _shifted_conv(tmp_path)
+    aim = TaskTarget({"task": "classification"}, {}, 0.5)
+    run = StepInputs(calibration=str(tmp_path / "calibration.npz"), accuracy=aim)
+    made = {}
+    for preset in ("auto", "performance", "mixed"):
+        (tmp_path / preset).mkdir()
+        options = onnx_to_openvino.Options(precision="int8", min_speedup=0, preset=preset)
+        (made[preset],) = onnx_to_openvino.convert(source, options, run, tmp_path / preset)
+    search = made["auto"].meta["accuracy_aware"]
+    assert list(search["recipes"]) == ["performance", "mixed"]  # each tried, in this order
+    best = max(search["recipes"].values())
+    assert search["recipe"] == made["auto"].meta["preset"] == next(p for p, a in search["recipes"].items() if a == best)
+    assert list(made["mixed"].meta["accuracy_aware"]["recipes"]) == ["mixed"]  # a preset given is the only one tried
+    # symmetric (performance) puts the signed activation in [-a, a]; asymmetric (mixed) follows its own range
+    low, high = _conv_output_range(made["performance"].path)
+    assert low == pytest.approx(-high, rel=0.02)
+    low, high = _conv_output_range(made["mixed"].path)
+    assert -high * 0.9 < low < 0
