@@ -126,3 +126,20 @@ def test_openvino_tries_each_preset_and_the_one_given_reaches_nncf(tmp_path):
     assert low == pytest.approx(-high, rel=0.02)
     low, high = _conv_output_range(made["mixed"].path)
     assert -high * 0.9 < low < 0
+
+
+def test_where_an_int8_files_time_goes_is_read_from_its_profile(tmp_path):
+    """What a "not worth it" reason ends with: ONNX Runtime's profile of the int8 file, its node time split into
+    converting between int8 and float (the Q/DQ borders), int8 ops and float ops."""
+    import re
+
+    from converters.int8.quantize_onnxruntime import _profiled
+
+    made = _int8(tmp_path, _classifier(tmp_path), judged=False)
+    sample = {"x": np.load(tmp_path / "calibration.npz")["x"][1]}
+    line = _profiled(made.path, sample, str(tmp_path / "classifier.onnx"))
+    shares = {part: int(share) for share, part in re.findall(r"(\d+)% (converting int8<->float|in int8 ops|in float "
+                                                             r"ops)", line)}
+    assert line.startswith("its profile (") and " against fp32's " in line, line
+    assert set(shares) >= {"converting int8<->float", "in int8 ops"}, line
+    assert 97 <= sum(shares.values()) <= 103, line  # every node counted once (rounded shares)

@@ -71,9 +71,17 @@ def test_a_high_target_keeps_the_worst_layers_in_float(convert, tmp_path):
 def test_an_int8_op_that_cannot_run_stays_float(convert):
     """tiny_two_inputs' GELU, as onnx2tf replaces it, divides: its int8 DIV refuses a divisor quantized to zero
     (LiteRT's div.cc), so the full-integer file cannot run. The search keeps every DIV float and the file runs."""
-    # random weights: auto would not search; the op type's fallback is part of the search
-    run = convert("+graph=tflite", "model=tiny_two_inputs", "graph.steps.tflite_int8.accuracy_aware=true", *ONE_STEP)
+    # random weights: auto would not search; the op type's fallback is part of the search. A second int8 step asks
+    # for 1000x its fp32's speed: n/a, and its reason ends with where its time went (the per-op profile)
+    slow = [f"+graph.steps.tflite_slow.{key}={value}" for key, value in (
+        ("kind", "tf_to_tflite"), ("input", "tf"), ("precision", "int8"), ("accuracy_aware", "true"),
+        ("min_speedup", 1000))]
+    run = convert("+graph=tflite", "model=tiny_two_inputs", "graph.steps.tflite_int8.accuracy_aware=true", *ONE_STEP,
+                  *slow)
     assert run.returncode == 0, run.tail()
+    refused = run.steps()["tflite_slow"]
+    assert refused.status == "n/a" and refused.reason.startswith("not worth it: TensorFlow Lite int8"), refused
+    assert "its profile (" in refused.reason and " against fp32's " in refused.reason, refused.reason
     artifact = run.artifact("tflite_int8")
     aware = artifact.meta["accuracy_aware"]
     assert aware["plain_agreement"] == 0.0 and "(DIV) failed to invoke" in aware["failed_to_run"][0]["error"]

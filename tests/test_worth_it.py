@@ -21,6 +21,8 @@ def test_int8_that_does_not_pay_is_not_offered_and_the_reason_says_so(convert, t
     lowp = run.steps()["onnx_lowp"]
     assert lowp.status == "n/a" and lowp.reason.startswith("not worth it: ONNX Runtime int8"), lowp
     assert "below min_speedup=1000" in lowp.reason and "mean IoU" in lowp.reason
+    assert "its profile (" in lowp.reason and "% converting int8<->float" in lowp.reason  # where its time went
+    assert " ms of nodes per run against fp32's " in lowp.reason
     assert run.results.artifact("onnx_lowp") is None and run.results.parity_of("onnx_lowp") is None
     aware = run.artifact("openvino").meta["accuracy_aware"]
     assert aware["speedup"] > 0  # measured, and offered anyway at min_speedup=0

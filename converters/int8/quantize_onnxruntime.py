@@ -19,6 +19,7 @@ from converters.int8.search import (
     onnx_outputs,
     ort_session,
     relative_error,
+    where_the_time_went,
     worth_it,
 )
 from converters.step_io.feed_arrays import calibration
@@ -85,8 +86,20 @@ def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dic
             kept, search.speedup = [], plain_speedup
         search.agreement = judge.agreement(onnx_outputs(str(make(kept)), samples))
         search.kept_in_float = kept
-    worth_it(search, options.min_speedup, "ONNX Runtime")
+    worth_it(search, options.min_speedup, "ONNX Runtime", lambda: _profiled(str(path), samples[0], model_path))
     return {**meta(), "accuracy_aware": search.as_meta()}
+
+
+def _profiled(path: str, sample: dict[str, np.ndarray], float_path: str | None = None) -> str:
+    """Where the int8 file's time goes, beside the float file's node time, from ONNX Runtime's own profiler (the
+    bench.profile hook)."""
+    from runtimes.base import Settings
+    from runtimes.onnxruntime import profile
+
+    def of(file: str) -> dict:
+        return profile(Artifact(name="profiled", format="onnx", path=file), Settings(), sample, runs=10)
+
+    return where_the_time_went(of(path), of(float_path) if float_path else None)
 
 
 def _call(path: str, sample: dict[str, np.ndarray]):

@@ -151,15 +151,42 @@ def _ms(call: Callable[[], object]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def worth_it(search: Search, min_speedup: float, runtime: str) -> None:
+def worth_it(search: Search, min_speedup: float, runtime: str, explain: Callable[[], str] | None = None) -> None:
     """NotApplicable (the step is n/a, not offered) when the artifact made is not at least `min_speedup` times as fast
-    as the float model on the same runtime: int8 whose float islands cost more than its int8 part saves."""
+    as the float model on the same runtime: int8 whose float islands cost more than its int8 part saves. explain(),
+    when given, says where the time went (the runtime's profile of the artifact: where_the_time_went)."""
     if search.speedup is None or min_speedup <= 0 or search.speedup >= min_speedup:
         return
     islands = f"{len(search.kept_in_float)} node(s) kept in float" if search.kept_in_float else "every node int8"
+    why = ""
+    if explain is not None:
+        try:
+            why = f"; {explain()}"
+        except Exception as error:  # the reason stands without its explanation
+            why = f"; no profile ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
     raise NotApplicable(f"not worth it: {runtime} int8 ({islands}, {search.metric} {search.agreement:.3f}) ran "
                         f"{search.speedup:.2f}x the speed of its fp32 on the search's side-by-side timing, below "
-                        f"min_speedup={min_speedup:g}")
+                        f"min_speedup={min_speedup:g}{why}")
+
+
+BORDERS = ("fp32->int8", "int8->fp32", "fp32->uint8", "uint8->fp32")  # what a Q or DQ node (or a kernel) converts
+
+
+def where_the_time_went(profile: dict, float_profile: dict | None = None) -> str:
+    """One line from a per-node profile (runtimes.profiling.profile_data) of an int8 artifact, beside the float
+    model's node time when given: the share of its node time spent converting between int8 and float (the borders
+    of its float islands), computing in 8 bits and in float, each with its node count."""
+    parts = {"converting int8<->float": [0.0, 0], "in int8 ops": [0.0, 0], "in float ops": [0.0, 0]}
+    for node in profile.get("nodes", []):
+        precision = node.get("precision") or "?"
+        key = ("converting int8<->float" if precision in BORDERS or "->" in precision
+               else "in int8 ops" if "int8" in precision else "in float ops")
+        parts[key][0] += node.get("share") or 0.0
+        parts[key][1] += 1
+    shares = ", ".join(f"{share:.0%} {key} ({count} node{'s' if count != 1 else ''})"
+                       for key, (share, count) in parts.items() if count)
+    against = f" against fp32's {float_profile.get('nodes_ms', 0):.2f} ms" if float_profile else ""
+    return f"its profile ({profile.get('nodes_ms', 0):.2f} ms of nodes per run{against}): {shares}"
 
 
 def keep_in_float(ranked: list[str], attempt: Callable[[list[str]], float], search: Search,
