@@ -24,15 +24,20 @@ def _classifier(tmp_path) -> Artifact:
              helper.make_node("Relu", ["c"], ["r"], name="relu"),
              helper.make_node("Flatten", ["r"], ["f"], name="flat"),
              helper.make_node("MatMul", ["f", "g"], ["logits"], name="fc")]
-    shape = [1, 3, SIZE, SIZE]
-    graph = helper.make_graph(nodes, "classifier", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])], weights)
-    path = tmp_path / "classifier.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    samples = np.random.default_rng(1).normal(size=(32, *shape)).astype(np.float32)
+    samples = np.random.default_rng(1).normal(size=(32, 1, 3, SIZE, SIZE)).astype(np.float32)
     samples[0, 0, 0, 4, 4] = 100.0  # one pixel of one sample
-    np.savez(tmp_path / "calibration.npz", x=samples)
-    return Artifact(name="classifier", format="onnx", path=str(path), precision="fp32",
+    return _saved(tmp_path, "classifier", nodes, weights, samples)
+
+
+def _saved(tmp_path, name: str, nodes: list, weights: list, calibration: np.ndarray) -> Artifact:
+    """The graph x [1, 3, H, W] -> logits [1, 10] as an ONNX file, and its calibration set beside it."""
+    shape = list(calibration.shape[1:])
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])], weights)
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    np.savez(tmp_path / "calibration.npz", x=calibration)
+    return Artifact(name=name, format="onnx", path=str(path), precision="fp32",
                     inputs=[TensorSpec("x", shape, "NCHW")], outputs=[TensorSpec("logits", [1, 10])]).seal()
 
 
@@ -81,14 +86,7 @@ def _shifted_conv(tmp_path) -> Artifact:
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
              helper.make_node("Flatten", ["c"], ["f"], name="flat"),
              helper.make_node("MatMul", ["f", "g"], ["logits"], name="fc")]
-    shape = [1, 3, size, size]
-    graph = helper.make_graph(nodes, "shifted", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])], weights)
-    path = tmp_path / "shifted.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    np.savez(tmp_path / "calibration.npz", x=rng.random(size=(16, *shape)).astype(np.float32))
-    return Artifact(name="shifted", format="onnx", path=str(path), precision="fp32",
-                    inputs=[TensorSpec("x", shape, "NCHW")], outputs=[TensorSpec("logits", [1, 10])]).seal()
+    return _saved(tmp_path, "shifted", nodes, weights, rng.random(size=(16, 1, 3, size, size)).astype(np.float32))
 
 
 def _conv_output_range(ir: str) -> tuple[float, float]:
