@@ -27,7 +27,7 @@ from core.errors import NotApplicable, StepFailed
 PACKAGES = ("onnx", "onnxruntime")  # their versions are part of this step's cache key
 # the modules the int8 file depends on besides this one: the quantizer, the search and its judge
 CODE = ("converters.int8.quantize_onnxruntime", "converters.int8.search", "converters.step_io.feed_arrays",
-        "converters.step_io.onnx_io", "validators.task_metrics")
+        "converters.step_io.onnx_io", "runtimes.onnxruntime", "runtimes.profiling", "validators.task_metrics")
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ from core.errors import NotApplicable, StepFailed
 
 PACKAGES = ("tensorflow", "ai-edge-litert")  # their versions are part of this step's cache key
 # the modules the int8 file depends on besides this one: the search, its judge, the runtimes that run candidates
-CODE = ("converters.int8.quantize_tflite", "converters.int8.search", "converters.step_io.feed_arrays",
-        "runtimes.tflite", "runtimes.tensorflow", "runtimes.matching", "validators.task_metrics")
+CODE = ("converters.int8.quantize_tflite", "converters.int8.tflite_candidates", "converters.int8.search",
+        "converters.step_io.feed_arrays", "runtimes.tflite", "runtimes.tflite_profile", "runtimes.profiling",
+        "runtimes.tensorflow", "runtimes.matching", "validators.task_metrics")
 
 PRECISIONS = ("fp32", "fp16", "int8")
 WEIGHTS = {"fp32": "float32", "fp16": "float16", "int8": "int8 (activations int8, float32 input/output)"}

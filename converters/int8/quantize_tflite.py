@@ -27,15 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.int8.search import (
-    Judge,
-    Search,
-    SideBySide,
-    keep_in_float,
-    relative_error,
-    where_the_time_went,
-    worth_it,
-)
+from converters.int8.search import Judge, Search, SideBySide, keep_in_float, relative_error, worth_it
+from converters.int8.tflite_candidates import outputs_of, profiled, timed_call
 from converters.step_io.feed_arrays import calibration
 from converters.step_io.step_inputs import StepInputs, TaskTarget
 from core.artifact import Artifact
@@ -84,12 +77,12 @@ def _accuracy_aware(source: Artifact, options, aim: TaskTarget, workdir: Path,
 
     debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
     order.extend(_input_order(tf, debugger.quant_model))
-    candidates = Candidates(tf, debugger, judge, lambda content: _outputs(content, source, workdir, samples))
+    candidates = Candidates(tf, debugger, judge, lambda content: outputs_of(content, source, workdir, samples))
     float_content = _float_model(tf, source)
-    timing = SideBySide(_call(float_content, source, workdir, samples[0]))
+    timing = SideBySide(timed_call(float_content, source, workdir, samples[0]))
 
     def speedup(kept: list[str]) -> float:
-        return timing.speedup(_call(candidates.make(kept), source, workdir, samples[0]))
+        return timing.speedup(timed_call(candidates.make(kept), source, workdir, samples[0]))
 
     search = Search(judge.target, judge.metric_name(), len(samples))
     search.plain_agreement = search.agreement = candidates.agreement([])
@@ -114,7 +107,7 @@ def _accuracy_aware(source: Artifact, options, aim: TaskTarget, workdir: Path,
     search.seconds = time.perf_counter() - started
     search.speedup = speedup(kept)
     worth_it(search, options.min_speedup, "TensorFlow Lite",
-             lambda: _profiled(candidates.make(kept), float_content, source, workdir, samples[0]))
+             lambda: profiled(candidates.make(kept), float_content, source, workdir, samples[0]))
     aware = {**search.as_meta(), "ops_kept_in_float": candidates.float_ops, "failed_to_run": candidates.failed}
     return candidates.make(kept), {**meta, "accuracy_aware": aware}
 
@@ -274,49 +267,3 @@ def _float_model(tf, source: Artifact) -> bytes:
     converter = tf.lite.TFLiteConverter.from_saved_model(source.path, signature_keys=["serving_default"])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     return converter.convert()
-
-
-def _call(content: bytes, source: Artifact, workdir: Path, sample: dict):
-    """One inference of a .tflite content through the Runner the benchmark uses, on one sample (for SideBySide)."""
-    from runtimes.tflite import TFLiteRunner
-
-    path = workdir / f"timed_{time.perf_counter_ns()}.tflite"
-    path.write_bytes(content)
-    runner = TFLiteRunner(Artifact(name="timed", format="tflite", path=str(path), precision="int8",
-                                   inputs=source.inputs, outputs=source.outputs), Settings())
-    path.unlink()  # loaded: the interpreter keeps what it needs
-    feed = for_runner(runner, sample)
-    return lambda: runner(feed)
-
-
-def _profiled(content: bytes, float_content: bytes, source: Artifact, workdir: Path, sample: dict) -> str:
-    """Where the int8 file's time goes, beside the float builtins file's op time: the TFLite per-op profile (each op
-    timed alone in a one-op model, as bench.profile does)."""
-    from runtimes.tflite import TFLiteRunner, profile
-
-    def of(data: bytes, precision: str) -> dict:
-        path = workdir / f"profiled_{precision}.tflite"
-        path.write_bytes(data)
-        artifact = Artifact(name="profiled", format="tflite", path=str(path), precision=precision,
-                            inputs=source.inputs, outputs=source.outputs)
-        feed = for_runner(TFLiteRunner(artifact, Settings()), sample)
-        try:
-            return profile(artifact, Settings(), feed, runs=5)
-        finally:
-            path.unlink()
-
-    return where_the_time_went(of(content, "int8"), of(float_content, "fp32"))
-
-
-def _outputs(content: bytes, source: Artifact, workdir: Path, samples: list[dict]) -> list[np.ndarray]:
-    """A candidate's outputs on the samples through the TFLite Runner the parity check uses (its tensors paired
-    with the reference's), one sample at a time, stacked."""
-    from runtimes.tflite import TFLiteRunner
-
-    path = workdir / "candidate.tflite"
-    path.write_bytes(content)
-    runner = TFLiteRunner(Artifact(name="candidate", format="tflite", path=str(path), precision="int8",
-                                   inputs=source.inputs, outputs=source.outputs), Settings())
-    outputs = stacked([runner(for_runner(runner, sample)) for sample in samples])
-    path.unlink()
-    return outputs
