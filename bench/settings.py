@@ -54,3 +54,14 @@ def throughput_plan(batches: list[int], input_batch: int) -> list[tuple[int, str
     """(batch, how) per requested batch: 'latency row' when the latency measurement at input.batch already
     is that measurement (batch 1 in latency mode), else 'measure' in mode_for(batch)."""
     return [(b, "latency row" if b == input_batch and mode_for(b) == "latency" else "measure") for b in batches]
+
+
+def tune_candidates(tunables: tuple[dict, ...], threads: int | None, cores: int) -> list[dict]:
+    """bench.tune's candidates for one runtime: the settings as configured ({}), each of its tunables, and, where
+    bench.threads leaves every core to it, one thread (a small model can lose more to threads waiting on each other
+    than it gains). Each is an override for runtimes.base.with_override."""
+    candidates = [{}, *({"options": tunable} for tunable in tunables)]
+    if threads is None and cores > 1:
+        candidates.append({"threads": 1})
+    return candidates
+

@@ -10,7 +10,7 @@ from core.feeds import Feed, call_batch
 from pipeline.progress import Progress
 from pipeline.results import RunResults
 from pipeline.schema import Config
-from runtimes.base import settings_data
+from runtimes.base import settings_data, with_override
 
 
 @dataclass
@@ -30,14 +30,16 @@ class RunContext:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def runtime_settings(self, artifact: Artifact, batch: int = 0, mode: str = "latency") -> dict:
+    def runtime_settings(self, artifact: Artifact, batch: int = 0, mode: str = "latency",
+                         override: dict | None = None) -> dict:
         """runtimes.base.Settings as data: threads, precision, this runtime's block of bench.runtime, the input
         shapes at `batch` (only batch axes scale; dynamic dimensions are fixed to them at load; batch 0 (parity):
-        none fixed) and the state carried between calls (model.state)."""
+        none fixed) and the state carried between calls (model.state); with a bench.tune override applied."""
         runtime = runtimes.for_format(artifact.format).name
         shapes = {f.name: f.shape_at(batch) for f in self.feeds} if batch else {}
         bench = self.config.bench.model_dump(by_alias=True, exclude_unset=True)
-        return settings_data(bench, runtime, artifact.precision, shapes, mode, self.state)
+        settings = settings_data(bench, runtime, artifact.precision, shapes, mode, self.state)
+        return with_override(settings, runtime, override or {})
 
     @property
     def state(self) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from filelock import FileLock
 import runtimes
 from bench import progress_slot as slots
 from bench.footprint import runtime_footprint
-from bench.settings import batch_sizes, mode_for, throughput_plan
+from bench.settings import batch_sizes, mode_for, throughput_plan, tune_candidates
 from bench.timing import is_noisy
 from bench.worker_protocol import BenchReply, BenchRequest
 from core.artifact import Artifact
@@ -24,10 +25,12 @@ from pipeline.artifact_graph import ArtifactGraph
 from pipeline.cache import ResultMemo, content_key
 from pipeline.child import run_child
 from pipeline.context import RunContext
+from pipeline.records import Tuned, TuneTrial
 from pipeline.results import BenchRow, Footprint, Measurement, ThroughputEntry
 from runtimes.base import Settings
 
 log = logging.getLogger("convgraph")
+TUNE_MARGIN = 0.05  # bench.tune changes a setting only for a latency at least this much lower
 
 
 def headline(row: Measurement) -> str:
@@ -49,9 +52,11 @@ class Benchmarks:
         bench, results = self.ctx.config.bench, self.ctx.results
         # the node names a runtime's profile is joined onto: the ONNX file the artifact was made from
         onnx = self.graph.onnx_source(artifact.name)
+        tuned = self._tune(artifact, image_paths) if bench.tune else None
+        override = tuned.chosen if tuned else None
         latency = self._measure(artifact, image_paths, self.ctx.call_batch, "latency",
-                                onnx=onnx.path if onnx else None)
-        row = BenchRow(**latency.model_dump(exclude_unset=True))
+                                onnx=onnx.path if onnx else None, override=override)
+        row = BenchRow(**latency.model_dump(exclude_unset=True), tuned=tuned)
         results.bench.append(row)
         runtime = runtimes.for_format(artifact.format).name
         if runtime not in results.footprint:
@@ -73,7 +78,8 @@ class Benchmarks:
                 log.info("[bench] %s batch %d: skipped (%s)", artifact.name, size, refusal)
             else:
                 paths = [self.judged[i % len(self.judged)] for i in range(size)] if image_paths else []
-                measured = self._measure(artifact, paths, size, mode_for(size), f"{artifact.name}.b{size}")
+                measured = self._measure(artifact, paths, size, mode_for(size), f"{artifact.name}.b{size}",
+                                         override=override)
                 if measured.status == "ok":  # batch 1 beside a larger input.batch is measured in latency mode
                     stats = measured.images_per_s or measured.infer_ms
                     entry.images_per_s = measured.images_per_s.median if measured.images_per_s else \
@@ -85,15 +91,46 @@ class Benchmarks:
             row.throughput.append(entry)
         return row
 
+    def _tune(self, artifact: Artifact, image_paths: list[str]) -> Tuned | None:
+        """bench.tune: the latency of each candidate setting of the artifact's runtime (bench.settings.tune_candidates),
+        one after another under the lock; the fastest is chosen when it beats the settings as configured by
+        TUNE_MARGIN (a failed one never). None: nothing to choose between (PyTorch, the reference, is measured as
+        configured)."""
+        runtime = runtimes.for_format(artifact.format)
+        if runtime.name == "torch":
+            return None
+        candidates = tune_candidates(runtime.tunables, self.ctx.config.bench.threads, os.cpu_count() or 1)
+        if len(candidates) < 2:
+            return None
+        trials = []
+        for i, override in enumerate(candidates):
+            measured = self._measure(artifact, image_paths, self.ctx.call_batch, "latency",
+                                     f"{artifact.name}.tune{i}", override=override, profile=False)
+            ok = measured.status == "ok"
+            trials.append(TuneTrial(override=override, status=measured.status, error=measured.error,
+                                    median_ms=measured.infer_ms.median if ok else None))
+        timed = [t for t in trials if t.median_ms is not None]
+        fastest = min(timed, key=lambda t: t.median_ms) if timed else None
+        configured = trials[0].median_ms  # candidates[0] is {}: the settings as configured
+        # a change must beat the noise of one measurement against another: TUNE_MARGIN faster than as configured
+        chosen = fastest.override if fastest and (configured is None or
+                                                  fastest.median_ms < configured * (1 - TUNE_MARGIN)) else {}
+        log.info("[bench] %s: tuned, %s", artifact.name, ", ".join(
+            f"{t.override or 'as configured'} {t.median_ms:.2f} ms" if t.median_ms is not None
+            else f"{t.override} failed" for t in trials))
+        return Tuned(chosen=chosen, trials=trials)
+
     def _measure(self, artifact: Artifact, image_paths: list[str], batch: int, mode: str,
-                 tag: str = "", onnx: str | None = None) -> Measurement:
+                 tag: str = "", onnx: str | None = None, override: dict | None = None,
+                 profile: bool = True) -> Measurement:
         """One bench.worker process under the machine-wide lock -> its measurement (status ok / failed)."""
         bench = self.ctx.config.bench
         tag = tag or artifact.name
         folder = self.ctx.folder("bench")
         result = folder / f"{tag}.json"
-        profiled = bool(bench.profile) and mode == "latency"  # per-node, joined onto the ONNX it came from
-        settings = parse(Settings, self.ctx.runtime_settings(artifact, batch, mode), "runtime settings")
+        # per-node, joined onto the ONNX it came from
+        profiled = bool(bench.profile) and mode == "latency" and profile
+        settings = parse(Settings, self.ctx.runtime_settings(artifact, batch, mode, override), "runtime settings")
         request = BenchRequest(artifact=artifact, settings=settings, feeds=tuple(self.ctx.feeds),
                                images=tuple(image_paths), data=str(self.inputs), rows=batch,
                                processing=self.ctx.processing, warmup=bench.warmup, runs=bench.runs,

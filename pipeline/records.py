@@ -92,6 +92,24 @@ class InputSet(Record):
     data: str | None = None  # input.data: the .npz the data inputs came from
 
 
+class TuneTrial(Record):
+    """One bench.tune candidate: its override of the runtime's settings (runtimes.base.with_override) and the
+    median latency it measured (the same inputs, runs and lock as the latency row)."""
+
+    override: dict[str, Any]
+    status: str
+    median_ms: float | None = None
+    error: str | None = None
+
+
+class Tuned(Record):
+    """bench.tune's search for one artifact: every candidate tried, and the one its latency row was measured with
+    (and the bundle runs with)."""
+
+    chosen: dict[str, Any]
+    trials: list[TuneTrial]
+
+
 class Cpu(Record):
     model: str
     cores: int | None = None

@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field, field_serializer
 
 from core.artifact import Artifact
 from pipeline.decision import Decision, decision_of
-from pipeline.records import SCHEMA_VERSION, Environment, InputSet, Profile, Record, StreamParity, write_atomic
+from pipeline.records import SCHEMA_VERSION, Environment, InputSet, Profile, Record, StreamParity, Tuned, write_atomic
 from validators.parity import OutputParity
 
 FILE = "results.json"
@@ -182,6 +182,7 @@ class BenchRow(Measurement):
 
     throughput: list[ThroughputEntry] | None = None
     footprint: Footprint | None = None
+    tuned: Tuned | None = None  # bench.tune: the settings searched; its own row measured with the chosen one
 
     @property
     def ok(self) -> bool:

@@ -83,6 +83,7 @@ class Bench(Strict):
     reuse_in_sweep: StrictBool
     lock_file: str
     profile: StrictBool  # per-node profiles of each latency measurement (runtimes/profiling.py)
+    tune: StrictBool  # each artifact's runtime settings searched (bench.settings.tune_candidates), the fastest kept
 
 
 class Cache(Strict):

@@ -174,7 +174,19 @@ def settings_lines(results: RunResults) -> list[str]:
             if entry.measurement:
                 applied = ", ".join(f"{k}={v}" for k, v in (entry.measurement.settings or {}).items())
                 lines.append(f"  - batch {entry.batch} ({entry.mode}): {applied or '-'}")
+    for bench in results.ok_bench():  # bench.tune: each artifact's own search
+        if bench.tuned:
+            tried = "; ".join(f"{_override(t.override)} {'-' if t.median_ms is None else f'{t.median_ms:.2f} ms'}"
+                              for t in bench.tuned.trials)
+            lines.append(f"- `{bench.artifact}` tuned (bench.tune), measured with "
+                         f"{_override(bench.tuned.chosen)}: {tried}")
     return lines
+
+
+def _override(override: dict) -> str:
+    """A bench.tune candidate for people: 'as configured', 'threads=1', 'xnnpack=False'."""
+    flat = {**({"threads": override["threads"]} if "threads" in override else {}), **(override.get("options") or {})}
+    return ", ".join(f"{k}={v}" for k, v in flat.items()) or "as configured"
 
 
 # ---- what report.md and report.html both show, gathered once -------------------------------------------------

@@ -54,6 +54,18 @@ def settings_data(bench: dict, runtime: str, precision: str, shapes: dict | None
             "mode": mode, "state": dict(state or {})}
 
 
+def with_override(settings: dict, runtime: str, override: dict) -> dict:
+    """Settings as data with one bench.tune candidate applied: its `threads`, and its `options` merged into this
+    runtime's block (a nested block, OpenVINO's config or ONNX Runtime's session_config, key by key)."""
+    if not override:
+        return settings
+    block = dict(settings["options"].get(runtime) or {})
+    for key, value in (override.get("options") or {}).items():
+        block[key] = {**(block.get(key) or {}), **value} if isinstance(value, dict) else value
+    threads = override.get("threads", settings["threads"])
+    return {**settings, "threads": threads, "options": {**settings["options"], runtime: block}}
+
+
 CallInputs = dict[str, np.ndarray]  # input name -> its value in one call
 
 
@@ -104,6 +116,9 @@ class Runtime:
     # bench.profile: (artifact, settings, inputs, runs, onnx path) -> per-node profile (runtimes/profiling.py)
     profile: Callable | None = None
     takes_any_batch: Callable[[Artifact], bool] = lambda artifact: False
+    # bench.tune: overrides of its bench.runtime block tried beside the block as given: settings that change how
+    # fast it computes, not what (within float rounding)
+    tunables: tuple[dict, ...] = ()
 
     @property
     def module(self) -> str:

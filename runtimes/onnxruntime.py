@@ -144,4 +144,7 @@ def profile(artifact: Artifact, settings: Settings, inputs: dict, runs: int, onn
 
 RUNTIME = Runtime(name="onnxruntime", label="ONNX Runtime", format="onnx", packages=("onnxruntime",),
                   runner=OnnxRuntimeRunner, options=Options, bare_loop=bare_loop, tensors=intermediate_tensors,
-                  profile=profile)
+                  profile=profile,
+                  # its worker threads sleep between calls instead of spinning; no NCHWc layout rewrite
+                  tunables=({"session_config": {"session.intra_op.allow_spinning": "0"}},
+                            {"graph_optimization_level": "extended"}))

@@ -178,4 +178,6 @@ def profile(artifact: Artifact, settings: Settings, inputs: dict, runs: int, onn
 
 RUNTIME = Runtime(name="openvino", label="OpenVINO", format="openvino", packages=("openvino",),
                   runner=OpenVinoRunner, options=Options, bare_loop=bare_loop, tensors=intermediate_tensors,
-                  profile=profile)
+                  profile=profile,
+                  # its threads pinned to cores; denormal floats flushed to zero (slow on x86 when they occur)
+                  tunables=({"config": {"ENABLE_CPU_PINNING": True}}, {"config": {"CPU_DENORMALS_OPTIMIZATION": True}}))

@@ -153,4 +153,5 @@ def profile(artifact: Artifact, settings: Settings, inputs: dict, runs: int, onn
 
 
 RUNTIME = Runtime(name="tflite", label="TensorFlow Lite", format="tflite", packages=("ai-edge-litert",),
-                  runner=TFLiteRunner, options=Options, bare_loop=bare_loop, profile=profile)
+                  runner=TFLiteRunner, options=Options, bare_loop=bare_loop, profile=profile,
+                  tunables=({"xnnpack": False},))  # LiteRT's builtin kernels: faster than XNNPACK for some ops

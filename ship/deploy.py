@@ -28,7 +28,7 @@ from bench.footprint import requirement_closure
 from core.artifact import hash_path
 from pipeline.decision import Decision, Ranked
 from pipeline.results import BenchRow, RunResults
-from runtimes.base import settings_data
+from runtimes.base import settings_data, with_override
 
 REPO = Path(__file__).resolve().parent.parent
 # What predict.py imports, and what those import (checked by shippable_imports before every bundle).
@@ -101,13 +101,14 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def runtime_settings(config: dict, runtime: str, artifact, results: RunResults) -> dict:
+def runtime_settings(config: dict, runtime: str, artifact, results: RunResults, tuned: dict | None = None) -> dict:
     """runtimes.base.Settings (as data) for predict.py: the latency row's (threads, the precision asked, this
-    runtime's bench.runtime block, the inputs' shapes as one call takes them: predict.py feeds such calls, and
-    the state a stateful model carries from call to call)."""
+    runtime's bench.runtime block with what bench.tune chose for it, the inputs' shapes as one call takes them:
+    predict.py feeds such calls, and the state a stateful model carries from call to call)."""
     shapes = {t["name"]: t["shape"] for t in results.inputs.tensors}
     state = (config.get("model") or {}).get("state")
-    return settings_data(config.get("bench") or {}, runtime, artifact.precision, shapes, state=state)
+    settings = settings_data(config.get("bench") or {}, runtime, artifact.precision, shapes, state=state)
+    return with_override(settings, runtime, tuned or {})
 
 
 def verify_images(config: dict, used: list[str]) -> list[str]:
@@ -168,7 +169,8 @@ def _fill(partial: Path, pick: Ranked, artifact, bench: BenchRow, pins: dict, re
         "artifact": {**record, "path": target.name},
         "runtime": {"name": pick.runtime, "version": bench.version, "layout": bench.layout,
                     "executed_precision": bench.executed_precision,
-                    "settings": runtime_settings(config, pick.runtime, artifact, results)},
+                    "settings": runtime_settings(config, pick.runtime, artifact, results,
+                                                 bench.tuned.chosen if bench.tuned else None)},
         "inputs": results.inputs.tensors,
         "processing": results.processing,
         "requirements": pins,

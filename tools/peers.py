@@ -31,7 +31,7 @@ from pipeline.child import child_env  # noqa: E402 - after the path set-up above
 from pipeline.config import available  # noqa: E402
 from pipeline.decision import load_selection  # noqa: E402
 from pipeline.results import RunResults, load_results  # noqa: E402
-from runtimes.base import settings_data  # noqa: E402
+from runtimes.base import settings_data, with_override  # noqa: E402
 from tools.low_precision import CASES  # noqa: E402 - the same sweeps the low-precision targets are shown by
 from tools.peers_judge import Judge, read_npz  # noqa: E402
 from tools.peers_make import onnx2tf, ultralytics  # noqa: E402
@@ -109,7 +109,8 @@ def measure_all(results: RunResults, pick: str, run_dir: Path, runs: int, workdi
     artifact = results.artifact(pick)
     shapes = {t["name"]: t["shape"] for t in results.inputs.tensors}
     row = next(b for b in results.ok_bench() if b.artifact == pick)  # the pick was measured: it has a runtime
-    settings = settings_data(results.config.get("bench") or {}, row.runtime, artifact.precision, shapes)
+    settings = with_override(settings_data(results.config.get("bench") or {}, row.runtime, artifact.precision, shapes),
+                             row.runtime, row.tuned.chosen if row.tuned else {})  # as measured, and as shipped
     request = {"inputs": str(run_dir / "inputs.npz"), "runs": runs, "warmup": min(10, max(2, runs // 5)),
                "settings": settings}
     candidates = [(f"convgraph's pick: {pick} ({artifact.precision})", "convgraph", artifact),
