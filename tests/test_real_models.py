@@ -53,19 +53,26 @@ def test_ppocr_det_small_through_openvino(convert, cache_dir):
 @pytest.mark.slow
 def test_int8_of_every_node_misses_the_target_and_accuracy_aware_recovers_it(convert, cache_dir):
     """Real trained weights: PP-OCRv4's text map with every node int8 (calibrated on 16 rendered pages it is not
-    judged on) misses a high agreement target; NNCF's accuracy control, judged by that IoU, keeps a few nodes in
-    float and meets it. They are named."""
+    judged on). Under NNCF's performance preset (symmetric activations) it misses a high agreement target, and
+    NNCF's accuracy control, judged by that IoU, keeps a few nodes in float and meets it; they are named. Beside
+    it, in the same run, the preset searched (preset=auto): the recipe that agrees best is kept, and the artifact
+    is judged by parity like any other."""
     target = 0.97
+    auto = [f"+graph.steps.openvino_auto.{key}={value}" for key, value in (
+        ("kind", "onnx_to_openvino"), ("input", "simplify"), ("precision", "int8"), ("target", target),
+        ("min_speedup", 0))]
     run = convert("+graph=openvino", "model=ppocr_det", "input.size=[320,320]", "precision=int8",
                   "bench.enabled=false", "~graph.steps.onnx_lowp", "input.count=6", "calibration.count=16",
-                  f"graph.steps.openvino.target={target}",
-                  "graph.steps.openvino.min_speedup=0")  # what it recovers, whatever its speed (test_worth_it.py)
+                  f"graph.steps.openvino.target={target}", "graph.steps.openvino.preset=performance",
+                  "graph.steps.openvino.min_speedup=0",  # what it recovers, whatever its speed (test_worth_it.py)
+                  *auto)
     assert run.returncode == 0, run.tail()
     assert run.data["weights"] == "file"  # the file's own trained weights, not random ones
     assert run.data["samples"]["calibration"]["shared_with_judged"] == 0  # calibrated on pages it is not judged on
     artifact = run.artifact("openvino")
     aware = artifact.meta["accuracy_aware"]
     assert aware["metric"] == "mean IoU" and aware["target"] == target and aware["validation_samples"] == 16
+    assert artifact.meta["preset"] == aware["recipe"] == "performance" and list(aware["recipes"]) == ["performance"]
     assert aware["plain_agreement"] < target <= aware["agreement"] and aware["stopped"] == "target met"
     kept = aware["kept_in_float"]
     assert 0 < len(kept) <= run.data["config"]["graph"]["steps"]["openvino"]["max_float_nodes"]
@@ -80,6 +87,13 @@ def test_int8_of_every_node_misses_the_target_and_accuracy_aware_recovers_it(con
     for page in ("report.md", "report.html"):  # the nodes kept in float, where a reader looks
         text = (run.dir / page).read_text()
         assert all(name in text for name in kept), page
+    # the preset searched: each recipe judged with every node int8 on the same 16 pages, the best one kept
+    searched = run.artifact("openvino_auto").meta
+    recipes = searched["accuracy_aware"]["recipes"]
+    assert list(recipes) == ["performance", "mixed"] and searched["preset"] == max(recipes, key=recipes.get)
+    assert recipes["performance"] == pytest.approx(aware["plain_agreement"], abs=1e-4)  # the same model, judged alike
+    assert searched["accuracy_aware"]["plain_agreement"] == pytest.approx(max(recipes.values()), abs=1e-4)
+    assert run.parity("openvino_auto").passed
 
 
 @pytest.mark.slow
