@@ -141,3 +141,17 @@ def test_where_an_int8_files_time_goes_is_read_from_its_profile(tmp_path):
     assert line.startswith("its profile (") and " against fp32's " in line, line
     assert set(shares) >= {"converting int8<->float", "in int8 ops"}, line
     assert 97 <= sum(shares.values()) <= 103, line  # every node counted once (rounded shares)
+
+
+def test_a_histogram_calibration_takes_only_the_samples_memory_holds(tmp_path, monkeypatch):
+    """onnxruntime's percentile and entropy calibrators keep every sample's every tensor until the end (PP-OCRv4's
+    detector at 640x640: 128 pages took 24 GB and the kernel killed the step): they take as many samples as fit."""
+    from converters.int8 import quantize_onnxruntime
+
+    source = _classifier(tmp_path)
+    assert _int8(tmp_path, source, judged=False, calibration="percentile").meta["calibration_samples"] == 32
+    monkeypatch.setattr(quantize_onnxruntime, "MEMORY_SHARE", 1e-12)  # as if memory held one sample's tensors
+    made = _int8(tmp_path, source, judged=False, calibration="percentile")
+    assert made.meta["calibration"] == "percentile" and made.meta["calibration_samples"] == 1
+    minmax = _int8(tmp_path, source, judged=False, calibration="minmax")
+    assert minmax.meta["calibration_samples"] == 32  # min-max: every sample, as before (no histograms to copy)

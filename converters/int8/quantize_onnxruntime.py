@@ -33,6 +33,8 @@ PER_CHANNEL_OPSET = 13  # DequantizeLinear's `axis` (per-channel weights) exists
 # each activation's whole range, an outlier included; percentile clips the top 0.001%; entropy picks the range that
 # keeps the histogram's information (KL divergence)
 CALIBRATIONS = ("minmax", "percentile", "entropy")
+HISTOGRAMS = ("percentile", "entropy")  # onnxruntime holds every sample's every tensor for these until the end
+MEMORY_SHARE = 0.25  # of the memory available: what a histogram calibration may hold
 
 
 def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dict:
@@ -47,13 +49,17 @@ def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dic
     aim = run.accuracy  # what the pipeline judges by; None: no search
     method = "minmax" if given.calibration == "auto" else given.calibration
 
+    histograms = given.calibration in HISTOGRAMS or (given.calibration == "auto" and aim is not None)
+    held = memory_fits(model_path, samples) if histograms else len(samples)  # what a histogram method takes
+
     def make(kept: list[str]) -> Path:
-        _quantize(model_path, path, samples, replace(given, calibration=method), [*tail, *kept])
+        used = samples[:held] if method in HISTOGRAMS else samples
+        _quantize(model_path, path, used, replace(given, calibration=method), [*tail, *kept])
         return path
 
     def meta() -> dict:
-        return {"quantization": f"onnxruntime static {given.quant_format}", "calibration_samples": len(samples),
-                "calibration": method,
+        return {"quantization": f"onnxruntime static {given.quant_format}", "calibration": method,
+                "calibration_samples": held if method in HISTOGRAMS else len(samples),
                 **{k: getattr(given, k) for k in ("per_channel", "reduce_range", "activation_type", "weight_type",
                                                    "float_tail")},
                 "float_nodes": len(tail), **({"opset_upgraded_to": PER_CHANNEL_OPSET} if upgraded else {})}
@@ -92,6 +98,21 @@ def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dic
     search.seconds = time.perf_counter() - started
     worth_it(search, options.min_speedup, "ONNX Runtime", lambda: _profiled(str(path), samples[0], model_path))
     return {**meta(), "accuracy_aware": search.as_meta()}
+
+
+def memory_fits(model_path: str, samples: list[dict[str, np.ndarray]]) -> int:
+    """How many samples a histogram calibration (percentile, entropy) can take: onnxruntime's HistogramCalibrater
+    keeps every intermediate tensor of every sample, and copies them once more to histogram them, so twice one
+    sample's tensors per sample must fit in MEMORY_SHARE of the memory available (PP-OCRv4's detector at 640x640:
+    128 pages took 24 GB and the kernel killed the step). At least one sample."""
+    import psutil
+
+    from runtimes.onnxruntime import intermediate_tensors
+
+    tensors = intermediate_tensors(Artifact(name="float", format="onnx", path=model_path), None, samples[0])
+    per_sample = 2 * sum(value.nbytes for value in tensors.values())
+    fits = int(psutil.virtual_memory().available * MEMORY_SHARE // max(per_sample, 1))
+    return max(1, min(len(samples), fits))
 
 
 def _profiled(path: str, sample: dict[str, np.ndarray], float_path: str | None = None) -> str:
