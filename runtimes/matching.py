@@ -48,7 +48,17 @@ def orientations(expected: list[int], actual: list[int]) -> list[tuple[int, ...]
         moving = [axis for axis in back if actual[axis] != 1]
         if not (ways and moving == sorted(moving)):  # a transpose over size-1 axes only is no transpose
             ways.append(back)
+    if len(ways) == 2:  # dynamic sizes fit both: the layout whose known sizes agree with more known sizes wins
+        as_is, last = _agreeing(actual, expected), _agreeing(actual, channels_last(expected))
+        if as_is != last:
+            ways = [ways[0] if as_is > last else ways[1]]
     return ways
+
+
+def _agreeing(actual: list[int], expected: list[int]) -> int:
+    """How many axes have a known size on both sides, the same (onnx2tf's [-1, -1, -1, 3] against an ONNX input
+    [-1, 3, -1, -1]: none as is, the 3 channels-last)."""
+    return sum(1 for a, e in zip(actual, expected, strict=True) if a > 0 and e > 0 and a == e)
 
 
 def sanitized(name: str) -> str:

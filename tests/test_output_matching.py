@@ -86,3 +86,13 @@ def test_channels_last_shapes_and_plans_applied():
     tokens = np.ones((2, 7))
     back, same = apply_plans([OutputPlan("a", (0, 3, 1, 2)), OutputPlan("b", None)], {"a": nhwc, "b": tokens})
     assert back.shape == (2, 3, 4, 5) and back[1, 2, 3, 4] == nhwc[1, 3, 4, 2] and same is tokens
+
+
+def test_dynamic_sizes_go_the_way_their_known_sizes_agree():
+    """onnx2tf's default file of a detector with dynamic H and W takes [-1, -1, -1, 3]: as is it fits the ONNX
+    input [-1, 3, -1, -1] only through unknown sizes, channels-last its 3 is the channels'."""
+    detector = Artifact("tflite", "tflite", "/nowhere", inputs=[TensorSpec("x", [-1, 3, -1, -1], "NCHW")])
+    assert match_inputs(detector, {"x": [-1, -1, -1, 3]}) == {"x": ("x", "NHWC")}
+    assert match_inputs(detector, {"x": [-1, 3, -1, -1]}) == {"x": ("x", "")}
+    with pytest.raises(TensorMatchError, match="both as is and channels-last"):  # nothing known to agree with
+        match_inputs(detector, {"x": [-1, -1, -1, -1]})
