@@ -72,6 +72,10 @@ def peers(results: RunResults, workdir: Path) -> list[tuple[str, str, object]]:
     env = child_env()
     rows = [("OpenVINO defaults", "openvino", onnx), ("ONNX Runtime defaults", "onnxruntime", onnx),
             ("TFLite from onnx2tf defaults", "tflite", onnx2tf(onnx, workdir, env, TIMEOUT_S))]
+    if any(d < 0 for spec in onnx.inputs for d in spec.shape):  # what a user does next when a size is dynamic
+        shapes = {t["name"]: t["shape"] for t in results.inputs.tensors}
+        rows.append(("TFLite from onnx2tf, input shapes fixed (-ois)", "tflite",
+                     onnx2tf(onnx, workdir, env, TIMEOUT_S, shapes)))
     if results.config.get("model", {}).get("source") == "ultralytics":
         made = ultralytics(results.artifact(results.reference_name()), workdir, env, TIMEOUT_S)
         rows += [(f"Ultralytics export ({fmt}) + predictor", "ultralytics", artifact)

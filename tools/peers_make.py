@@ -24,9 +24,13 @@ from core.artifact import Artifact
 ULTRALYTICS_FORMATS = {"openvino": "openvino", "onnx": "onnx"}  # its export format -> convgraph's artifact format
 
 
-def onnx2tf(onnx: Artifact, workdir: Path, env: dict, timeout: float) -> Artifact | str:
-    """onnx2tf's float32 .tflite of `onnx` as an artifact (its outputs matched onto the ONNX file's), or why not."""
-    out = workdir / f"onnx2tf-{(onnx.sha256 or 'file')[:12]}"
+def onnx2tf(onnx: Artifact, workdir: Path, env: dict, timeout: float,
+            shapes: dict[str, list[int]] | None = None) -> Artifact | str:
+    """onnx2tf's float32 .tflite of `onnx` as an artifact (its outputs matched onto the ONNX file's), or why not;
+    with `shapes`, its inputs fixed to them (`-ois name:d0,d1,...`, what a user does when the default file keeps
+    dynamic sizes its delegate cannot reshape)."""
+    fixed = [f"{name}:{','.join(map(str, shape))}" for name, shape in (shapes or {}).items()]
+    out = workdir / f"onnx2tf-{(onnx.sha256 or 'file')[:12]}{'-fixed' if fixed else ''}"
     made = sorted(out.glob("*_float32.tflite"))
     if not made:
         from converters.onnx_to_tf import CALIBRATION_FILE, calibration_sample
@@ -35,7 +39,8 @@ def onnx2tf(onnx: Artifact, workdir: Path, env: dict, timeout: float) -> Artifac
         shutil.copy(onnx.path, out / "model.onnx")  # onnx2tf rewrites its input: never the run's (cached) file
         # the sample onnx2tf downloads for its own checks when it is not in its working folder (offline here)
         np.save(out / CALIBRATION_FILE, calibration_sample())
-        command = [str(Path(sys.executable).parent / "onnx2tf"), "-i", "model.onnx", "-o", "."]
+        command = [str(Path(sys.executable).parent / "onnx2tf"), "-i", "model.onnx", "-o", ".",
+                   *(["-ois", *fixed] if fixed else [])]
         print(f"$ (in {out}) " + " ".join(command), flush=True)
         try:
             proc = subprocess.run(command, cwd=out, env=env, capture_output=True, text=True, timeout=timeout)
