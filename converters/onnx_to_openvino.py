@@ -18,6 +18,7 @@ from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
 
 PACKAGES = ("openvino", "nncf")  # their versions are part of this step's cache key
+DEPENDS_ON_CPU = True  # int8 times its candidates and runs bf16 where this CPU has it: the key carries its ISA
 # the modules the int8 file depends on besides this one: the quantizer, the search and its judge
 CODE = ("converters.int8.quantize_openvino", "converters.int8.search", "converters.step_io.feed_arrays",
         "validators.task_metrics")
@@ -34,6 +35,9 @@ class Options(AccuracyAware):
     # int8: NNCF's preset, how activations are quantized. auto: NNCF's own choice (performance, symmetric, for a
     # CNN), or, when the accuracy-aware search judges, whichever of performance, mixed (asymmetric) agrees best
     preset: Literal["auto", "performance", "mixed"] = "auto"
+    # int8: what the layers left in float execute in (the IR records it; the runtime asks for it). auto: bf16 when
+    # this CPU computes bf16 natively and the accuracy-aware judge finds it meets the target and faster; else fp32
+    float_part: Literal["auto", "fp32", "bf16"] = "auto"
 
 
 WEIGHT_PRECISION = {"fp32": False, "bf16": False, "fp16": True, "int8": False}

@@ -22,6 +22,7 @@ from core.artifact import Artifact
 from core.errors import NotApplicable, StepFailed
 
 PACKAGES = ("tensorflow", "ai-edge-litert")  # their versions are part of this step's cache key
+DEPENDS_ON_CPU = True  # its int8 search times candidates on this CPU: the key carries its instruction sets
 # the modules the int8 file depends on besides this one: the search, its judge, the runtimes that run candidates
 CODE = ("converters.int8.quantize_tflite", "converters.int8.tflite_candidates", "converters.int8.search",
         "converters.step_io.feed_arrays", "runtimes.tflite", "runtimes.tflite_profile", "runtimes.profiling",

@@ -1,9 +1,10 @@
 """Content-addressed cache of step outputs.
 
 key = step kind + its resolved options + the run's StepInputs + the input artifact's sha256 + the versions of
-the packages doing the conversion + the step module's own source (a fixed converter must not reuse a buggy one's
-output) + hashes of files those point at (weights, calibration samples) + how artifacts are hashed
-(core.artifact.HASH_SCHEME: an entry verifies its files by that hash).
+the packages doing the conversion + this CPU's instruction sets for a step that chooses by them (DEPENDS_ON_CPU:
+an int8 search timing its candidates, bf16 where the CPU has it) + the step module's own source (a fixed
+converter must not reuse a buggy one's output) + hashes of files those point at (weights, calibration samples) +
+how artifacts are hashed (core.artifact.HASH_SCHEME: an entry verifies its files by that hash).
 
 An entry is built in a private temp dir on the cache's filesystem and published with one rename, so a
 reader sees a whole entry or none: a run killed mid-step leaves only a temp dir, which is never trusted.
@@ -21,7 +22,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from bench.environment import package_versions
+from bench.environment import cpu_info, package_versions
 from core.artifact import HASH_SCHEME, Artifact, hash_path
 
 MANIFEST = "artifacts.json"
@@ -36,6 +37,8 @@ def step_key(kind: str, options: dict, inputs: dict, input_sha: str, step_module
     payload = {"kind": kind, "given": _by_content(given, referenced_file_hashes(given)), "input": input_sha,
                "versions": package_versions(getattr(step_module, "PACKAGES", ())),
                "code": hashlib.sha256(source.encode()).hexdigest(), "hash_scheme": HASH_SCHEME}
+    if getattr(step_module, "DEPENDS_ON_CPU", False):
+        payload["cpu_flags"] = cpu_info()["flags"]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 

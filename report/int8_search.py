@@ -45,6 +45,8 @@ def markdown(results: RunResults) -> list[str]:
         if search.get("recipe"):
             tried = ", ".join(f"{recipe} {value:.3f}" for recipe, value in search["recipes"].items())
             lines.append(f"  - recipe: {search['recipe']} (every node int8, by recipe: {tried})")
+        if search.get("float_part"):
+            lines.append(f"  - float layers run in {search['float_part']}: {search['float_part_why']}")
         if search.get("kept_in_float"):
             lines.append(f"  - kept in float: {', '.join(f'`{node}`' for node in search['kept_in_float'])}")
         if search.get("tried"):

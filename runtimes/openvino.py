@@ -1,7 +1,8 @@
 """OpenVINO, CPU plugin, on an IR directory (model.xml + model.bin).
 
 Without an explicit precision hint a bf16-capable CPU silently executes in bf16: the Runner always says what
-it wants (INFERENCE_PRECISION_HINT) and records what the plugin reports it executes in.
+it wants (INFERENCE_PRECISION_HINT) and records what the plugin reports it executes in. An int8 IR whose float
+layers were chosen to run in bf16 (its meta `float_part`, converters/int8/quantize_openvino.py) asks for that.
 """
 from __future__ import annotations
 
@@ -86,9 +87,15 @@ def compile_for(artifact: Artifact, settings: Settings, extra: dict | None = Non
         model.reshape(fixed)
     hint = options.latency_hint if settings.mode == "latency" else options.throughput_hint
     config = {"PERFORMANCE_HINT": hint, "INFERENCE_NUM_THREADS": settings.n_threads,
-              "INFERENCE_PRECISION_HINT": PRECISION_HINT[settings.precision]}
+              "INFERENCE_PRECISION_HINT": precision_hint(artifact, settings.precision)}
     config.update(options.config)  # compile properties verbatim; they win over ours
     return core.compile_model(model, "CPU", {**config, **(extra or {})})
+
+
+def precision_hint(artifact: Artifact, precision: str) -> str:
+    """INFERENCE_PRECISION_HINT for `artifact` asked to run at `precision`: its float part's precision when the
+    converter chose one (an int8 IR with bf16 float layers), else what that precision runs as."""
+    return PRECISION_HINT[artifact.meta.get("float_part") or precision]
 
 
 def static_shapes(model, shapes: dict) -> dict:
@@ -109,8 +116,8 @@ def bare_loop(artifact: Artifact, inputs: dict, threads: int):
     fixed = static_shapes(model, {name: list(value.shape) for name, value in inputs.items()})
     if fixed:
         model.reshape(fixed)
-    compiled = core.compile_model(model, "CPU", {
-        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"})
+    compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
+                                                 "INFERENCE_PRECISION_HINT": precision_hint(artifact, "fp32")})
     request = compiled.create_infer_request()
     return lambda: request.infer(inputs)
 
@@ -127,8 +134,7 @@ def intermediate_tensors(artifact: Artifact, wanted: list[str], inputs: dict[str
     fixed = static_shapes(model, {name: list(value.shape) for name, value in inputs.items()})
     if fixed:
         model.reshape(fixed)
-    hint = "bf16" if precision == "bf16" else "f32"
-    compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint})
+    compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision_hint(artifact, precision)})
     results = compiled.create_infer_request().infer(inputs)
     out = {}
     for port in compiled.outputs:

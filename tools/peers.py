@@ -4,12 +4,12 @@
 
 One convgraph sweep (`convert.py -m +graph=all ... +select=latency`, as tools/low_precision.py runs it; or an
 existing one with --sweep) gives the pick. Then, on the ONNX file the run converted and its inputs.npz, the peers a
-user gets with no options: OpenVINO's `compile_model(onnx, "CPU")` (no hint: bf16 on a CPU with AMX, f32 on
-AVX2), ONNX Runtime's `InferenceSession(onnx)`, LiteRT on onnx2tf's float32 .tflite (`onnx2tf -i model.onnx`), and
-for an Ultralytics model its own OpenVINO and ONNX exports through its predictor's AutoBackend. Each row (the pick
-too, re-timed here) is one child process (tools/peers_run.py) timed by bench.timing's shared loop, its outputs on
-every judged sample scored by the judge the run used (tools/peers_judge.py). Printed: the table, and the ratio of
-the fastest peer whose accuracy drop is <= --max-drop to the pick, with the CPU flags.
+user gets with no options: OpenVINO's `compile_model(onnx, "CPU")` (no hint: bf16 on a CPU with native bf16,
+AVX-512 bf16 or AMX; f32 on AVX2), ONNX Runtime's `InferenceSession(onnx)`, LiteRT on onnx2tf's float32 .tflite
+(`onnx2tf -i model.onnx`), and for an Ultralytics model its own OpenVINO and ONNX exports through its predictor's
+AutoBackend. Each row (the pick too, re-timed here) is one child process (tools/peers_run.py) timed by bench.timing's
+shared loop, its outputs on every judged sample scored by the judge the run used (tools/peers_judge.py). Printed:
+the table, and the ratio of the fastest peer whose accuracy drop is <= --max-drop to the pick, with the CPU flags.
 """
 from __future__ import annotations
 

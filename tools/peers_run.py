@@ -24,7 +24,8 @@ from runtimes.base import Runner, Settings, for_runner
 
 
 class OpenVinoDefault(Runner):
-    """`ov.Core().compile_model(onnx, "CPU")`: no hint, so the plugin picks the precision (bf16 on AMX)."""
+    """`ov.Core().compile_model(onnx, "CPU")`: no hint, so the plugin picks the precision (bf16 where the CPU
+    has it)."""
 
     runtime = "openvino"
 

@@ -20,6 +20,9 @@ from core.samples import stacked
 PRESETS = ("performance", "mixed")
 # ops NNCF quantizes (an activation FakeQuantize on their data input): the ones that can be kept in float
 QUANTIZABLE = ("Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul")
+HINT = {"fp32": "f32", "bf16": "bf16"}  # an int8 IR's float part -> the INFERENCE_PRECISION_HINT it runs with
+# float_part=auto takes bf16 only when it is at least this much faster side by side (the timing's noise)
+BF16_MARGIN = 1.05
 
 
 def quantize_int8(model, source: Artifact, options, run: StepInputs):
@@ -39,7 +42,8 @@ def quantize_int8(model, source: Artifact, options, run: StepInputs):
                 "preset": preset}
 
     if aim is None:  # auto: NNCF chooses (performance for a CNN, mixed for a transformer)
-        return quantize(options.preset), meta(options.preset)
+        float_part = "fp32" if options.float_part == "auto" else options.float_part  # no judge for bf16's agreement
+        return quantize(options.preset), {**meta(options.preset), "float_part": float_part}
     judge = Judge(onnx_outputs(source.path, samples), aim.processing, aim.task, aim.target)
     search = Search(judge.target, judge.metric_name(), len(items))
     started = time.perf_counter()
@@ -61,10 +65,11 @@ def quantize_int8(model, source: Artifact, options, run: StepInputs):
         search.kept_in_float = sorted(quantized_ops(quantized) - quantized_ops(aware))
         search.stopped = "target met" if search.agreement >= judge.target else "NNCF's restorer ran out of layers"
         quantized = aware
+    search.float_part, search.float_part_why = _float_part(quantized, items, judge, options.float_part)
     search.seconds = time.perf_counter() - started
-    search.speedup = SideBySide(_call(model, items[0])).speedup(_call(quantized, items[0]))
+    search.speedup = SideBySide(_call(model, items[0])).speedup(_call(quantized, items[0], search.float_part))
     worth_it(search, options.min_speedup, "OpenVINO")
-    return quantized, {**meta(preset), "accuracy_aware": search.as_meta()}
+    return quantized, {**meta(preset), "float_part": search.float_part, "accuracy_aware": search.as_meta()}
 
 
 def _preset(name: str):
@@ -74,19 +79,45 @@ def _preset(name: str):
             "auto": None}[name]
 
 
-def _call(model, item):
-    """One inference of an ov.Model as the artifact runs: latency hint, f32 for what is not int8 (SideBySide)."""
+def _float_part(quantized, items: list, judge: Judge, asked: str) -> tuple[str, str]:
+    """(fp32 or bf16, why) for what the int8 IR's float layers execute in. auto: bf16 when this CPU runs it natively,
+    the judge's agreement at bf16 still meets the target and it is faster side by side; else fp32."""
+    if asked != "auto":
+        return asked, "asked for (float_part)"
+    if not native_bf16():
+        return "fp32", "this CPU has no native bf16 (no AVX-512 bf16 or AMX)"
+    agreement = judge.agreement(outputs_of(quantized, items, "bf16"))
+    speedup = SideBySide(_call(quantized, items[0])).speedup(_call(quantized, items[0], "bf16"))
+    trial = f"bf16 {judge.metric_name()} {agreement:.3f} (target {judge.target:g}), {speedup:.2f}x fp32's speed"
+    if agreement < judge.target:
+        return "fp32", f"{trial}: below the target"
+    if speedup < BF16_MARGIN:
+        return "fp32", f"{trial}: not faster"
+    return "bf16", trial
+
+
+def native_bf16() -> bool:
+    """The CPU plugin computes bf16 natively here (AVX-512 bf16 or AMX): its capabilities list BF16."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def _call(model, item, float_part: str = "fp32"):
+    """One inference of an ov.Model as the artifact runs (latency hint, its float part's precision): SideBySide."""
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": HINT[float_part],
+                                                      "PERFORMANCE_HINT": "LATENCY"})
     return lambda: compiled(item)
 
 
-def outputs_of(model, items: list) -> list[np.ndarray]:
-    """An ov.Model's outputs on each item, at fp32 execution (the agreement of the int8 layers alone)."""
+def outputs_of(model, items: list, float_part: str = "fp32") -> list[np.ndarray]:
+    """An ov.Model's outputs on each item; at fp32 execution of its float part by default (the agreement of the int8
+    layers alone)."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": HINT[float_part]})
     return stacked([_outputs(compiled, item) for item in items])
 
 

@@ -102,6 +102,8 @@ class Search:
     speedup: float | None = None  # the artifact made against the float model, side by side (SideBySide)
     recipe: str | None = None  # the quantization recipe the artifact was made with (choose_recipe)
     recipes: dict[str, float] = field(default_factory=dict)  # each recipe tried -> its agreement, every node int8
+    float_part: str | None = None  # what the artifact's float layers execute in (OpenVINO: fp32 or bf16)
+    float_part_why: str = ""  # why that one (the bf16 trial's agreement and side-by-side speed, or why not tried)
 
     def as_meta(self) -> dict:
         return {"target": self.target, "metric": self.metric, "validation_samples": self.samples,
@@ -109,7 +111,8 @@ class Search:
                 "kept_in_float": self.kept_in_float, "tried": self.tried, "seconds": round(self.seconds, 1),
                 "stopped": self.stopped, "speedup": self.speedup,
                 **({"recipe": self.recipe, "recipes": {r: round(a, 4) for r, a in self.recipes.items()}}
-                   if self.recipe else {})}
+                   if self.recipe else {}),
+                **({"float_part": self.float_part, "float_part_why": self.float_part_why} if self.float_part else {})}
 
 
 def choose_recipe(recipes: list[str], judged: Callable[[str], float], search: Search, budget_s: float) -> str:
