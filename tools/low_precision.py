@@ -95,15 +95,20 @@ def report(name: str, case: dict, out: Path) -> list[str]:
 
 
 def int8_beside_fp32(candidates: list, jobs: dict) -> list[str]:
-    """Each runtime's fastest int8 artifact against its own fp32 one from the same sweep; then every step of the
-    int8 job that offered no artifact, with its reason ("not worth it: ...", n/a, failed)."""
+    """Each runtime's fastest int8 artifact against its own fp32 one (and its bf16, where executed) from the same
+    sweep; then every step of the int8 job that offered no artifact, with its reason ("not worth it: ...", n/a,
+    failed)."""
     lines = ["int8 against the same runtime's fp32 (same sweep, medians):"]
     ok = [c for c in candidates if c.status == "ok" and c.median_ms]
     for runtime in sorted({c.runtime for c in ok if c.runtime}):
         fp32 = min((c.median_ms for c in ok if c.runtime == runtime and c.precision == "fp32"), default=None)
         int8 = min((c.median_ms for c in ok if c.runtime == runtime and c.precision == "int8"), default=None)
+        # bf16 where the CPU executes it: what OpenVINO runs with no hint on such a CPU, the default to beat
+        bf16 = min((c.median_ms for c in ok if c.runtime == runtime and c.precision == "bf16"
+                    and c.executed_precision == "bf16"), default=None)
         if fp32 and int8:
-            lines.append(f"  {runtime}: int8 {int8:.2f} ms, fp32 {fp32:.2f} ms: {fp32 / int8:.2f}x")
+            beside = f"; bf16 {bf16:.2f} ms: int8 {bf16 / int8:.2f}x it" if bf16 else ""
+            lines.append(f"  {runtime}: int8 {int8:.2f} ms, fp32 {fp32:.2f} ms: {fp32 / int8:.2f}x{beside}")
     for results in jobs.values():
         if results.precision == "int8":
             lines += [f"  step {step.name} ({step.kind}) offered nothing: {step.status}: "
