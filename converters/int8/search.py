@@ -132,20 +132,27 @@ def choose_recipe(recipes: list[str], judged: Callable[[str], float], search: Se
 
 @dataclass
 class SideBySide:
-    """The search's own quick timing: a candidate and the float model called in turn on one sample, so both see the
-    same load; the float model's median over the candidate's. An estimate to choose between candidates and to drop
-    one that does not pay, not the benchmark (which measures the artifact made, under the machine-wide lock)."""
+    """The search's own quick timing: a candidate and the float model timed in turn, in short blocks of calls, so
+    both see the same load; the float model's median over the candidate's. Each block's first call is not counted:
+    it runs on caches the other model just filled (one call each in turn starved the larger float model's weights
+    and favoured int8). An estimate to choose between candidates and to drop one that does not pay, not the
+    benchmark (which measures the artifact made, under the machine-wide lock)."""
 
     float_call: Callable[[], object]
-    rounds: int = 9
+    rounds: int = 7
+    block: int = 5  # calls counted per block
 
     def speedup(self, candidate_call: Callable[[], object]) -> float:
         float_ms, candidate_ms = [], []
-        self.float_call(), candidate_call()  # first calls: allocation and kernel choice, not counted
         for _ in range(self.rounds):
-            float_ms.append(_ms(self.float_call))
-            candidate_ms.append(_ms(candidate_call))
+            float_ms += _block(self.float_call, self.block)
+            candidate_ms += _block(candidate_call, self.block)
         return round(median(float_ms) / max(median(candidate_ms), 1e-9), 3)
+
+
+def _block(call: Callable[[], object], count: int) -> list[float]:
+    call()  # warms the caches (and, the first time, allocation and kernel choice): not counted
+    return [_ms(call) for _ in range(count)]
 
 
 def _ms(call: Callable[[], object]) -> float:
