@@ -211,7 +211,9 @@ def tail_nodes(graph) -> list[str]:
 def sensitivity(float_path: str, int8_path: str, sample: dict[str, np.ndarray]) -> list[str]:
     """The float model's nodes, the ones whose int8 version adds the most error first: each node's output error
     (mean absolute difference over mean magnitude, per channel, so a small-valued part of a tensor counts as much as
-    a large one) minus the largest error of its inputs."""
+    a large one) minus the largest error of its inputs. An input the int8 model has no tensor for (a Relu's input:
+    the quantizer fuses the Relu into the Conv before it) is measured further up, and the nodes passed on the way
+    are ranked with the node, before it: keeping the Relu alone in float would change nothing."""
     import onnx
 
     from runtimes.onnxruntime import intermediate_tensors
@@ -221,10 +223,27 @@ def sensitivity(float_path: str, int8_path: str, sample: dict[str, np.ndarray]) 
                                         sample)
     error = {name: relative_error(value, int8_tensors[name]) for name, value in float_tensors.items()
              if name in int8_tensors and value.shape == int8_tensors[name].shape}
-    added = {}
-    for node in onnx.load(float_path, load_external_data=False).graph.node:
+    graph = onnx.load(float_path, load_external_data=False).graph
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def measured_above(tensor: str, passed: list[str]) -> float:
+        """The error of `tensor`, or of the nearest tensors above it the int8 model has (the nodes between join
+        `passed`); 0 for a graph input or weight."""
+        if tensor in error or tensor not in producer:
+            return error.get(tensor, 0.0)
+        node = producer[tensor]
+        if node.name in passed:
+            return 0.0
+        passed.insert(0, node.name)
+        return max((measured_above(name, passed) for name in node.input if name), default=0.0)
+
+    added: dict[str, float] = {}
+    groups: dict[str, list[str]] = {}
+    for node in graph.node:
         if node.op_type in ("Constant", "Shape") or not node.output or node.output[0] not in error:
             continue
-        before = max((error.get(name, 0.0) for name in node.input), default=0.0)
-        added[node.name] = error[node.output[0]] - before
-    return [name for name, value in sorted(added.items(), key=lambda item: -item[1]) if value > 0]
+        passed: list[str] = []
+        before = max((measured_above(name, passed) for name in node.input if name), default=0.0)
+        added[node.name], groups[node.name] = error[node.output[0]] - before, [*passed, node.name]
+    ranked = [name for name, value in sorted(added.items(), key=lambda item: -item[1]) if value > 0]
+    return list(dict.fromkeys(member for name in ranked for member in groups[name]))
