@@ -42,7 +42,7 @@ def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dic
     import onnx
 
     samples = calibration(run.calibration)
-    model_path, upgraded = opset_for_quantization(source.path, path.parent)
+    model_path, prepared = prepared_for_quantization(source.path, path.parent)
     given = replace(options, reduce_range=not has_vnni()) if options.reduce_range == "auto" else options
     tail = tail_nodes(onnx.load(model_path, load_external_data=False).graph) if given.float_tail else []
 
@@ -62,7 +62,7 @@ def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dic
                 "calibration_samples": held if method in HISTOGRAMS else len(samples),
                 **{k: getattr(given, k) for k in ("per_channel", "reduce_range", "activation_type", "weight_type",
                                                    "float_tail")},
-                "float_nodes": len(tail), **({"opset_upgraded_to": PER_CHANNEL_OPSET} if upgraded else {})}
+                "float_nodes": len(tail), **prepared}
 
     if aim is None:
         make([])
@@ -133,23 +133,55 @@ def _call(path: str, sample: dict[str, np.ndarray]):
     return lambda: session.run(None, sample)
 
 
-def opset_for_quantization(path: str, workdir: Path) -> tuple[str, bool]:
-    """The model at opset 13 or later (paddle2onnx and others write 11-12: their per-channel int8 model would be
-    invalid), upgraded with onnx's version converter when needed."""
+def prepared_for_quantization(path: str, workdir: Path) -> tuple[str, dict]:
+    """(the model as the quantizer needs it, what was changed, for the meta). Weights held by Constant nodes become
+    initializers: the quantizer takes only initializers for weights and biases, and quantizes any other input as an
+    activation, per tensor, at every call (paddle2onnx writes every weight as a Constant node; PP-OCRv4's detector
+    then ran int8 slower than fp32 and less accurately). An opset below 13 is upgraded (paddle2onnx and others
+    write 11-12: their per-channel int8 model would be invalid) with onnx's version converter."""
     import onnx
 
     from converters.step_io.onnx_io import opset_of
 
     model = onnx.load(path)
-    if opset_of(model) >= PER_CHANNEL_OPSET:
-        return path, False
-    upgraded = workdir / "float_opset13.onnx"
-    try:
-        onnx.save(onnx.version_converter.convert_version(model, PER_CHANNEL_OPSET), str(upgraded))
-    except Exception as error:  # the converter refuses some ops: say which, one line
-        raise StepFailed(f"int8 needs opset >= {PER_CHANNEL_OPSET} (per-channel weights); onnx's version converter "
-                         f"could not upgrade opset {opset_of(model)}: {str(error).splitlines()[0]}") from error
-    return str(upgraded), True
+    changed = {}
+    moved = constants_to_initializers(model.graph)
+    if moved:
+        changed["constants_made_initializers"] = moved
+    if opset_of(model) < PER_CHANNEL_OPSET:
+        try:
+            model = onnx.version_converter.convert_version(model, PER_CHANNEL_OPSET)
+        except Exception as error:  # the converter refuses some ops: say which, one line
+            raise StepFailed(f"int8 needs opset >= {PER_CHANNEL_OPSET} (per-channel weights); onnx's version "
+                             f"converter could not upgrade opset {opset_of(model)}: "
+                             f"{str(error).splitlines()[0]}") from error
+        changed["opset_upgraded_to"] = PER_CHANNEL_OPSET
+    if not changed:
+        return path, {}
+    prepared = workdir / "float_prepared.onnx"
+    onnx.save(model, str(prepared))
+    return str(prepared), changed
+
+
+def constants_to_initializers(graph) -> int:
+    """Move each top-level Constant node holding a tensor (`value`) into the graph's initializers, under its output's
+    name; the number moved."""
+    import onnx
+
+    kept, moved = [], 0
+    for node in graph.node:
+        if node.op_type == "Constant" and [a.name for a in node.attribute] == ["value"]:
+            tensor = onnx.TensorProto()
+            tensor.CopyFrom(node.attribute[0].t)
+            tensor.name = node.output[0]
+            graph.initializer.append(tensor)
+            moved += 1
+        else:
+            kept.append(node)
+    if moved:
+        del graph.node[:]
+        graph.node.extend(kept)
+    return moved
 
 
 def _quantize(model_path: str, out: Path, samples: list[dict], given, excluded: list[str]) -> None:
