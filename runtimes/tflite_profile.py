@@ -25,6 +25,7 @@ import numpy as np
 
 from runtimes.profiling import WARMUP, NodeTime, OnnxNames, executed_precision, profile_data, unavailable
 
+INDEX_TYPES = ("INT32", "INT64")  # shapes, axes, indices: not what an op computes in
 HOW = "one-op models cut from the file, each timed alone with the runner's threads and op resolver"
 
 
@@ -73,9 +74,9 @@ def op_profile(runner, path: str, settings, inputs: dict, runs: int, onnx: str |
         except Exception as error:  # e.g. a stateful op that reads a resource another op wrote
             failed.setdefault(op_type, f"{type(error).__name__}: {error}".splitlines()[0][:160])
             continue
-        used = [i for i in op.inputs if i >= 0]
-        precision = executed_precision([type_names[subgraph.tensors[used[0]].type]] if used else [],
-                                       [type_names[output.type]])
+        used = [type_names[subgraph.tensors[i].type] for i in op.inputs if i >= 0]
+        data = [t for t in used if t not in INDEX_TYPES] or used  # TRANSPOSE_CONV's first input is a shape
+        precision = executed_precision(data[:1], [type_names[output.type]])
         tensor_names = [p for o in op.outputs for p in subgraph.tensors[o].name.decode().split(";") if p]
         joined = list(dict.fromkeys(n for n in (names.resolve(p, cuts=0) for p in tensor_names) if n))
         nodes.append(NodeTime(output.name.decode(), op_type, ms=ms, precision=precision, kernel=kernel,

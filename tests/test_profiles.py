@@ -123,18 +123,21 @@ def test_int8_profile_says_which_kernels_run_int8(run, batch, tmp_path):
     assert quantize and {n["precision"] for n in quantize} == {"fp32->int8"}
 
 
-# Three .tflite files of one small CNN (conv+relu, strided conv+relu, mean, dense), made with TF's own converter in
-# a child process (TF stays out of this one): fp32, fp16 weights, and int8 ops with float edges.
+# Three .tflite files of one small CNN (conv+relu, strided conv+relu, a small transposed conv, mean, dense), made with
+# TF's own converter in a child process (TF stays out of this one): fp32, fp16 weights, and int8 ops with float
+# edges. TRANSPOSE_CONV's first input is its output shape (int32): not the precision it computes in.
 TFLITE_FILES = """
 import sys, numpy as np, tensorflow as tf
 rng = np.random.default_rng(0)
-w1, w2 = (tf.constant(rng.standard_normal(s).astype(np.float32) * 0.2) for s in ((3, 3, 3, 32), (3, 3, 32, 32)))
-w3 = tf.constant(rng.standard_normal((32, 10)).astype(np.float32) * 0.2)
+w1, w2, wt = (tf.constant(rng.standard_normal(s).astype(np.float32) * 0.2)
+              for s in ((3, 3, 3, 32), (3, 3, 32, 32), (3, 3, 4, 32)))
+w3 = tf.constant(rng.standard_normal((4, 10)).astype(np.float32) * 0.2)
 
 @tf.function(input_signature=[tf.TensorSpec([1, 128, 128, 3], tf.float32, name="x")])
 def cnn(x):
     h = tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME"))
     h = tf.nn.relu(tf.nn.conv2d(h, w2, 2, "SAME"))
+    h = tf.nn.conv2d_transpose(h, wt, [1, 64, 64, 4], 1, "SAME")
     return tf.matmul(tf.reduce_mean(h, axis=[1, 2]), w3)
 
 for precision in ("fp32", "fp16", "int8"):
@@ -174,6 +177,7 @@ def test_tflite_profile_times_each_op_alone(tflite_files, precision):
     for node in nodes:
         by_type.setdefault(node["op_type"], []).append(node)
     assert len(by_type["CONV_2D"]) == 2 and "FULLY_CONNECTED" in by_type and "MEAN" in by_type
+    assert len(by_type["TRANSPOSE_CONV"]) == 1
     assert nodes[0]["op_type"] == "CONV_2D"  # 128x128x32x27 and 64x64x32x288 MACs: the convolutions take the time
     assert all(n["kernel"] in ("XNNPACK", "builtin") for n in nodes) and by_type["CONV_2D"][0]["kernel"] == "XNNPACK"
     assert all(n["ms"] > 0 and not n["onnx_nodes"] for n in nodes)  # no ONNX file given: nothing joined
@@ -224,7 +228,8 @@ def test_a_one_op_model_computes_what_the_whole_model_did(tflite_files):
             output = alone.get_output_details()[0]["index"]
             np.testing.assert_array_equal(alone.get_tensor(output), whole.get_tensor(op.outputs[0]))
             cut += 1
-        assert cut == {"fp16": 4, "int8": 6}[precision]  # 2 CONV_2D, MEAN, FULLY_CONNECTED; int8: + the edges
+        # 2 CONV_2D, TRANSPOSE_CONV, MEAN, FULLY_CONNECTED; int8: + the edges
+        assert cut == {"fp16": 5, "int8": 7}[precision]
 
 
 def test_reports_show_the_tflite_profile_and_its_note(run, tflite_files, tmp_path):
@@ -267,3 +272,13 @@ def test_precision_and_name_rules_on_the_tiny_onnx(run):
     assert names.resolve("Transpose_token_3") is None and names.resolve("input") is None  # inserted; an input
     assert names.upstream("/features/features.2/Relu", {"Conv"}) == "/features/features.0/Conv"
     assert json.loads(json.dumps(OnnxNames(None).nodes(["x"]))) == []
+
+
+def test_only_a_change_to_or_from_int8_counts_as_an_int8_border():
+    """where_the_time_went (the end of a "not worth it" reason): a kernel that reads an int32 shape is float work."""
+    from converters.int8.search import where_the_time_went
+
+    line = where_the_time_went({"nodes_ms": 1.0, "nodes": [{"precision": "int32->fp32", "share": 0.5},
+                                                          {"precision": "fp32->int8", "share": 0.2},
+                                                          {"precision": "int8", "share": 0.3}]})
+    assert "20% converting int8<->float (1 node)" in line and "50% in float ops (1 node)" in line, line

@@ -189,7 +189,7 @@ def where_the_time_went(profile: dict, float_profile: dict | None = None) -> str
     parts = {"converting int8<->float": [0.0, 0], "in int8 ops": [0.0, 0], "in float ops": [0.0, 0]}
     for node in profile.get("nodes", []):
         precision = node.get("precision") or "?"
-        key = ("converting int8<->float" if precision in BORDERS or "->" in precision
+        key = ("converting int8<->float" if precision in BORDERS or ("->" in precision and "int8" in precision)
                else "in int8 ops" if "int8" in precision else "in float ops")
         parts[key][0] += node.get("share") or 0.0
         parts[key][1] += 1
