@@ -13,6 +13,7 @@ from converters.step_io.feed_arrays import calibration
 from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.samples import stacked
+from runtimes.openvino import PRECISION_HINT
 
 # preset="auto" tries these in turn when an accuracy-aware search judges (the first wins a tie): performance
 # quantizes activations symmetrically (NNCF's CPU default), mixed asymmetrically (an activation that is not
@@ -20,7 +21,6 @@ from core.samples import stacked
 PRESETS = ("performance", "mixed")
 # ops NNCF quantizes (an activation FakeQuantize on their data input): the ones that can be kept in float
 QUANTIZABLE = ("Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul")
-HINT = {"fp32": "f32", "bf16": "bf16"}  # an int8 IR's float part -> the INFERENCE_PRECISION_HINT it runs with
 # float_part=auto takes bf16 only when it is at least this much faster side by side (the timing's noise)
 BF16_MARGIN = 1.05
 
@@ -42,8 +42,9 @@ def quantize_int8(model, source: Artifact, options, run: StepInputs):
                 "preset": preset}
 
     if aim is None:  # auto: NNCF chooses (performance for a CNN, mixed for a transformer)
-        float_part = "fp32" if options.float_part == "auto" else options.float_part  # no judge for bf16's agreement
-        return quantize(options.preset), {**meta(options.preset), "float_part": float_part}
+        quantized = quantize(options.preset)
+        float_part, _ = _float_part(quantized, items, None, options.float_part)
+        return quantized, {**meta(options.preset), "float_part": float_part}
     judge = Judge(onnx_outputs(source.path, samples), aim.processing, aim.task, aim.target)
     search = Search(judge.target, judge.metric_name(), len(items))
     started = time.perf_counter()
@@ -79,11 +80,14 @@ def _preset(name: str):
             "auto": None}[name]
 
 
-def _float_part(quantized, items: list, judge: Judge, asked: str) -> tuple[str, str]:
+def _float_part(quantized, items: list, judge: Judge | None, asked: str) -> tuple[str, str]:
     """(fp32 or bf16, why) for what the int8 IR's float layers execute in. auto: bf16 when this CPU runs it natively,
-    the judge's agreement at bf16 still meets the target and it is faster side by side; else fp32."""
+    the judge's agreement at bf16 still meets the target and it is faster side by side; else fp32 (and fp32 with
+    no judge to say whether bf16 keeps the agreement)."""
     if asked != "auto":
         return asked, "asked for (float_part)"
+    if judge is None:
+        return "fp32", "no judge for bf16's agreement"
     if not native_bf16():
         return "fp32", "this CPU has no native bf16 (no AVX-512 bf16 or AMX)"
     agreement = judge.agreement(outputs_of(quantized, items, "bf16"))
@@ -107,7 +111,7 @@ def _call(model, item, float_part: str = "fp32"):
     """One inference of an ov.Model as the artifact runs (latency hint, its float part's precision): SideBySide."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": HINT[float_part],
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": PRECISION_HINT[float_part],
                                                       "PERFORMANCE_HINT": "LATENCY"})
     return lambda: compiled(item)
 
@@ -117,7 +121,7 @@ def outputs_of(model, items: list, float_part: str = "fp32") -> list[np.ndarray]
     layers alone)."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": HINT[float_part]})
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": PRECISION_HINT[float_part]})
     return stacked([_outputs(compiled, item) for item in items])
 
 
