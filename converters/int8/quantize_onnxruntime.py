@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.int8.onnx_rewrites import prepared_for_quantization
 from converters.int8.search import (
     Judge,
     Search,
@@ -26,9 +27,7 @@ from converters.int8.search import (
 from converters.step_io.feed_arrays import calibration
 from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
-from core.errors import StepFailed
 
-PER_CHANNEL_OPSET = 13  # DequantizeLinear's `axis` (per-channel weights) exists from opset 13
 # calibration="auto" tries these in turn when an accuracy-aware search judges (the first wins a tie): min-max takes
 # each activation's whole range, an outlier included; percentile clips the top 0.001%; entropy picks the range that
 # keeps the histogram's information (KL divergence)
@@ -131,57 +130,6 @@ def _call(path: str, sample: dict[str, np.ndarray]):
     """One inference of an ONNX file on ONNX Runtime's defaults (all cores), for SideBySide."""
     session = ort_session(path)
     return lambda: session.run(None, sample)
-
-
-def prepared_for_quantization(path: str, workdir: Path) -> tuple[str, dict]:
-    """(the model as the quantizer needs it, what was changed, for the meta). Weights held by Constant nodes become
-    initializers: the quantizer takes only initializers for weights and biases, and quantizes any other input as an
-    activation, per tensor, at every call (paddle2onnx writes every weight as a Constant node; PP-OCRv4's detector
-    then ran int8 slower than fp32 and less accurately). An opset below 13 is upgraded (paddle2onnx and others
-    write 11-12: their per-channel int8 model would be invalid) with onnx's version converter."""
-    import onnx
-
-    from converters.step_io.onnx_io import opset_of
-
-    model = onnx.load(path)
-    changed = {}
-    moved = constants_to_initializers(model.graph)
-    if moved:
-        changed["constants_made_initializers"] = moved
-    if opset_of(model) < PER_CHANNEL_OPSET:
-        try:
-            model = onnx.version_converter.convert_version(model, PER_CHANNEL_OPSET)
-        except Exception as error:  # the converter refuses some ops: say which, one line
-            raise StepFailed(f"int8 needs opset >= {PER_CHANNEL_OPSET} (per-channel weights); onnx's version "
-                             f"converter could not upgrade opset {opset_of(model)}: "
-                             f"{str(error).splitlines()[0]}") from error
-        changed["opset_upgraded_to"] = PER_CHANNEL_OPSET
-    if not changed:
-        return path, {}
-    prepared = workdir / "float_prepared.onnx"
-    onnx.save(model, str(prepared))
-    return str(prepared), changed
-
-
-def constants_to_initializers(graph) -> int:
-    """Move each top-level Constant node holding a tensor (`value`) into the graph's initializers, under its output's
-    name; the number moved."""
-    import onnx
-
-    kept, moved = [], 0
-    for node in graph.node:
-        if node.op_type == "Constant" and [a.name for a in node.attribute] == ["value"]:
-            tensor = onnx.TensorProto()
-            tensor.CopyFrom(node.attribute[0].t)
-            tensor.name = node.output[0]
-            graph.initializer.append(tensor)
-            moved += 1
-        else:
-            kept.append(node)
-    if moved:
-        del graph.node[:]
-        graph.node.extend(kept)
-    return moved
 
 
 def _quantize(model_path: str, out: Path, samples: list[dict], given, excluded: list[str]) -> None:
