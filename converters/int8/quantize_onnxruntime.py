@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from converters.int8.onnx_rewrites import prepared_for_quantization
+from converters.int8.qdq_scalars import absorb_scalar_ops
 from converters.int8.search import (
     Judge,
     Search,
@@ -51,9 +52,12 @@ def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dic
     histograms = given.calibration in HISTOGRAMS or (given.calibration == "auto" and aim is not None)
     held = memory_fits(model_path, samples) if histograms else len(samples)  # what a histogram method takes
 
+    absorbed = 0
+
     def make(kept: list[str]) -> Path:
+        nonlocal absorbed
         used = samples[:held] if method in HISTOGRAMS else samples
-        _quantize(model_path, path, used, replace(given, calibration=method), [*tail, *kept])
+        absorbed = _quantize(model_path, path, used, replace(given, calibration=method), [*tail, *kept])
         return path
 
     def meta() -> dict:
@@ -61,7 +65,8 @@ def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dic
                 "calibration_samples": held if method in HISTOGRAMS else len(samples),
                 **{k: getattr(given, k) for k in ("per_channel", "reduce_range", "activation_type", "weight_type",
                                                    "float_tail")},
-                "float_nodes": len(tail), **prepared}
+                "float_nodes": len(tail), **prepared,
+                **({"scalar_ops_absorbed_into_dequantization": absorbed} if absorbed else {})}
 
     if aim is None:
         make([])
@@ -132,7 +137,9 @@ def _call(path: str, sample: dict[str, np.ndarray]):
     return lambda: session.run(None, sample)
 
 
-def _quantize(model_path: str, out: Path, samples: list[dict], given, excluded: list[str]) -> None:
+def _quantize(model_path: str, out: Path, samples: list[dict], given, excluded: list[str]) -> int:
+    """Quantize to `out`; the number of scalar multiplies and adds then absorbed into a dequantization."""
+    import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -154,6 +161,11 @@ def _quantize(model_path: str, out: Path, samples: list[dict], given, excluded: 
                     activation_type=types[given.activation_type], weight_type=types[given.weight_type],
                     nodes_to_exclude=list(excluded),
                     calibrate_method=getattr(CalibrationMethod, METHODS[given.calibration]))
+    model = onnx.load(str(out))
+    absorbed = absorb_scalar_ops(model)
+    if absorbed:
+        onnx.save(model, str(out))
+    return absorbed
 
 
 METHODS = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}  # onnxruntime's names
