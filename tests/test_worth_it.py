@@ -1,5 +1,6 @@
 """Accuracy-aware int8 weighs time: each candidate of the search is timed side by side with the float model, and an
 int8 artifact that is not `min_speedup` times as fast as its runtime's fp32 is n/a ("not worth it"), not offered."""
+from converters.int8.search import SAME_AGREEMENT
 from tests.test_tflite_int8 import tiny_segmenter
 
 
@@ -35,11 +36,12 @@ def test_every_candidate_of_the_search_is_timed(convert, tmp_path):
     aware = run.artifact("onnx_lowp").meta["accuracy_aware"]
     assert aware["plain_agreement"] < 0.999 and aware["tried"], aware  # below the target: the search ran
     assert all(t["speedup"] > 0 for t in aware["tried"]), aware["tried"]
-    # the artifact made is the fastest candidate that reaches the target, else the one of the best agreement (none:
-    # everything int8, when no float node bought any); its speed is the one the search measured for it
+    # the artifact made is the fastest candidate that reaches the target, else the fastest within SAME_AGREEMENT of
+    # the best agreement (none: everything int8, when no float node bought that much); its speed is the one the
+    # search measured for it
     kept = len(aware["kept_in_float"])
     assert aware["speedup"] > 0
     if kept:
         assert aware["speedup"] == next(t["speedup"] for t in aware["tried"] if t["kept"] == kept)
     else:
-        assert aware["plain_agreement"] >= max(t["agreement"] for t in aware["tried"])
+        assert max(t["agreement"] for t in aware["tried"]) - aware["plain_agreement"] <= SAME_AGREEMENT + 1e-4

@@ -85,7 +85,7 @@ def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dic
     if recipes[len(search.recipes) - 1] != method:
         make([])  # the chosen recipe's file: the last one made was the last tried
     search.agreement = search.plain_agreement
-    timing = SideBySide(_call(model_path, samples[0]))
+    timing = SideBySide(_call(source.path, samples[0]))  # the runtime's fp32 as the step was given it
     search.speedup = plain_speedup = timing.speedup(_call(str(path), samples[0]))
     if search.plain_agreement >= judge.target:
         search.stopped = "target met with everything quantized"
@@ -94,13 +94,11 @@ def quantize_int8(source: Artifact, path: Path, options, run: StepInputs) -> dic
         ranked = ranked[: options.max_float_nodes]
         budget = options.budget_s - (time.perf_counter() - started)  # the recipes' time counts
         kept = keep_in_float(ranked, lambda kept: judge.agreement(onnx_outputs(str(make(kept)), samples)), search,
-                             budget, lambda _: timing.speedup(_call(str(path), samples[0])))
-        if kept and round(search.plain_agreement, 4) >= max(t["agreement"] for t in search.tried):  # bought nothing
-            kept, search.speedup = [], plain_speedup
+                             budget, lambda _: timing.speedup(_call(str(path), samples[0])), plain_speedup)
         search.agreement = judge.agreement(onnx_outputs(str(make(kept)), samples))
         search.kept_in_float = kept
     search.seconds = time.perf_counter() - started
-    worth_it(search, options.min_speedup, "ONNX Runtime", lambda: _profiled(str(path), samples[0], model_path))
+    worth_it(search, options.min_speedup, "ONNX Runtime", lambda: _profiled(str(path), samples[0], source.path))
     return {**meta(), "accuracy_aware": search.as_meta()}
 
 

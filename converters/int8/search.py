@@ -199,14 +199,21 @@ def where_the_time_went(profile: dict, float_profile: dict | None = None) -> str
     return f"its profile ({profile.get('nodes_ms', 0):.2f} ms of nodes per run{against}): {shares}"
 
 
+# agreement a float island must add to be worth its time, when the target is out of reach: less than half a point
+# does not pay for a slower model
+SAME_AGREEMENT = 0.005
+
+
 def keep_in_float(ranked: list[str], attempt: Callable[[list[str]], float], search: Search,
-                  budget_s: float, speed: Callable[[list[str]], float] | None = None) -> list[str]:
+                  budget_s: float, speed: Callable[[list[str]], float] | None = None,
+                  plain_speedup: float | None = None) -> list[str]:
     """Keep the most sensitive nodes in float, 1, 2, 4, ... of `ranked` (most sensitive first), until the
     agreement reaches the target, the budget is spent or every node was tried; then the fewest that reached it
     between the last two counts (a bisection). attempt(kept) makes and judges one candidate; speed(kept), when
     given, times the candidate just made against the float model (SideBySide). Returns the nodes kept in float of
-    the best candidate: of those that reached the target the fastest (without timing: the fewest), else the one
-    of the best agreement."""
+    the best candidate: of those that reached the target the fastest (without timing: the fewest); else, of those
+    within SAME_AGREEMENT of the best agreement, everything quantized (search.agreement, plain_speedup)
+    included, the fastest (without timing: the fewest)."""
     started = time.perf_counter()
     results: dict[int, float] = {}
     speedups: dict[int, float] = {}
@@ -243,7 +250,12 @@ def keep_in_float(ranked: list[str], attempt: Callable[[list[str]], float], sear
         if speedups:  # more float nodes can be faster (fewer int8/float borders): the fastest that reaches it
             count = max((n for n in results if results[n] >= search.target), key=lambda n: (speedups[n], -n))
     else:
-        count = max(results, key=lambda n: (results[n], -n))
+        results[0], speedups[0] = search.agreement, plain_speedup  # everything quantized, as the search began
+        best = max(results.values())
+        near = [n for n in results if results[n] >= best - SAME_AGREEMENT]
+        timed = speed is not None and all(speedups.get(n) is not None for n in near)
+        count = max(near, key=lambda n: (speedups[n], -n)) if timed else min(near)
+        del results[0]
     search.seconds = time.perf_counter() - started
     search.speedup = speedups.get(count)
     return ranked[:count]
