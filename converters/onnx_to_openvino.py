@@ -21,7 +21,7 @@ PACKAGES = ("openvino", "nncf")  # their versions are part of this step's cache 
 DEPENDS_ON_CPU = True  # int8 times its candidates and runs bf16 where this CPU has it: the key carries its ISA
 # the modules the int8 file depends on besides this one: the quantizer, the search and its judge
 CODE = ("converters.int8.quantize_openvino", "converters.int8.search", "converters.step_io.feed_arrays",
-        "validators.task_metrics")
+        "runtimes.openvino", "validators.task_metrics")  # runtimes.openvino: the precision hint the search times
 
 
 @dataclass(frozen=True)
