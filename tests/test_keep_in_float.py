@@ -3,7 +3,7 @@ and speed curves: the search's choice is arithmetic on what it measured, so its 
 runtime (the runtimes' searches: test_worth_it.py, test_tflite_int8.py)."""
 import pytest
 
-from converters.int8.search import FASTER, SAME_AGREEMENT, Search, keep_in_float
+from converters.int8.search import SAME_AGREEMENT, Search, keep_in_float
 
 RANKED = [f"node{i}" for i in range(16)]
 
@@ -32,13 +32,13 @@ def test_out_of_reach_the_best_agreement_is_kept_when_it_buys_more_than_the_marg
 
 
 @pytest.mark.parametrize("gain", [1.02, 1.2])
-def test_out_of_reach_more_float_nodes_at_the_same_agreement_only_if_clearly_faster(gain):
-    """Side-by-side timing moves a few percent between identical files (PP-OCRv4's detector: 1.46x-1.75x for
-    candidates of one agreement): a candidate with more float nodes is taken over the fewest only beyond FASTER."""
+def test_out_of_reach_more_float_nodes_at_the_same_agreement_are_not_kept_for_their_timing(gain):
+    """Side-by-side timing moves a lot between near-identical files (a four-node model: one candidate read 1.17x
+    and 1.73x in two runs): at the same agreement the fewest float nodes, whatever the timing said."""
     search = _search(0.9184)
     kept = keep_in_float(RANKED, lambda kept: 0.9184, search, 60,
                          lambda kept: 1.5 * (gain if len(kept) == 8 else 1.0), plain_speedup=1.5)
-    assert len(kept) == (8 if gain >= FASTER else 0), search.tried
+    assert kept == [] and search.speedup == 1.5, search.tried
 
 
 @pytest.mark.parametrize("faster_with_more", [False, True])
