@@ -27,7 +27,8 @@ from core.errors import NotApplicable, StepFailed
 PACKAGES = ("onnx", "onnxruntime")  # their versions are part of this step's cache key
 DEPENDS_ON_CPU = True  # its int8 search times candidates on this CPU: the key carries its instruction sets
 # the modules the int8 file depends on besides this one: the quantizer, the search and its judge
-CODE = ("converters.int8.quantize_onnxruntime", "converters.int8.onnx_rewrites", "converters.int8.qdq_scalars",
+CODE = ("converters.int8.quantize_onnxruntime", "converters.int8.onnx_rewrites", "converters.int8.onnx_graph",
+        "converters.int8.qdq_scalars",
         "converters.int8.search", "converters.step_io.feed_arrays",
         "converters.step_io.onnx_io", "runtimes.onnxruntime", "runtimes.profiling", "validators.task_metrics")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.int8.onnx_graph import OnnxGraph
 from core.errors import StepFailed
 
 PER_CHANNEL_OPSET = 13  # DequantizeLinear's `axis` (per-channel weights) exists from opset 13
@@ -77,41 +78,13 @@ def fold_for_quantization(graph) -> dict[str, int]:
             "constant_adds_into_conv_bias": folds.constant_adds_into_conv_bias(),
             "scalar_affines_into_unpadded_conv": folds.scalar_affines_into_unpadded_convs()}
     if any(made.values()):
-        folds.drop_unused_initializers()
+        folds.drop_unread()
     return {name: count for name, count in made.items() if count}
 
 
-class _Graph:
-    """An ONNX graph with its constants readable by name; each fold keeps the nodes in topological order (a node's
-    outputs are renamed to the output of the node it absorbs, which comes later)."""
-
-    def __init__(self, graph):
-        self.graph = graph
-        self.initializers = {tensor.name: tensor for tensor in graph.initializer}
-        self.outputs = {output.name for output in graph.output}
-
-    def constant(self, name: str) -> np.ndarray | None:
-        from onnx import numpy_helper
-
-        tensor = self.initializers.get(name)
-        return None if tensor is None else numpy_helper.to_array(tensor)
-
-    def add_constant(self, name: str, value: np.ndarray) -> str:
-        from onnx import numpy_helper
-
-        self.graph.initializer.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
-        self.initializers[name] = self.graph.initializer[-1]
-        return name
-
-    def consumers(self, tensor: str) -> list:
-        return [node for node in self.graph.node if tensor in node.input]
-
-    def producer(self, tensor: str):
-        return next((node for node in self.graph.node if tensor in node.output), None)
-
-    def only_use(self, tensor: str, node) -> bool:
-        """`node` is the one reader of `tensor`, and the tensor is not a graph output."""
-        return tensor not in self.outputs and self.consumers(tensor) == [node]
+class _Graph(OnnxGraph):
+    """The folds; each keeps the nodes in topological order (a node's outputs are renamed to the output of the node
+    it absorbs, which comes later)."""
 
     def scalar_input(self, node) -> tuple[str, str] | None:
         """(the other input, the scalar constant's name) of a two-input node with one float scalar constant."""
@@ -193,9 +166,7 @@ class _Graph:
         for mul in list(self.graph.node):
             scaled = self.scalar_input(mul) if mul.op_type == "Mul" else None
             conv = self.producer(scaled[0]) if scaled else None
-            if conv is None or conv.op_type != "Conv" or not self.only_use(conv.output[0], mul) \
-                    or self.constant(conv.input[1]) is None or (len(conv.input) > 2 and conv.input[2]
-                                                                and self.constant(conv.input[2]) is None):
+            if not self._constant_conv(conv) or not self.only_use(conv.output[0], mul):
                 continue
             scale = self.constant(scaled[1]).reshape(())
             conv.input[1] = self.add_constant(f"{conv.name}_weights_times", self.constant(conv.input[1]) * scale)
@@ -215,11 +186,8 @@ class _Graph:
             conv_output, added = (add.input[0], add.input[1]) if first is not None and first.op_type == "Conv" else \
                 (add.input[1], add.input[0])
             conv, added = self.producer(conv_output), self.constant(added)
-            if conv is None or conv.op_type != "Conv" or added is None or not self.only_use(conv_output, add):
-                continue
-            weights = self.constant(conv.input[1])
-            if weights is None or (len(conv.input) > 2 and conv.input[2] and self.constant(conv.input[2]) is None) \
-                    or not _per_channel(added, weights.shape):
+            if added is None or not self._constant_conv(conv) or not self.only_use(conv_output, add) \
+                    or not _per_channel(added, self.constant(conv.input[1]).shape):
                 continue
             self._set_bias(conv, self._bias(conv) + added.reshape(-1), f"{conv.name}_bias_folded")
             conv.output[0] = add.output[0]
@@ -233,11 +201,11 @@ class _Graph:
         count = 0
         for mul in list(self.graph.node):
             scaled = self.scalar_input(mul) if mul.op_type == "Mul" else None
-            readers = self.consumers(mul.output[0]) if scaled else []
+            readers = self.readers(mul.output[0]) if scaled else []
             add = readers[0] if len(readers) == 1 and readers[0].op_type == "Add" else None
             shifted = self.scalar_input(add) if add is not None and mul.output[0] in add.input else None
             last = add if shifted else mul  # x * a alone, or x * a + b
-            convs = self.consumers(last.output[0]) if scaled else []
+            convs = self.readers(last.output[0]) if scaled else []
             if not convs or last.output[0] in self.outputs or not all(self._unpadded_reader(conv, last.output[0])
                                                                       for conv in convs):
                 continue
@@ -258,11 +226,14 @@ class _Graph:
     def _unpadded_reader(self, node, tensor: str) -> bool:
         attributes = {attribute.name: attribute for attribute in node.attribute}
         auto_pad = attributes["auto_pad"].s.decode() if "auto_pad" in attributes else "NOTSET"
-        return (node.op_type == "Conv" and node.input[0] == tensor and tensor not in node.input[1:]
-                and self.constant(node.input[1]) is not None
-                and (len(node.input) < 3 or self.constant(node.input[2]) is not None)
+        return (self._constant_conv(node) and node.input[0] == tensor and tensor not in node.input[1:]
                 and auto_pad in ("NOTSET", "VALID") and not any(attributes["pads"].ints if "pads" in attributes
                                                                   else []))
+
+    def _constant_conv(self, node) -> bool:
+        """A Conv whose weights (and bias, if any) are constants: what a fold can rewrite."""
+        return (node is not None and node.op_type == "Conv" and self.constant(node.input[1]) is not None
+                and (len(node.input) < 3 or not node.input[2] or self.constant(node.input[2]) is not None))
 
     def _bias(self, conv) -> np.ndarray:
         if len(conv.input) > 2 and conv.input[2]:
@@ -275,12 +246,6 @@ class _Graph:
             conv.input[2] = name
         else:
             conv.input.append(name)
-
-    def drop_unused_initializers(self) -> None:
-        used = {name for node in self.graph.node for name in node.input} | self.outputs
-        kept = [tensor for tensor in self.graph.initializer if tensor.name in used]
-        del self.graph.initializer[:]
-        self.graph.initializer.extend(kept)
 
 
 def _per_channel(value: np.ndarray, weights_shape: tuple[int, ...]) -> bool:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from converters.int8.onnx_graph import OnnxGraph
+
 OPS = ("Mul", "Add")
 
 
@@ -22,30 +24,17 @@ def absorb_scalar_ops(model) -> int:
         if node.op_type in OPS and graph.absorb(node):
             absorbed += 1
     if absorbed:
-        graph.drop_unread()
+        graph.drop_unread(("DequantizeLinear",))  # the dequantizations the absorbed nodes read
     return absorbed
 
 
-class _QDQGraph:
-    def __init__(self, graph):
-        from onnx import numpy_helper
-
-        self.graph = graph
-        self.constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
-        self.outputs = {output.name for output in graph.output}
-
-    def producer(self, tensor: str):
-        return next((node for node in self.graph.node if tensor in node.output), None)
-
-    def readers(self, tensor: str) -> list:
-        return [node for node in self.graph.node if tensor in node.input]
-
+class _QDQGraph(OnnxGraph):
     def per_tensor(self, node) -> tuple[float, np.ndarray] | None:
         """(scale, zero point) of a DequantizeLinear or QuantizeLinear with one scale and one zero point given as
         constants."""
         if node is None or node.op_type not in ("DequantizeLinear", "QuantizeLinear") or len(node.input) != 3:
             return None
-        scale, zero = (self.constants.get(name) for name in node.input[1:])
+        scale, zero = (self.constant(name) for name in node.input[1:])
         if scale is None or zero is None or scale.size != 1 or zero.size != 1:
             return None
         return float(scale.reshape(())), zero.reshape(())
@@ -53,7 +42,7 @@ class _QDQGraph:
     def constant_value(self, dequantize) -> float | None:
         """The float value of a scalar constant behind a DequantizeLinear."""
         params = self.per_tensor(dequantize) if dequantize.op_type == "DequantizeLinear" else None
-        quantized = self.constants.get(dequantize.input[0]) if params else None
+        quantized = self.constant(dequantize.input[0]) if params else None
         if quantized is None or quantized.size != 1:
             return None
         scale, zero = params
@@ -70,7 +59,7 @@ class _QDQGraph:
         dequantize = inputs[0] if values[0] is None else inputs[1]
         params = self.per_tensor(dequantize) if dequantize.op_type == "DequantizeLinear" else None
         quantize = self.readers(node.output[0])
-        if params is None or dequantize.input[0] in self.constants or node.output[0] in self.outputs \
+        if params is None or self.constant(dequantize.input[0]) is not None or node.output[0] in self.outputs \
                 or len(quantize) != 1 or quantize[0].op_type != "QuantizeLinear":
             return False
         after = self.readers(quantize[0].output[0])
@@ -90,8 +79,8 @@ class _QDQGraph:
             zero = np.asarray(shifted, zero.dtype)
         if not self.within(quantize[0], scale, zero):
             return False
-        scale_name, zero_name = self.add(f"{node.name}_absorbed_scale", np.asarray(scale, np.float32)), \
-            self.add(f"{node.name}_absorbed_zero_point", np.asarray(zero, zero.dtype))
+        scale_name = self.add_constant(f"{node.name}_absorbed_scale", scale)
+        zero_name = self.add_constant(f"{node.name}_absorbed_zero_point", zero, zero.dtype)
         for reader in after:
             reader.input[0], reader.input[1], reader.input[2] = dequantize.input[0], scale_name, zero_name
         self.graph.node.remove(node)
@@ -110,25 +99,3 @@ class _QDQGraph:
         low, high = (scale * (bound - float(zero)) for bound in (limits.min, limits.max))
         out_low, out_high = (out_scale * (bound - float(out_zero)) for bound in (limits.min, limits.max))
         return out_low - out_scale <= low and high <= out_high + out_scale
-
-    def add(self, name: str, value: np.ndarray) -> str:
-        from onnx import numpy_helper
-
-        self.graph.initializer.append(numpy_helper.from_array(value, name))
-        self.constants[name] = value
-        return name
-
-    def drop_unread(self) -> None:
-        """DequantizeLinear nodes nothing reads any more, then the constants nothing reads."""
-        read = {name for node in self.graph.node for name in node.input} | self.outputs
-        while True:
-            unread = [node for node in self.graph.node
-                      if node.op_type == "DequantizeLinear" and node.output[0] not in read]
-            if not unread:
-                break
-            for node in unread:
-                self.graph.node.remove(node)
-            read = {name for node in self.graph.node for name in node.input} | self.outputs
-        kept = [tensor for tensor in self.graph.initializer if tensor.name in read]
-        del self.graph.initializer[:]
-        self.graph.initializer.extend(kept)

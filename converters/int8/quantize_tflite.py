@@ -96,7 +96,7 @@ def _accuracy_aware(source: Artifact, options, aim: TaskTarget, workdir: Path,
         if ranking is not None and search.agreement < judge.target:
             ranked = [layer["node"] for layer in ranking][: options.max_float_nodes]
             budget = options.budget_s - (time.perf_counter() - started)
-            kept = keep_in_float(ranked, candidates.agreement, search, budget, speedup, speedup([]))
+            kept = keep_in_float(ranked, candidates.agreement, search, budget, speedup)  # timed below
             search.agreement = candidates.agreement(kept)
             meta.update(ranked_by=RANKED_BY, ranking=ranking[: len(ranked)])
         elif ranking is not None:

@@ -251,11 +251,10 @@ def keep_in_float(ranked: list[str], attempt: Callable[[list[str]], float], sear
         if speedups:  # more float nodes can be faster (fewer int8/float borders): the fastest that reaches it
             count = max((n for n in results if results[n] >= search.target), key=lambda n: (speedups[n], -n))
     else:
-        results[0], speedups[0] = search.agreement, plain_speedup  # everything quantized, as the search began
-        best = max(results.values())
-        near = [n for n in results if results[n] >= best - SAME_AGREEMENT]
-        count = min(near)
-        del results[0]
+        agreements = {0: search.agreement, **results}  # 0: everything quantized, as the search began
+        best = max(agreements.values())
+        count = min(n for n, agreement in agreements.items() if agreement >= best - SAME_AGREEMENT)
+        speedups[0] = plain_speedup
     search.seconds = time.perf_counter() - started
     search.speedup = speedups.get(count)
     return ranked[:count]
