@@ -6,9 +6,11 @@ runtime adapter maps the SavedModel's own tensors onto them. Four onnx2tf habits
 - it downloads a calibration sample unless that file is in its cwd, so we write it from local images;
 - it logs some failures and still exits 0, so the SavedModel is checked for, not assumed;
 - it says where it failed (`onnx_op_name: NAME` in its error report): the step's error names that node and op.
-With `repairs` (converters/failures/onnx_repairs.py) the step runs onnx2tf's own simplification itself (the
-onnxsim CLI three times), applies the repairs and tells onnx2tf not to simplify again (-nuo): onnxsim unsets
-all-zero RNN initial states, which would undo `lstm_initial_state`.
+The step runs onnx2tf's own simplification itself (the onnxsim CLI's three passes, at the bound shapes, in one
+process: as three CLI calls each imported torch again) and tells onnx2tf not to simplify again (-nuo); unless the
+user's onnx2tf arguments change that simplification, then onnx2tf runs it as they say. With `repairs`
+(converters/failures/onnx_repairs.py) the repairs come after those passes: onnxsim unsets all-zero RNN initial
+states, which would undo `lstm_initial_state`.
 onnx2tf also writes TFLite files; they are deleted here: the tf_to_tflite step makes them from this
 SavedModel, as their own artifacts and steps.
 """
@@ -37,9 +39,12 @@ from core.errors import StepFailed
 
 # their versions are part of this step's cache key (onnx2tf drives onnxsim and onnx-graphsurgeon itself)
 PACKAGES = ("onnx2tf", "tensorflow", "tf-keras", "onnx", "onnxsim", "onnx-graphsurgeon", "sng4onnx")
-CODE = ("converters.failures.onnx_repairs",)  # the module its output depends on besides this one
+CODE = ("converters.failures.onnx_repairs", "converters.step_io.onnxsim_passes")  # its output depends on them too
 
 CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
+# onnx2tf arguments that change its own simplification: given one, the user's word on it stands
+SIMPLIFICATION_ARGS = {"-nuo", "--not_use_onnxsim", "-nlt", "--no_large_tensor", "-ois", "--overwrite_input_shape"}
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -75,10 +80,14 @@ def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) 
     env = dict(os.environ)
     # onnx2tf calls the `onnxsim` CLI by name and silently skips that pass when it is not on PATH.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     repairs = list(options.repairs)
-    repaired = _simplify_and_repair(workdir, repairs, fixed, env) if repairs else []
+    simplify_here = bool(repairs) or not SIMPLIFICATION_ARGS.intersection(map(str, options.args))
+    if simplify_here:
+        _simplify(workdir, fixed, env, must_pass=bool(repairs))
+    repaired = _repair(workdir, repairs, fixed) if repairs else []
     args = ["-i", "model.onnx", "-o", "saved_model", "-v", options.verbosity,
-            *shape_args(source, options.pseudo_ops, fixed), *(["-nuo"] if repairs else []),
+            *shape_args(source, options.pseudo_ops, fixed), *(["-nuo"] if simplify_here else []),
             *[str(a) for a in options.args]]
     print("$ onnx2tf " + shlex.join(args), flush=True)
     start = time.perf_counter()
@@ -106,15 +115,22 @@ def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) 
                            **({"repairs": repaired} if repairs else {})})]
 
 
-def _simplify_and_repair(workdir: Path, repairs: list[str], fixed: dict[str, list[int]], env: dict) -> list[dict]:
-    """onnx2tf's own simplification (the onnxsim CLI three times, at the bound shapes), then the repairs; onnx2tf is
-    then told not to simplify again (-nuo): onnxsim would undo a repair (it unsets all-zero RNN initial states)."""
+def _simplify(workdir: Path, fixed: dict[str, list[int]], env: dict, must_pass: bool) -> None:
+    """onnx2tf's own simplification: the onnxsim CLI three times at the bound shapes (in one process). When it
+    fails onnx2tf warns and converts the file as it is; so does this, unless repairs must follow it."""
     shapes = ["--overwrite-input-shape", *[f"{n}:{','.join(map(str, s))}" for n, s in fixed.items()]] if fixed else []
-    for _ in range(3):
-        done = subprocess.run(["onnxsim", "model.onnx", "model.onnx", *shapes], cwd=workdir, env=env,
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            raise StepFailed(f"onnxsim (before the repairs) failed: {_error_line(done.stderr.splitlines())}")
+    print("$ onnxsim model.onnx model.onnx " + shlex.join(shapes) + " (three passes, one process)", flush=True)
+    done = subprocess.run([sys.executable, "-m", "converters.step_io.onnxsim_passes", "3", "model.onnx",
+                           "model.onnx", *shapes], cwd=workdir, env=env, capture_output=True, text=True)
+    if done.returncode == 0:
+        return
+    why = _error_line((done.stdout + done.stderr).splitlines())
+    if must_pass:
+        raise StepFailed(f"onnxsim (before the repairs) failed: {why}")
+    print(f"onnxsim before onnx2tf failed ({why}): onnx2tf converts the file unsimplified", flush=True)
+
+
+def _repair(workdir: Path, repairs: list[str], fixed: dict[str, list[int]]) -> list[dict]:
     changes = apply(workdir / "model.onnx", repairs, fixed)
     for change in changes:
         print(f"repair {change['repair']}: node {change['node']!r} ({change['op_type']}) gets zeros "
