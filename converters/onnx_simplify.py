@@ -6,6 +6,7 @@ from pathlib import Path
 
 from converters.failures.failure_site import converting
 from converters.step_io.onnx_io import opset_of, tensor_specs
+from converters.step_io.onnxsim_import import import_onnxsim
 from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.errors import StepFailed
@@ -23,8 +24,8 @@ class Options:
 
 def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) -> list[Artifact]:
     import onnx
-    import onnxsim
 
+    onnxsim = import_onnxsim()
     model = onnx.load(source.path)
     before = len(model.graph.node)
     shapes = input_shapes(source, run)

@@ -1,6 +1,7 @@
 """converters.step_io.onnxsim_passes: onnxsim's command line run several times in one process (the simplification
 onnx2tf runs before it converts, paid for with one import): it simplifies as the CLI does, keeps the function,
-and a failure is an exit code with onnxsim's reason, not a traceback of ours."""
+and a failure is an exit code, not a traceback of ours. converters.step_io.onnxsim_import: onnxsim imported without
+torch simplifies to the same bytes, and torch is importable afterwards."""
 from __future__ import annotations
 
 import subprocess
@@ -49,3 +50,30 @@ def test_a_file_onnxsim_cannot_read_is_an_exit_code(tmp_path):
     (tmp_path / "broken.onnx").write_bytes(b"not a protobuf")
     done = _run(3, "broken.onnx", "out.onnx", cwd=tmp_path)
     assert done.returncode != 0 and not (tmp_path / "out.onnx").exists()
+
+
+SIMPLIFY = """
+import hashlib, sys
+import onnx
+from converters.step_io.onnxsim_import import import_onnxsim
+onnxsim = import_onnxsim() if sys.argv[1] == "hidden" else __import__("onnxsim")
+print("torch loaded by onnxsim:", "torch" in sys.modules)
+simplified, ok = onnxsim.simplify(onnx.load(sys.argv[2]), check_n=2, overwrite_input_shapes={"x": [2, 4]})
+print("sha256", ok, hashlib.sha256(simplified.SerializeToString()).hexdigest())
+import torch
+print("torch after", torch.tensor([1.0]).sum().item())
+"""
+
+
+def test_onnxsim_without_torch_simplifies_to_the_same_bytes(tmp_path):
+    _foldable(tmp_path / "in.onnx")
+    lines = {}
+    for how in ("hidden", "plain"):
+        done = subprocess.run([sys.executable, "-c", SIMPLIFY, how, str(tmp_path / "in.onnx")], cwd=REPO,
+                              env={"PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        lines[how] = [line for line in done.stdout.splitlines() if line.startswith(("torch", "sha256"))]
+    assert lines["hidden"][0] == "torch loaded by onnxsim: False"
+    assert lines["plain"][0] == "torch loaded by onnxsim: True"  # why the helper exists
+    assert lines["hidden"][1] == lines["plain"][1] and lines["hidden"][1].startswith("sha256 True ")
+    assert lines["hidden"][2] == "torch after 1.0"

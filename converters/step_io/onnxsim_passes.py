@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import sys
 
+from converters.step_io.onnxsim_import import import_onnxsim
+
 
 def main(argv: list[str]) -> int:
-    from onnxsim import main as onnxsim_main
-
+    onnxsim_main = import_onnxsim().main
     passes, model, output, *extra = argv
     for n in range(int(passes)):
         sys.argv = ["onnxsim", model if n == 0 else output, output, *extra]
