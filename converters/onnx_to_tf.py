@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 
 from converters.failures.failure_site import ConversionFailed, locate, op_domain
-from converters.failures.onnx_repairs import apply, check_names
+from converters.failures.onnx_repairs import AUTOMATIC, apply, check_names
 from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
@@ -85,6 +85,7 @@ def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) 
     simplify_here = bool(repairs) or not SIMPLIFICATION_ARGS.intersection(map(str, options.args))
     if simplify_here:
         _simplify(workdir, fixed, env, must_pass=bool(repairs))
+        repairs = [*[r for r in AUTOMATIC if r not in repairs], *repairs]
     repaired = _repair(workdir, repairs, fixed) if repairs else []
     args = ["-i", "model.onnx", "-o", "saved_model", "-v", options.verbosity,
             *shape_args(source, options.pseudo_ops, fixed), *(["-nuo"] if simplify_here else []),
@@ -112,7 +113,7 @@ def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) 
                      meta={"onnx2tf": metadata.version("onnx2tf"), "tensorflow": metadata.version("tensorflow"),
                            "command": "onnx2tf " + shlex.join(args), "onnx2tf_seconds": round(seconds, 2),
                            "opset": source.meta.get("opset"),
-                           **({"repairs": repaired} if repairs else {})})]
+                           **({"repairs": repaired} if repaired or options.repairs else {})})]
 
 
 def _simplify(workdir: Path, fixed: dict[str, list[int]], env: dict, must_pass: bool) -> None:
@@ -136,7 +137,7 @@ def _repair(workdir: Path, repairs: list[str], fixed: dict[str, list[int]]) -> l
         print(f"repair {change['repair']}: node {change['node']!r} ({change['op_type']}) gets zeros "
               f"{change['zeros']} as {', '.join(change['added'])}", flush=True)
     if not changes:
-        print(f"repairs {', '.join(repairs)}: nothing to repair", flush=True)
+        print(f"repairs {', '.join(repairs)}: nothing to repair", flush=True)  # in the log only
     return changes
 
 

@@ -80,4 +80,40 @@ def test_an_unknown_repair_is_refused_naming_the_known_ones():
     with pytest.raises(UserError) as refused:
         config.validate(composed("graph.steps.tf.repairs=[lstm_initial_state,zero_bias]", graph="tflite"))
     assert str(refused.value) == ("graph.steps.tf.repairs=['lstm_initial_state', 'zero_bias'] is not allowed: "
-                                  "'zero_bias' is no known repair; known: lstm_initial_state")
+                                  "'zero_bias' is no known repair; known: lstm_initial_state, maxpool_zero_pad")
+
+
+def _relu_maxpool(path, after: str = "Relu"):
+    """x -> Conv -> (Relu | nothing) -> MaxPool(3, stride 2, pads 1): resnet's stem in miniature."""
+    weights = numpy_helper.from_array(np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1])]
+    if after == "Relu":
+        nodes.append(helper.make_node("Relu", ["c"], ["r"], name="relu"))
+    nodes.append(helper.make_node("MaxPool", [nodes[-1].output[0]], ["y"], name="pool", kernel_shape=[3, 3],
+                                  strides=[2, 2], pads=[1, 1, 1, 1]))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 9, 9])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[weights])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_maxpool_zero_pad_makes_a_relus_pool_padding_explicit_and_keeps_its_maximum(tmp_path):
+    """onnx2tf pads a MaxPool with float32's lowest value, which TFLite's int8 quantizer turns into a ~1e36 scale;
+    after a Relu an explicit zero Pad gives the same maximum (every window holds a value >= 0)."""
+    _relu_maxpool(tmp_path / "m.onnx")
+    x = np.random.default_rng(1).normal(size=(1, 3, 9, 9)).astype(np.float32)
+    before = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x})[0]
+    changes = apply(tmp_path / "m.onnx", ["maxpool_zero_pad"])
+    assert [(c["node"], c["added"]) for c in changes] == [("pool", ["Pad"])]
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    assert [n.op_type for n in model.graph.node] == ["Conv", "Relu", "Pad", "MaxPool"]
+    pool = model.graph.node[-1]
+    assert [list(a.ints) for a in pool.attribute if a.name == "pads"] == [[0, 0, 0, 0]]
+    after = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x})[0]
+    assert after.shape == before.shape == (1, 4, 5, 5)
+    np.testing.assert_array_equal(after, before)
+
+
+def test_maxpool_zero_pad_leaves_a_pool_of_negative_values_alone(tmp_path):
+    _relu_maxpool(tmp_path / "m.onnx", after="Conv")  # no Relu: a zero border could be the maximum
+    assert apply(tmp_path / "m.onnx", ["maxpool_zero_pad"]) == []
+    assert [n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node] == ["Conv", "MaxPool"]

@@ -6,6 +6,10 @@ returns what it changed: the step records that in its artifact's meta and log, n
 - `lstm_initial_state`: an LSTM, GRU or RNN without initial_h (and an LSTM without initial_c) gets explicit
   zeros, which is what ONNX defines for a missing initial state; onnx2tf 1.28.8 dies on a bidirectional LSTM
   without them (`TypeError: 'NoneType' object is not subscriptable` in its LSTM converter).
+- `maxpool_zero_pad`: a MaxPool with pads whose input is a Relu's output gets those pads as an explicit zero Pad
+  before it (the same maximum: every window holds a value >= 0). onnx2tf pads a MaxPool's borders with float32's
+  lowest value, and TFLite's int8 quantizer then gives that tensor and the Relu before it a scale of ~1e36: the
+  file does not load (XNNPACK "failed to prepare"; the builtin kernels abort). onnx_to_tf applies it by itself.
 """
 from __future__ import annotations
 
@@ -63,7 +67,44 @@ def lstm_initial_state(model, bound: dict[str, list[int]] | None = None) -> list
     return changes
 
 
-REPAIRS: dict[str, Callable] = {"lstm_initial_state": lstm_initial_state}
+def maxpool_zero_pad(model, bound: dict[str, list[int]] | None = None) -> list[dict]:
+    """Pad(0) + MaxPool without pads for every MaxPool with pads (explicit, not ceil_mode, no indices output) that
+    reads a Relu's output."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    producers = {output: node for node in graph.node for output in node.output}
+    taken = {name for node in graph.node for name in [*node.input, *node.output]} | {i.name for i in graph.initializer}
+    changes = []
+    for node in list(graph.node):
+        if node.op_type != "MaxPool" or node.domain not in ("", "ai.onnx") or len(node.output) > 1:
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        pads = list(attrs.get("pads", []))
+        if not any(pads) or attrs.get("auto_pad", b"NOTSET") != b"NOTSET" or attrs.get("ceil_mode", 0):
+            continue
+        producer = producers.get(node.input[0])
+        if producer is None or producer.op_type != "Relu":
+            continue
+        half = len(pads) // 2  # ONNX Pad: every axis's begin, then every axis's end (N and C not padded)
+        amounts = _fresh(f"{node.name or 'MaxPool'}_pads", taken)
+        graph.initializer.append(numpy_helper.from_array(
+            np.array([0, 0, *pads[:half], 0, 0, *pads[half:]], np.int64), amounts))
+        padded = _fresh(f"{node.name or 'MaxPool'}_padded", taken)
+        graph.node.insert(list(graph.node).index(node),
+                          helper.make_node("Pad", [node.input[0], amounts], [padded], name=padded, mode="constant"))
+        node.input[0] = padded
+        for attribute in node.attribute:
+            if attribute.name == "pads":
+                attribute.ints[:] = [0] * len(pads)
+        changes.append({"repair": "maxpool_zero_pad", "node": node.name, "op_type": node.op_type, "added": ["Pad"],
+                        "zeros": pads})
+    return changes
+
+
+REPAIRS: dict[str, Callable] = {"lstm_initial_state": lstm_initial_state, "maxpool_zero_pad": maxpool_zero_pad}
+# applied by onnx_to_tf whenever it simplifies for onnx2tf (nothing after it undoes them), listed or not
+AUTOMATIC = ("maxpool_zero_pad",)
 
 
 def check_names(names: list) -> None:
