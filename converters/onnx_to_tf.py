@@ -44,7 +44,6 @@ CODE = ("converters.failures.onnx_repairs", "converters.step_io.onnxsim_passes")
 CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 # onnx2tf arguments that change its own simplification: given one, the user's word on it stands
 SIMPLIFICATION_ARGS = {"-nuo", "--not_use_onnxsim", "-nlt", "--no_large_tensor", "-ois", "--overwrite_input_shape"}
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,6 @@ def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) 
     env = dict(os.environ)
     # onnx2tf calls the `onnxsim` CLI by name and silently skips that pass when it is not on PATH.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     repairs = list(options.repairs)
     simplify_here = bool(repairs) or not SIMPLIFICATION_ARGS.intersection(map(str, options.args))
     if simplify_here:
@@ -121,6 +119,7 @@ def _simplify(workdir: Path, fixed: dict[str, list[int]], env: dict, must_pass: 
     fails onnx2tf warns and converts the file as it is; so does this, unless repairs must follow it."""
     shapes = ["--overwrite-input-shape", *[f"{n}:{','.join(map(str, s))}" for n, s in fixed.items()]] if fixed else []
     print("$ onnxsim model.onnx model.onnx " + shlex.join(shapes) + " (three passes, one process)", flush=True)
+    # a module of ours: the step's own child environment (pipeline.child) has the repository on PYTHONPATH
     done = subprocess.run([sys.executable, "-m", "converters.step_io.onnxsim_passes", "3", "model.onnx",
                            "model.onnx", *shapes], cwd=workdir, env=env, capture_output=True, text=True)
     if done.returncode == 0:
@@ -137,7 +136,7 @@ def _repair(workdir: Path, repairs: list[str], fixed: dict[str, list[int]]) -> l
         print(f"repair {change['repair']}: node {change['node']!r} ({change['op_type']}) gets zeros "
               f"{change['zeros']} as {', '.join(change['added'])}", flush=True)
     if not changes:
-        print(f"repairs {', '.join(repairs)}: nothing to repair", flush=True)  # in the log only
+        print(f"repairs {', '.join(repairs)}: nothing to repair", flush=True)
     return changes
 
 

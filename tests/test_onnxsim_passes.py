@@ -12,6 +12,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
+from pipeline.child import child_env
 from tests.conftest import REPO
 
 
@@ -28,7 +29,7 @@ def _foldable(path):
 
 def _run(*args, cwd):
     return subprocess.run([sys.executable, "-m", "converters.step_io.onnxsim_passes", *map(str, args)], cwd=cwd,
-                          env={"PYTHONPATH": str(REPO), "PATH": str(sys.executable.rsplit("/", 1)[0])},
+                          env=child_env(),
                           capture_output=True, text=True, timeout=300)
 
 
@@ -70,7 +71,7 @@ def test_onnxsim_without_torch_simplifies_to_the_same_bytes(tmp_path):
     lines = {}
     for how in ("hidden", "plain"):
         done = subprocess.run([sys.executable, "-c", SIMPLIFY, how, str(tmp_path / "in.onnx")], cwd=REPO,
-                              env={"PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+                              env=child_env(), capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         lines[how] = [line for line in done.stdout.splitlines() if line.startswith(("torch", "sha256"))]
     assert lines["hidden"][0] == "torch loaded by onnxsim: False"
