@@ -83,7 +83,7 @@ def test_an_unknown_repair_is_refused_naming_the_known_ones():
                                   "'zero_bias' is no known repair; known: lstm_initial_state, maxpool_zero_pad")
 
 
-def _relu_maxpool(path, after: str = "Relu"):
+def _relu_maxpool(path, after: str = "Relu", opset: int = 17):
     """x -> Conv -> (Relu | nothing) -> MaxPool(3, stride 2, pads 1): resnet's stem in miniature."""
     weights = numpy_helper.from_array(np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1])]
@@ -93,13 +93,14 @@ def _relu_maxpool(path, after: str = "Relu"):
                                   strides=[2, 2], pads=[1, 1, 1, 1]))
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 9, 9])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[weights])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), str(path))
 
 
-def test_maxpool_zero_pad_makes_a_relus_pool_padding_explicit_and_keeps_its_maximum(tmp_path):
+@pytest.mark.parametrize("opset", [17, 9])  # from opset 11 Pad takes its amounts as an input, before as attribute
+def test_maxpool_zero_pad_makes_a_relus_pool_padding_explicit_and_keeps_its_maximum(tmp_path, opset):
     """onnx2tf pads a MaxPool with float32's lowest value, which TFLite's int8 quantizer turns into a ~1e36 scale;
     after a Relu an explicit zero Pad gives the same maximum (every window holds a value >= 0)."""
-    _relu_maxpool(tmp_path / "m.onnx")
+    _relu_maxpool(tmp_path / "m.onnx", opset=opset)
     x = np.random.default_rng(1).normal(size=(1, 3, 9, 9)).astype(np.float32)
     before = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x})[0]
     changes = apply(tmp_path / "m.onnx", ["maxpool_zero_pad"])

@@ -73,6 +73,7 @@ def maxpool_zero_pad(model, bound: dict[str, list[int]] | None = None) -> list[d
     from onnx import helper, numpy_helper
 
     graph = model.graph
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
     producers = {output: node for node in graph.node for output in node.output}
     taken = {name for node in graph.node for name in [*node.input, *node.output]} | {i.name for i in graph.initializer}
     changes = []
@@ -87,12 +88,15 @@ def maxpool_zero_pad(model, bound: dict[str, list[int]] | None = None) -> list[d
         if producer is None or producer.op_type != "Relu":
             continue
         half = len(pads) // 2  # ONNX Pad: every axis's begin, then every axis's end (N and C not padded)
-        amounts = _fresh(f"{node.name or 'MaxPool'}_pads", taken)
-        graph.initializer.append(numpy_helper.from_array(
-            np.array([0, 0, *pads[:half], 0, 0, *pads[half:]], np.int64), amounts))
+        amounts = [0, 0, *pads[:half], 0, 0, *pads[half:]]
         padded = _fresh(f"{node.name or 'MaxPool'}_padded", taken)
-        graph.node.insert(list(graph.node).index(node),
-                          helper.make_node("Pad", [node.input[0], amounts], [padded], name=padded, mode="constant"))
+        if opset < 11:  # Pad-2: the amounts are an attribute
+            pad = helper.make_node("Pad", [node.input[0]], [padded], name=padded, mode="constant", pads=amounts)
+        else:
+            constant = _fresh(f"{node.name or 'MaxPool'}_pads", taken)
+            graph.initializer.append(numpy_helper.from_array(np.array(amounts, np.int64), constant))
+            pad = helper.make_node("Pad", [node.input[0], constant], [padded], name=padded, mode="constant")
+        graph.node.insert(list(graph.node).index(node), pad)
         node.input[0] = padded
         for attribute in node.attribute:
             if attribute.name == "pads":
