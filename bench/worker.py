@@ -24,6 +24,7 @@ from bench.progress_slot import Slot
 from bench.timing import OtherLoad, summarize, throughput_run, timed_loop
 from bench.worker_protocol import BenchReply, BenchRequest
 from core.artifact import Artifact
+from core.child_exit import exit_now
 from core.child_protocol import ProtocolError, parse
 from core.feeds import make_inputs
 from core.images import load_rgb
@@ -121,4 +122,4 @@ def main(request_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    exit_now(main(sys.argv[1]))

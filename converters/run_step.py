@@ -14,6 +14,7 @@ from pathlib import Path
 
 from converters import step_module, step_options
 from converters.run_step_protocol import StepReply, StepRequest
+from core.child_exit import exit_now
 from core.child_protocol import ProtocolError
 from core.errors import NotApplicable, first_line
 
@@ -53,4 +54,4 @@ def _result_path(request_path: str) -> Path | None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    exit_now(main(sys.argv[1]))

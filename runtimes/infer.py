@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from core.artifact import Artifact
+from core.child_exit import exit_now
 from core.child_protocol import ProtocolError, parse
 from core.samples import call, samples_in, stacked
 from runtimes import load
@@ -104,4 +105,4 @@ def refused(problem: str, reply: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    exit_now(main(sys.argv[1]))

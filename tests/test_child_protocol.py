@@ -110,3 +110,22 @@ def test_a_step_reply_says_why_it_made_nothing():
     assert MESSAGES[3].failure == "mo failed"
     assert StepReply(error_type="StepFailed", message="").failure == "StepFailed"  # an error with no text
     assert StepReply().failure == "made no artifact"  # a convert that returned [] is no success
+
+
+def test_a_child_that_skips_teardown_still_leaves_its_output_and_code(tmp_path):
+    """core.child_exit.exit_now ends a child without the interpreter's teardown: what it printed and logged (both
+    buffered, into a file as run_child gives them) is there, with the exit code it gave."""
+    code = ("import logging, sys\n"
+            "from core.child_exit import exit_now\n"
+            f"logging.basicConfig(filename={str(tmp_path / 'child.log')!r}, level=logging.INFO)\n"
+            "logging.info('logged before the exit')\n"
+            "print('printed before the exit')\n"
+            "print('to stderr', file=sys.stderr)\n"
+            "exit_now(3)\n")
+    env = {k: v for k, v in child_env().items() if k != "PYTHONUNBUFFERED"}  # buffered, as a child's output may be
+    with open(tmp_path / "out.txt", "wb") as out:
+        done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, stdout=out,
+                              stderr=subprocess.STDOUT)
+    assert done.returncode == 3
+    assert sorted((tmp_path / "out.txt").read_text().splitlines()) == ["printed before the exit", "to stderr"]
+    assert "logged before the exit" in (tmp_path / "child.log").read_text()

@@ -17,6 +17,7 @@ import numpy as np
 
 import runtimes
 from core.artifact import Artifact
+from core.child_exit import exit_now
 from core.child_protocol import ProtocolError
 from validators.localize_protocol import LocalizeReply, LocalizeRequest
 
@@ -69,4 +70,4 @@ def main(request_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    exit_now(main(sys.argv[1]))

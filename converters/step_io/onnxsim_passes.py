@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from converters.step_io.onnxsim_import import import_onnxsim
+from core.child_exit import exit_now
 
 
 def main(argv: list[str]) -> int:
@@ -27,4 +28,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))
