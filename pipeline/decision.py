@@ -5,7 +5,8 @@ through `load_selection`). Part of the results schema: pipeline/results.py's rul
 
 The keys are those the plain dicts had before these records (version 2); every field is now written, unset ones
 as null. Version 3 dropped the decision's `plot` (the report draws selection.png beside the file; the decision
-holds only what was decided) and added `schema_version` to selection.json.
+holds only what was decided) and added `schema_version` to selection.json. `retimed` (the contenders of a latency
+pick timed again side by side) came later within version 3: older readers ignore it, older files lack it.
 """
 from __future__ import annotations
 
@@ -75,6 +76,16 @@ class Ranked(Candidate):
     axis_ranks: dict[str, int] = Field(default_factory=dict)
 
 
+class Retimed(Record):
+    """A contender of a latency pick timed again side by side with the others (ship/retime.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    row_ms: float  # its benchmark row's median
+    side_by_side_ms: float  # the median of its rounds' medians: what the pick was made on
+    rounds_ms: list[float]
+
+
 class Decision(Record):
     """ship.selection.select's answer, with the bundle ship.finish wrote for the pick (or why it could not)."""
 
@@ -91,6 +102,7 @@ class Decision(Record):
     tied_with: list[str] = Field(default_factory=list)
     bundle: str | None = None
     bundle_error: str | None = None
+    retimed: list[Retimed] = Field(default_factory=list)  # [] = picked on the benchmark rows' own medians
 
     @property
     def pick_row(self) -> Ranked | None:

@@ -179,6 +179,7 @@ class Select(Strict):
     require_parity: StrictBool = True
     without_source: StrictBool = True
     tie_within: Annotated[NonNegative, Field(lt=1)] = 0.03
+    retime_rounds: Annotated[StrictInt, Field(ge=0, le=20)] = 3
     bundle: StrictBool = True
 
 

@@ -8,12 +8,14 @@ selection.json), once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.decision import Decision, save_selection
+from pipeline.decision import Candidate, Decision, save_selection
 from pipeline.results import RunResults
 from ship.candidates import candidate_rows, unique
 from ship.deploy import BundleError, write_bundle
+from ship.retime import contenders, retime, retimed_words, with_retimed
 from ship.selection import select
 
 log = logging.getLogger("convgraph")
@@ -40,9 +42,26 @@ def record_decision(decision: Decision, out_dir: Path, results: RunResults | Non
     results.save(out_dir)
 
 
+def _picked(rows: list[Candidate], spec: dict, job_dir_of: Callable[[Candidate], Path], out_dir: Path,
+            bench: dict) -> Decision:
+    """select(), and for a latency pick among close contenders select() again on their side-by-side medians."""
+    decision = select(rows, spec)
+    close = contenders(decision)
+    rounds = spec.get("retime_rounds", 0)
+    if len(close) < 2 or not rounds:
+        return decision
+    retimed = retime(close, job_dir_of, out_dir / "bench" / "retime", bench["lock_file"], bench["timeout_s"],
+                     rounds)
+    if not retimed:
+        return decision
+    again = select(with_retimed(rows, retimed), spec)
+    return again.model_copy(update={"retimed": retimed, "reason": f"{again.reason}; {retimed_words(retimed)}"})
+
+
 def decide_run(results: RunResults, spec: dict, run_dir: Path) -> Decision:
     """End of a run: the decision (with `bundle` or `bundle_error` when a bundle was asked for), recorded."""
-    decision = _bundled(select(candidate_rows(results), spec), results, run_dir, spec)
+    decision = _picked(candidate_rows(results), spec, lambda row: run_dir, run_dir, results.config["bench"])
+    decision = _bundled(decision, results, run_dir, spec)
     record_decision(decision, run_dir, results)
     return decision
 
@@ -57,7 +76,8 @@ def decide_sweep(sweep_dir: Path, jobs: dict[str, RunResults]) -> Decision | Non
     if any(s != spec for s in specs[1:]):
         log.warning("sweep jobs have different select settings; the first job's apply to the sweep: %s", spec)
     rows = unique([row for name, results in jobs.items() for row in candidate_rows(results, job=name)])
-    decision = select(rows, spec)
+    bench = next(r.config["bench"] for r in jobs.values() if r.config.get("select"))
+    decision = _picked(rows, spec, lambda row: sweep_dir / row.job, sweep_dir, bench)
     if decision.status == "picked":
         decision = _bundled(decision, jobs[decision.pick_row.job], sweep_dir, spec)
     record_decision(decision, sweep_dir)

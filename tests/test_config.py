@@ -168,6 +168,8 @@ SELECT_CASES = {
     "select.runtimes=openvino": "select.runtimes='openvino' is not allowed; give a list",
     "select.precisions=[int4]": "select.precisions.0='int4' is not allowed; allowed: fp32, fp16, bf16, int8",
     "select.tie_within=1.5": "select.tie_within=1.5 is not allowed; give a number < 1",
+    "select.retime_rounds=-1": "select.retime_rounds=-1 is not allowed; give an integer >= 0",
+    "select.retime_rounds=two": "select.retime_rounds='two' is not allowed; give an integer",
     "select.require_parity=perhaps": "select.require_parity='perhaps' is not allowed; give true or false",
     "+select.max_latncy_ms=3": "select.max_latncy_ms is not a config key; known: objective, max_latency_ms, "
                                "min_throughput_ips, min_agreement",
