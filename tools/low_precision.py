@@ -69,23 +69,30 @@ def report(name: str, case: dict, out: Path) -> list[str]:
     reference_label, reference = reference_row if reference_row else (None, None)
     reference_label = {"onnxruntime": "ONNX Runtime on the file as given", "torch": "PyTorch on the model"}.get(
         reference_label, reference_label)
+    # every ratio here is between benchmark rows, measured alike; a contender the pick timed again side by side
+    # (ship/retime.py) shows that figure apart
+    beside = {r.id: r.side_by_side_ms for r in decision.retimed}
+    own = {r.id: r.row_ms for r in decision.retimed}
+    candidates = [c.model_copy(update={"median_ms": own[c.id]}) if c.id in own else c for c in decision.candidates]
     rows = []
-    for c in decision.candidates:
+    for c in candidates:
         speedup = reference / c.median_ms if reference and c.median_ms else None
         rows.append([c.id, c.runtime, c.precision, c.executed_precision or "-",
                      "-" if c.median_ms is None else f"{c.median_ms:.2f}",
+                     f"{beside[c.id]:.2f}" if c.id in beside else "-",
                      "-" if speedup is None else f"{speedup:.2f}x",
                      "-" if c.agreement is None else f"{c.agreement:.3f}",
                      "PICK" if c.id == decision.pick else ("; ".join(c.failed) or "eligible")[:70]])
     lines = [f"\n== {name} ({out}); reference row: {reference_label}, "
              f"{reference:.2f} ms median" if reference else f"\n== {name} ({out})",
-             tabulate(rows, headers=["candidate", "runtime", "precision", "executes", "median ms", "vs reference",
-                                     "agreement", "verdict"], tablefmt="simple", disable_numparse=True),
+             tabulate(rows, headers=["candidate", "runtime", "precision", "executes", "median ms", "side by side",
+                                     "vs reference", "agreement", "verdict"], tablefmt="simple",
+                      disable_numparse=True),
              decision.reason]
     weights = sorted({str(r.weights) for r in jobs.values()})
     lines.append(f"weights: {', '.join(weights)}" + ("; agreement on random weights is no evidence for the trained "
                                                      "model" if "random" in weights else ""))
-    pick = decision.pick_row
+    pick = next((c for c in candidates if c.id == decision.pick), None)
     floor = case["min_agreement"]
     if pick and floor is not None:
         lines.append(f"goal agreement >= {floor}: {'met' if pick.agreement >= floor else 'NOT MET'} "
@@ -97,7 +104,7 @@ def report(name: str, case: dict, out: Path) -> list[str]:
     below = [c.id for c in decision.candidates if c.floor is not None and c.agreement is not None
              and c.agreement < c.floor and c.id == decision.pick]
     lines.append("a pick below its floor: " + (", ".join(below) if below else "none"))
-    lines += int8_beside_fp32(decision.candidates, jobs)
+    lines += int8_beside_fp32(candidates, jobs)
     cpu = next((r.environment.cpu for r in jobs.values() if r.environment), None)
     lines.append(f"measured on: {cpu.model}, {cpu.cores_available or cpu.cores} cores, CPU flags "
                  f"{' '.join(cpu.flags) or '-'}" if cpu else "measured on: (no environment recorded)")
