@@ -84,6 +84,7 @@ class Retimed(Record):
     row_ms: float  # its benchmark row's median
     side_by_side_ms: float  # the median of its rounds' medians: what the pick was made on
     rounds_ms: list[float]
+    other_load_cores: list[float] = Field(default_factory=list)  # per round: cores other processes kept busy
 
 
 class Decision(Record):

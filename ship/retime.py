@@ -3,9 +3,9 @@
 Benchmark rows are measured one after another, and a sweep's rows in different jobs, minutes apart: on a shared
 machine the speed moves in between, as much as the difference a pick is made on. So the eligible candidates
 within CONTEND_WITHIN of the fastest are measured again in turn: each with its own benchmark request (the
-bench/ARTIFACT.request.json its job ran, the same settings and inputs), ROUNDS rounds, the order rotated every
-round, under the machine-wide bench lock. A contender's figure is the median of its rounds' medians; the pick
-is made on those.
+bench/ARTIFACT.request.json its job ran, the same settings and inputs), select.retime_rounds rounds, the order
+rotated every round, under the machine-wide bench lock; a round that other processes disturbed is measured once
+more. A contender's figure is the median of its rounds' medians; the pick is made on those.
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from pipeline.decision import Candidate, Decision, Retimed
 log = logging.getLogger("convgraph")
 CONTEND_WITHIN = 0.2  # of the fastest eligible median: a gap larger than this is not the machine's drift
 MAX_CONTENDERS = 4
+# a round during which other processes kept this many cores busy is measured once more (bench.timing.OtherLoad)
+DISTURBED_CORES = 0.5
 
 
 def contenders(decision: Decision) -> list[Candidate]:
@@ -63,24 +65,35 @@ def retime(rows: list[Candidate], job_dir_of: Callable[[Candidate], Path], work:
         return []
     work.mkdir(parents=True, exist_ok=True)
     medians: dict[str, list[float]] = {row.id: [] for row in timed}
+    loads: dict[str, list[float]] = {row.id: [] for row in timed}
     log.info("[select] %d contenders within %d%% of the fastest, timed again side by side (%d rounds): %s",
              len(timed), round(CONTEND_WITHIN * 100), rounds, ", ".join(r.id for r in timed))
     for turn in range(rounds):
         for row in timed[turn % len(timed):] + timed[:turn % len(timed)]:
             tag = f"{row.id.replace('/', '.')}.r{turn}"
-            request = replace(requests[row.id], result=str(work / f"{tag}.json"), profile=False, onnx=None,
-                              progress=None)
-            with FileLock(lock_file):
-                child = run_child(request, work / f"{tag}.request.json", work / f"{tag}.log", timeout_s)
-            reply = BenchReply.read_if_any(work / f"{tag}.json")
-            if child.failure or reply is None or not reply.infer_ms:
-                log.warning("[select] %s round %d failed: %s", row.id, turn + 1,
-                            child.failure or child.last_line() or "no result")
-                continue
-            medians[row.id].append(reply.infer_ms["median"])
-    done = [Retimed(id=row.id, row_ms=row.median_ms, rounds_ms=medians[row.id],
+            reply = _measure(requests[row.id], tag, work, lock_file, timeout_s)
+            if reply and (reply.other_load_cores or 0.0) > DISTURBED_CORES:
+                log.info("[select] %s round %d: other processes kept %.2f cores busy, measured again", row.id,
+                         turn + 1, reply.other_load_cores)
+                reply = _measure(requests[row.id], f"{tag}.again", work, lock_file, timeout_s) or reply
+            if reply:
+                medians[row.id].append(reply.infer_ms["median"])
+                loads[row.id].append(reply.other_load_cores or 0.0)
+    done = [Retimed(id=row.id, row_ms=row.median_ms, rounds_ms=medians[row.id], other_load_cores=loads[row.id],
                     side_by_side_ms=statistics.median(medians[row.id])) for row in timed if medians[row.id]]
     return done if len(done) >= 2 else []
+
+
+def _measure(request: BenchRequest, tag: str, work: Path, lock_file: str, timeout_s: float) -> BenchReply | None:
+    """One round of one contender: its request run again into work/TAG.json, under the bench lock."""
+    request = replace(request, result=str(work / f"{tag}.json"), profile=False, onnx=None, progress=None)
+    with FileLock(lock_file):
+        child = run_child(request, work / f"{tag}.request.json", work / f"{tag}.log", timeout_s)
+    reply = BenchReply.read_if_any(work / f"{tag}.json")
+    if child.failure or reply is None or not reply.infer_ms:
+        log.warning("[select] %s failed: %s", tag, child.failure or child.last_line() or "no result")
+        return None
+    return reply
 
 
 def with_retimed(rows: list[Candidate], retimed: list[Retimed]) -> list[Candidate]:
@@ -92,5 +105,8 @@ def with_retimed(rows: list[Candidate], retimed: list[Retimed]) -> list[Candidat
 def retimed_words(retimed: list[Retimed]) -> str:
     """'timed again side by side (3 rounds): a 10.10 ms (row 12.00), b 11.00 ms (row 10.50)'."""
     rounds = max(len(r.rounds_ms) for r in retimed)
-    return f"timed again side by side ({rounds} rounds): " + ", ".join(
+    busy = max((load for r in retimed for load in r.other_load_cores), default=0.0)
+    disturbed = (f" (other processes kept up to {busy:.2f} cores busy in a round, even measured again)"
+                 if busy > DISTURBED_CORES else "")
+    return f"timed again side by side ({rounds} rounds){disturbed}: " + ", ".join(
         f"{r.id} {r.side_by_side_ms:.2f} ms (row {r.row_ms:.2f})" for r in retimed)
