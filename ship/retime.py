@@ -85,10 +85,17 @@ def retime(rows: list[Candidate], job_dir_of: Callable[[Candidate], Path], work:
 
 
 def _measure(request: BenchRequest, tag: str, work: Path, lock_file: str, timeout_s: float) -> BenchReply | None:
-    """One round of one contender: its request run again into work/TAG.json, under the bench lock."""
+    """One round of one contender: its request run again into work/TAG.json, under the bench lock. A round
+    already measured with this very request is read, not measured again: `python -m report.sweep` rebuilding a
+    sweep's decision from its folder makes the same one."""
     request = replace(request, result=str(work / f"{tag}.json"), profile=False, onnx=None, progress=None)
+    asked = work / f"{tag}.request.json"
+    if _same_request(asked, request):
+        reply = BenchReply.read_if_any(work / f"{tag}.json")
+        if reply and reply.infer_ms:
+            return reply
     with FileLock(lock_file):
-        child = run_child(request, work / f"{tag}.request.json", work / f"{tag}.log", timeout_s)
+        child = run_child(request, asked, work / f"{tag}.log", timeout_s)
     reply = BenchReply.read_if_any(work / f"{tag}.json")
     if child.failure or reply is None or not reply.infer_ms:
         log.warning("[select] %s failed: %s", tag, child.failure or child.last_line() or "no result")
@@ -110,3 +117,10 @@ def retimed_words(retimed: list[Retimed]) -> str:
                  if busy > DISTURBED_CORES else "")
     return f"timed again side by side ({rounds} rounds){disturbed}: " + ", ".join(
         f"{r.id} {r.side_by_side_ms:.2f} ms (row {r.row_ms:.2f})" for r in retimed)
+
+
+def _same_request(path: Path, request: BenchRequest) -> bool:
+    try:
+        return path.is_file() and BenchRequest.read(path) == request
+    except ProtocolError:
+        return False

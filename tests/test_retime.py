@@ -89,6 +89,10 @@ def test_a_runs_own_requests_are_timed_again_in_turn_and_the_pick_made_on_them(a
     assert again and all(json.loads((work / name.replace(".again", "")).read_text())["other_load_cores"] > 0.5
                          for name in again)
     assert "cores busy in a round, even measured again)" in decision.reason
+    # made again from the folder (as python -m report.sweep rebuilds a sweep's): what was measured is read back
+    measured = {p: p.stat().st_mtime_ns for p in work.glob("*.json")}
+    assert decide_run(load_results(run_dir), spec, run_dir).retimed == decision.retimed
+    assert {p: p.stat().st_mtime_ns for p in work.glob("*.json")} == measured
     recorded = json.loads((run_dir / "results.json").read_text())["selection"]
     assert [r["id"] for r in recorded["retimed"]] == [r.id for r in decision.retimed]
 
