@@ -16,7 +16,9 @@ from runtimes.infer_protocol import RunnerFacts
 class BenchRequest(Message):
     """Time `artifact` with `settings` on one call of `rows` batch items made from `feeds`: image inputs from
     `images` (through `processing`), data inputs from the input set `data`; `warmup` then `runs` iterations.
-    The answer, a BenchReply, goes to `result`."""
+    The answer, a BenchReply, goes to `result`. Its child always starts cold (no slow_import): its peak memory
+    counts the runtime's own import, as the process a user ships would; a fork would count only the pages it
+    touched."""
 
     CHILD: ClassVar[str] = "bench.worker"
 

@@ -20,6 +20,10 @@ ACCEPTED_FORMATS: dict[str, tuple[str, ...] | None] = {
 }
 
 
+# step kind -> the library, slow to import, that it imports (its child may start warm: pipeline/warm_start.py)
+SLOW_IMPORT = {"torch_model": "torch", "torch_file": "torch", "torch_to_onnx": "torch", "torch_to_litert": "torch",
+               "onnx_to_tf": "tensorflow", "tf_to_tflite": "tensorflow"}
+
 # model.source -> the source step that makes the graph's first artifact
 SOURCE_STEP = {"builtin": "torch_model", "torchvision": "torch_model", "ultralytics": "torch_model",
                "transformers": "torch_model",

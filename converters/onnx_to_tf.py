@@ -36,6 +36,7 @@ from converters.failures.onnx_repairs import AUTOMATIC, apply, check_names
 from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact, TensorSpec
 from core.errors import StepFailed
+from core.warm_parent import become
 
 # their versions are part of this step's cache key (onnx2tf drives onnxsim and onnx-graphsurgeon itself)
 PACKAGES = ("onnx2tf", "tensorflow", "tf-keras", "onnx", "onnxsim", "onnx-graphsurgeon", "sng4onnx")
@@ -90,7 +91,7 @@ def convert(source: Artifact, options: Options, run: StepInputs, workdir: Path) 
             *[str(a) for a in options.args]]
     print("$ onnx2tf " + shlex.join(args), flush=True)
     start = time.perf_counter()
-    returncode, tail, report = _run_logged([sys.executable, "-m", "onnx2tf", *args], workdir, env)
+    returncode, tail, report = _run_logged(args, workdir, env)
     seconds = time.perf_counter() - start
     if returncode != 0:
         # onnx2tf has given its private copy the node names it reports (it names unnamed nodes), but dropped
@@ -198,20 +199,48 @@ def calibration_sample(count: int = 20, side: int = 128) -> np.ndarray:
     return np.stack(crops)
 
 
-def _run_logged(command: list[str], cwd: Path, env: dict) -> tuple[int, list[str], list[str]]:
-    """Run, streaming the output into this step's log as it comes (a step killed at its timeout still
-    leaves it there); returns the exit code, the output's last lines and onnx2tf's lines saying where it failed."""
+def _run_logged(args: list[str], cwd: Path, env: dict) -> tuple[int, list[str], list[str]]:
+    """`python -m onnx2tf ARGS` in a process of its own, streaming its output into this step's log as it comes
+    (a step killed at its timeout still leaves it there); returns the exit code, the output's last lines and
+    onnx2tf's lines saying where it failed. In a step started warm (TensorFlow imported: pipeline/warm_start.py)
+    that process is a fork of this one, spared the import."""
     tail: deque[str] = deque(maxlen=200)
     report: list[str] = []
-    with subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
-        for line in proc.stdout:
+    proc, output = _start_onnx2tf(args, cwd, env)
+    with output:
+        for line in output:
             sys.stdout.write(line)
             sys.stdout.flush()
             tail.append(line)
             if SITE_LINE.search(ANSI.sub("", line)):
                 report.append(ANSI.sub("", line).strip())
-    return proc.returncode, list(tail), report
+    return proc.wait(), list(tail), report
+
+
+class _Forked:
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def wait(self) -> int:
+        return os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+
+
+def _start_onnx2tf(args: list[str], cwd: Path, env: dict):
+    """The onnx2tf process and its output (stdout and stderr, as text)."""
+    if "tensorflow" not in sys.modules or not hasattr(os, "fork"):
+        proc = subprocess.Popen([sys.executable, "-m", "onnx2tf", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        return proc, proc.stdout
+    read, write = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        become("onnx2tf", args, write, str(cwd), env)
+    os.close(write)
+    return _Forked(pid), os.fdopen(read, errors="replace")
 
 
 MISSING_OP = re.compile(r"No module named 'onnx2tf\.ops\.(\w+)'|(\w+) OP is not yet implemented")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from converters import SLOW_IMPORT
 from converters.step_io.step_inputs import StepInputs
 from core.artifact import Artifact
 from core.child_protocol import Message
@@ -24,6 +25,9 @@ class StepRequest(Message):
     workdir: str
     result: str
     input: Artifact | None = None
+
+    def slow_import(self) -> str | None:
+        return SLOW_IMPORT.get(self.kind)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,11 @@ class Message:
     def to_dict(self) -> dict:
         return {**asdict(self), "schema_version": self.VERSION}
 
+    def slow_import(self) -> str | None:
+        """A request: the library, slow to import, that its child will import, if any; such a child may start
+        forked from a process that imported it once (pipeline/warm_start.py)."""
+        return None
+
     def given(self) -> dict:
         """The fields that carry a value, as data, without the protocol's version: what a results record takes."""
         return {key: value for key, value in asdict(self).items() if value is not None}

@@ -6,7 +6,6 @@ or a native library that must not meet another (TF and torch) stays inside the c
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.child_protocol import Message
+from core.warm_parent import die_with_parent
+from pipeline.warm_start import WarmParentGone, refuse, warm_parent
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,26 +56,28 @@ def child_env() -> dict:
     return env
 
 
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGKILL when the orchestrator dies, even by SIGKILL (a cancelled SLURM job),
-    so no orphan keeps converting into a work dir nobody will publish."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def run_child(request: Message, request_path: Path, log: Path, timeout: float) -> ChildResult:
-    """Run `python -m {request.CHILD} request_path` (the request written there as JSON), its output into `log`."""
+    """Run `python -m {request.CHILD} request_path` (the request written there as JSON), its output into `log`:
+    forked from a warm parent when the child will import a slow library (pipeline/warm_start.py), else started
+    cold."""
     module = request.CHILD
     if not module:
         raise TypeError(f"{type(request).__name__} is no child's request (it names no CHILD)")
     request.write(request_path)
     start = time.perf_counter()
+    library = request.slow_import()
+    parent = warm_parent(library, child_env(), REPO_ROOT) if library else None
+    if parent is not None:
+        try:
+            with parent.lock:
+                returncode = parent.run(module, [str(request_path)], log, timeout)
+            return ChildResult(returncode, time.perf_counter() - start, log)
+        except WarmParentGone:
+            refuse(library)
     with open(log, "ab") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", module, str(request_path)], cwd=REPO_ROOT,
                                 env=child_env(), stdout=log_file, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
         try:
             returncode = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -86,3 +89,4 @@ def run_child(request: Message, request_path: Path, log: Path, timeout: float) -
             proc.wait()
             raise
     return ChildResult(returncode, time.perf_counter() - start, log)
+

@@ -31,6 +31,13 @@ def for_format(fmt: str) -> Runtime:
         raise ValueError(f"no runtime runs format {fmt!r}; known formats: {', '.join(_BY_FORMAT)}") from None
 
 
+def slow_import(fmt: str | None) -> str | None:
+    """The library, slow to import, that a child loading an artifact of this format imports (such a child may
+    start warm: pipeline/warm_start.py), or None."""
+    runtime = _BY_FORMAT.get(fmt or "")
+    return runtime.warm_import if runtime else None
+
+
 def label(name: str | None) -> str:
     """'OpenVINO' for 'openvino'; an unknown name as it is."""
     runtime = REGISTRY.get(name or "")

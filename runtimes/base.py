@@ -119,6 +119,8 @@ class Runtime:
     # bench.tune: overrides of its bench.runtime block tried beside the block as given: settings that change how
     # fast it computes, not what (within float rounding)
     tunables: tuple[dict, ...] = ()
+    # a library slow to import that its children import: they fork from one process that imported it once
+    warm_import: str | None = None
 
     @property
     def module(self) -> str:

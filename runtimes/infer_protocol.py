@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import runtimes
 from core.artifact import Artifact
 from core.child_protocol import Message
 from runtimes.base import Settings
@@ -25,6 +26,9 @@ class InferRequest(Message):
     outputs: str
     info: str
     steps: int = 1  # calls per stream of a stateful model (input.steps)
+
+    def slow_import(self) -> str | None:
+        return runtimes.slow_import(self.artifact.format)
 
 
 @dataclass(frozen=True)

@@ -64,4 +64,4 @@ class TensorFlowRunner(MappedRunner):
 
 
 RUNTIME = Runtime(name="tensorflow", label="TensorFlow", format="tf_savedmodel", packages=("tensorflow",),
-                  runner=TensorFlowRunner, options=Options)
+                  runner=TensorFlowRunner, options=Options, warm_import="tensorflow")

@@ -79,6 +79,6 @@ def bare_loop(artifact: Artifact, inputs: dict, threads: int):
 
 RUNTIME = Runtime(
     name="torch", label="PyTorch", format="torch", packages=("torch",), runner=TorchRunner, options=Options,
-    runs_without_source=False, bare_loop=bare_loop,
+    runs_without_source=False, bare_loop=bare_loop, warm_import="torch",
     # eager PyTorch takes any batch; a traced or exported file keeps the batch it was saved with
     takes_any_batch=lambda artifact: artifact.meta.get("loader", "pickle") == "pickle")

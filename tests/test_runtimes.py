@@ -9,6 +9,7 @@ import pytest
 
 import runtimes
 from core.samples import per_item, stacked
+from pipeline import warm_start
 from runtimes.base import Settings, for_runner, settings_data, to_layout
 from tests.conftest import infer
 
@@ -89,8 +90,14 @@ def test_tflite_runner_resizes_for_another_batch(all_run, inputs):
     np.testing.assert_allclose(two[:1], one, rtol=1e-5, atol=1e-6)
 
 
-def test_tensorflow_runner_in_a_child_process(all_run, tmp_path):
-    outputs, info = infer(all_run.artifact("tf"), all_run.dir / "inputs.npz", tmp_path, child=True)
+def test_tensorflow_runner_in_a_child_process(all_run, tmp_path, monkeypatch):
+    """In a child forked from the warm parent that imported TensorFlow (pipeline/warm_start.py), and in a cold
+    one: the same outputs, bit for bit."""
+    outputs, info = infer(all_run.artifact("tf"), all_run.dir / "inputs.npz", tmp_path / "warm", child=True)
+    assert "tensorflow" in warm_start._parents
     assert info.runtime == "tensorflow" and info.layout == "NHWC" and info.executed_precision == "fp32"
     assert info.version == metadata.version("tensorflow") and info.settings["intra_op_threads"] == 1
     np.testing.assert_allclose(outputs[0], all_run.recorded_outputs("tf")[0], rtol=1e-4, atol=1e-5)
+    monkeypatch.setenv("CONVGRAPH_COLD_CHILDREN", "1")
+    cold, _ = infer(all_run.artifact("tf"), all_run.dir / "inputs.npz", tmp_path / "cold", child=True)
+    assert all(np.array_equal(a, b) for a, b in zip(outputs, cold, strict=True))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import runtimes
 from core.artifact import Artifact
 from core.child_protocol import Message
 
@@ -23,6 +24,9 @@ class LocalizeRequest(Message):
     atol: float
     rtol: float
     result: str
+
+    def slow_import(self) -> str | None:
+        return runtimes.slow_import(self.artifact.format)
 
 
 @dataclass(frozen=True)
