@@ -2,6 +2,7 @@
 packages' own metadata (RECORD file lists), dependencies included, each distribution counted once."""
 from __future__ import annotations
 
+import csv
 import re
 from functools import cache
 from importlib import metadata
@@ -21,12 +22,16 @@ def distribution_bytes(name: str) -> int:
         dist = metadata.distribution(name)
     except metadata.PackageNotFoundError:
         return 0
+    record = dist.read_text("RECORD")
+    if record is None:
+        return 0
     total = 0
-    for file in dist.files or []:
-        if file.size is not None:
-            total += int(file.size)
-        else:  # RECORD lines without a size (e.g. the RECORD itself)
-            path = Path(file.locate())
+    # RECORD read as CSV here, not through dist.files: a Path object per file costs a run ~0.4 s of CPU
+    for row in csv.reader(record.splitlines()):
+        if len(row) >= 3 and row[2].isdigit():
+            total += int(row[2])
+        elif row:  # lines without a size (e.g. the RECORD itself)
+            path = Path(dist.locate_file(row[0]))
             total += path.stat().st_size if path.is_file() else 0
     return total
 
