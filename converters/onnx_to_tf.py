@@ -227,7 +227,7 @@ class _Forked:
 
 def _start_onnx2tf(args: list[str], cwd: Path, env: dict):
     """The onnx2tf process and its output (stdout and stderr, as text)."""
-    if "tensorflow" not in sys.modules or not hasattr(os, "fork"):
+    if "tensorflow" not in sys.modules or not sys.platform.startswith("linux"):
         proc = subprocess.Popen([sys.executable, "-m", "onnx2tf", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
         return proc, proc.stdout

@@ -112,7 +112,8 @@ _refused: set[str] = set()  # libraries whose warm parent failed once: cold star
 
 def warm_parent(library: str, env: dict, cwd: Path) -> WarmParent | None:
     """This process's warm parent of `library` (started now if needed), or None: start the child cold."""
-    if os.environ.get("CONVGRAPH_COLD_CHILDREN") == "1" or library in _refused or not hasattr(os, "fork"):
+    # Linux only: macOS forbids much of what a library may have set up before a fork (Objective-C, Accelerate)
+    if os.environ.get("CONVGRAPH_COLD_CHILDREN") == "1" or library in _refused or not sys.platform.startswith("linux"):
         return None
     parent = _parents.get(library)
     if parent is not None and (parent.env != env or parent.proc.poll() is not None):

@@ -2,6 +2,9 @@
 are not images kept as they are (-k), the ops it replaces by builtins when the model has them (-rtpo)."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import onnx
 from onnx import TensorProto, helper
 
@@ -39,3 +42,17 @@ def test_shapes_layouts_and_pseudo_ops(tmp_path):
     assert "-rtpo" not in shape_args(plain, pseudo_ops, fixed)  # only ops the model has
     keep_batch = StepInputs(feeds=FEEDS, dynamic_batch=True)  # bench.batch keeps the batch dynamic, H and W bound
     assert bound_inputs(source, keep_batch)[0] == {"image": [1, 3, 48, 320]}
+
+
+def test_onnx2tf_runs_in_a_process_of_its_own_when_tensorflow_is_not_imported_here(tmp_path, capsys):
+    """The step started cold (no warm parent: CONVGRAPH_COLD_CHILDREN=1, or this test worker, which never
+    imports TensorFlow) starts `python -m onnx2tf`; started warm it forks it (every end-to-end run does)."""
+    from converters import onnx_to_tf
+
+    assert "tensorflow" not in sys.modules
+    source = _model(tmp_path / "relu.onnx", with_erf=False)
+    (tmp_path / "work").mkdir()
+    made = onnx_to_tf.convert(source, onnx_to_tf.Options(), StepInputs(feeds=FEEDS), tmp_path / "work")
+    assert "tensorflow" not in sys.modules
+    assert made[0].format == "tf_savedmodel" and (Path(made[0].path) / "saved_model.pb").is_file()
+    assert made[0].meta["command"].startswith("onnx2tf -i model.onnx") and "$ onnx2tf" in capsys.readouterr().out
