@@ -114,9 +114,10 @@ def test_a_step_reply_says_why_it_made_nothing():
 
 def test_a_child_that_skips_teardown_still_leaves_its_output_and_code(tmp_path):
     """core.child_exit.exit_now ends a child without the interpreter's teardown: what it printed and logged (both
-    buffered, into a file as run_child gives them) is there, with the exit code it gave."""
-    code = ("import logging, sys\n"
+    buffered, into a file as run_child gives them) is there, with the exit code it gave, and its exit hooks ran."""
+    code = ("import atexit, logging, sys\n"
             "from core.child_exit import exit_now\n"
+            f"atexit.register(lambda: open({str(tmp_path / 'hook.txt')!r}, 'w').write('ran'))\n"
             f"logging.basicConfig(filename={str(tmp_path / 'child.log')!r}, level=logging.INFO)\n"
             "logging.info('logged before the exit')\n"
             "print('printed before the exit')\n"
@@ -129,3 +130,4 @@ def test_a_child_that_skips_teardown_still_leaves_its_output_and_code(tmp_path):
     assert done.returncode == 3
     assert sorted((tmp_path / "out.txt").read_text().splitlines()) == ["printed before the exit", "to stderr"]
     assert "logged before the exit" in (tmp_path / "child.log").read_text()
+    assert (tmp_path / "hook.txt").read_text() == "ran"  # exit hooks run: TensorFlow's autograph cleans /tmp in one
