@@ -237,7 +237,6 @@ def _start_onnx2tf(args: list[str], cwd: Path, env: dict):
     pid = os.fork()
     if pid == 0:
         os.close(read)
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         become("onnx2tf", args, write, str(cwd), env)
     os.close(write)
     return _Forked(pid), os.fdopen(read, errors="replace")

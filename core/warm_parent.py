@@ -78,6 +78,7 @@ def become(module: str, argv: list[str], output: int, cwd: str | None = None, en
     descriptor `output`; never returns."""
     code: int | str | None = 1
     try:
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # stdin empty, as a cold child's
         os.dup2(output, 1)
         os.dup2(output, 2)
         os.close(output)

@@ -65,8 +65,9 @@ def run_child(request: Message, request_path: Path, log: Path, timeout: float) -
         raise TypeError(f"{type(request).__name__} is no child's request (it names no CHILD)")
     request.write(request_path)
     start = time.perf_counter()
+    env = child_env()
     library = request.slow_import()
-    parent = warm_parent(library, child_env(), REPO_ROOT) if library else None
+    parent = warm_parent(library, env, REPO_ROOT) if library else None
     if parent is not None:
         try:
             with parent.lock:
@@ -76,7 +77,7 @@ def run_child(request: Message, request_path: Path, log: Path, timeout: float) -
             refuse(library)
     with open(log, "ab") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", module, str(request_path)], cwd=REPO_ROOT,
-                                env=child_env(), stdout=log_file, stderr=subprocess.STDOUT,
+                                env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
         try:
             returncode = proc.wait(timeout=timeout)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import select
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from core.warm_parent import die_with_parent
 
+log = logging.getLogger("convgraph")
 READY_TIMEOUT_S = 300.0  # importing the library, on a loaded machine
 FORK_TIMEOUT_S = 60.0
 
@@ -113,7 +115,7 @@ _refused: set[str] = set()  # libraries whose warm parent failed once: cold star
 def warm_parent(library: str, env: dict, cwd: Path) -> WarmParent | None:
     """This process's warm parent of `library` (started now if needed), or None: start the child cold."""
     # Linux only: macOS forbids much of what a library may have set up before a fork (Objective-C, Accelerate)
-    if os.environ.get("CONVGRAPH_COLD_CHILDREN") == "1" or library in _refused or not sys.platform.startswith("linux"):
+    if _cold_children() or library in _refused or not sys.platform.startswith("linux"):
         return None
     parent = _parents.get(library)
     if parent is not None and (parent.env != env or parent.proc.poll() is not None):
@@ -127,6 +129,23 @@ def warm_parent(library: str, env: dict, cwd: Path) -> WarmParent | None:
             _parents.pop(library, None)
             return None
     return parent
+
+
+SWITCH_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
+_warned: set[str] = set()
+
+
+def _cold_children() -> bool:
+    """CONVGRAPH_COLD_CHILDREN: 1/true/yes starts every child cold; a value it does not know is said once, in
+    one line, and taken as 1 (cold starts are the safe side)."""
+    value = os.environ.get("CONVGRAPH_COLD_CHILDREN", "").strip().lower()
+    if value in SWITCH_VALUES:
+        return SWITCH_VALUES[value]
+    if value not in _warned:
+        _warned.add(value)
+        log.warning("CONVGRAPH_COLD_CHILDREN=%s is not allowed; give 1, true or yes (every child starts cold) or "
+                    "0, false or no: starting children cold", os.environ["CONVGRAPH_COLD_CHILDREN"])
+    return True
 
 
 def refuse(library: str) -> None:

@@ -100,3 +100,14 @@ def test_a_changed_environment_gets_a_new_warm_parent(monkeypatch):
     second.close()
     monkeypatch.setenv("CONVGRAPH_COLD_CHILDREN", "1")
     assert warm_start.warm_parent("json", child_env(), REPO_ROOT) is None
+
+
+def test_the_switch_takes_yes_and_no_and_says_so_in_one_line_for_anything_else(monkeypatch, caplog):
+    for value, cold in (("yes", True), ("TRUE", True), ("0", False), ("no", False), ("", False)):
+        monkeypatch.setenv("CONVGRAPH_COLD_CHILDREN", value)
+        assert warm_start._cold_children() is cold
+    monkeypatch.setenv("CONVGRAPH_COLD_CHILDREN", "sometimes")
+    assert warm_start._cold_children() is True and warm_start._cold_children() is True
+    said = [r.getMessage() for r in caplog.records if "CONVGRAPH_COLD_CHILDREN" in r.getMessage()]
+    assert said == ["CONVGRAPH_COLD_CHILDREN=sometimes is not allowed; give 1, true or yes (every child starts "
+                    "cold) or 0, false or no: starting children cold"]
