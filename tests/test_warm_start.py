@@ -6,6 +6,7 @@ and cold)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -103,6 +104,10 @@ def test_a_changed_environment_gets_a_new_warm_parent(monkeypatch):
 
 
 def test_the_switch_takes_yes_and_no_and_says_so_in_one_line_for_anything_else(monkeypatch, caplog):
+    # Hydra's logging set-up, run in-process by other tests in this worker, disables loggers that already exist
+    monkeypatch.setattr(warm_start.log, "disabled", False)
+    monkeypatch.setattr(warm_start, "_warned", set())
+    caplog.set_level(logging.WARNING, logger=warm_start.log.name)
     for value, cold in (("yes", True), ("TRUE", True), ("0", False), ("no", False), ("", False)):
         monkeypatch.setenv("CONVGRAPH_COLD_CHILDREN", value)
         assert warm_start._cold_children() is cold
